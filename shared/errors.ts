@@ -1,0 +1,86 @@
+/**
+ * Named errors with stable codes. Every module throws a TabswarmError (or a subclass)
+ * so callers, logs and wire messages can switch on `code` rather than on message text.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'BAD_JOB_SPEC'
+  | 'UNKNOWN_JOB'
+  | 'UNKNOWN_PEER'
+  | 'NOT_A_MEMBER'
+  | 'PROTOCOL_MISMATCH'
+  | 'UNAUTHORIZED'
+  | 'RATE_LIMITED'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'LINK_CLOSED'
+  | 'LINK_FAILED'
+  | 'STEP_ABORTED'
+  | 'HASH_MISMATCH'
+  | 'FRAME_TOO_SHORT'
+  | 'FRAME_BAD_MAGIC'
+  | 'FRAME_BAD_VERSION'
+  | 'FRAME_BAD_PHASE'
+  | 'FRAME_BAD_ENCODING'
+  | 'FRAME_BAD_LENGTH'
+  | 'FRAME_WRONG_JOB'
+  | 'FRAME_STALE'
+  | 'FRAME_MISROUTED'
+  | 'FRAME_DUPLICATE'
+  | 'FRAME_NON_FINITE'
+  | 'FRAME_OVERFLOW'
+  | 'DATASET_UNKNOWN'
+  | 'BACKEND_UNAVAILABLE'
+  | 'INTERNAL';
+
+export class TabswarmError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`, options);
+    this.name = 'TabswarmError';
+    this.code = code;
+  }
+}
+
+export class FrameError extends TabswarmError {
+  constructor(code: ErrorCode, message: string) {
+    super(code, message);
+    this.name = 'FrameError';
+  }
+}
+
+export class TimeoutError extends TabswarmError {
+  constructor(what: string, ms: number) {
+    super('TIMEOUT', `${what} timed out after ${ms} ms`);
+    this.name = 'TimeoutError';
+  }
+}
+
+export function errorCode(err: unknown): ErrorCode {
+  return err instanceof TabswarmError ? err.code : 'INTERNAL';
+}
+
+/** Race a promise against a timeout whose message says what timed out. */
+export function withTimeout<T>(what: string, ms: number, p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new TabswarmError('ABORTED', `${what} aborted`));
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

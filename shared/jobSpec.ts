@@ -1,0 +1,65 @@
+/**
+ * A job is declarative JSON: a tfjs Layers topology (as `model.toJSON()` produces), an
+ * optimizer by name, a dataset id from the server's registry, and numbers. Volunteers never
+ * run code from job owners, so nothing here is executable.
+ */
+import { z } from 'zod';
+
+export const DATASET_IDS = ['iris', 'mnist'] as const;
+export type DatasetId = (typeof DATASET_IDS)[number];
+export const MAX_MODEL_JSON_BYTES = 256 * 1024;
+
+const layersTopology = z
+  .object({ class_name: z.string().min(1).max(64), config: z.record(z.string(), z.unknown()).or(z.array(z.unknown())) })
+  .passthrough()
+  .refine((m) => JSON.stringify(m).length <= MAX_MODEL_JSON_BYTES, {
+    message: `model JSON must be at most ${MAX_MODEL_JSON_BYTES} bytes`,
+  });
+
+const lr = z.number().positive().max(10);
+export const optimizerSchema = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('sgd'), learningRate: lr }),
+  z.object({ name: z.literal('momentum'), learningRate: lr, momentum: z.number().min(0).max(1).default(0.9) }),
+  z.object({
+    name: z.literal('adam'),
+    learningRate: lr,
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    epsilon: z.number().positive().default(1e-7),
+  }),
+]);
+
+export const jobSpecSchema = z
+  .object({
+    name: z.string().max(120).default('job'),
+    model: layersTopology,
+    loss: z.literal('categoricalCrossentropy').default('categoricalCrossentropy'),
+    optimizer: optimizerSchema,
+    dataset: z.object({
+      id: z.enum(DATASET_IDS),
+      /** use only the first N training samples (0 = all) */
+      trainSize: z.number().int().min(0).max(1_000_000).default(0),
+      testSize: z.number().int().min(0).max(1_000_000).default(0),
+    }),
+    batchSize: z.number().int().min(1).max(8192),
+    steps: z.number().int().min(1).max(10_000_000),
+    seed: z.number().int().min(0).max(0xffffffff).default(1),
+    chunkBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(256 * 1024)
+      .refine((n) => n % 4 === 0, 'chunkBytes must be a multiple of 4')
+      .default(64 * 1024),
+    encoding: z.enum(['fp32']).default('fp32'),
+    /** the first step opens once this many workers are ready */
+    minWorkers: z.number().int().min(1).max(1024).default(1),
+    /** evaluate on the test set every K steps (0 = only at the end) */
+    evalEvery: z.number().int().min(0).default(0),
+    /** require a tfjs backend on every worker (otherwise each picks its fastest) */
+    backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']).optional(),
+  })
+  .strict();
+
+export type JobSpec = z.output<typeof jobSpecSchema>;
+export type JobSpecInput = z.input<typeof jobSpecSchema>;

@@ -1,0 +1,90 @@
+/**
+ * The one protocol module shared by the server and every client. Both directions are
+ * discriminated unions keyed on `type`, sent on one socket.io event (`msg`), validated by
+ * zod at every boundary. Bump PROTOCOL_VERSION on any incompatible change.
+ */
+import { z } from 'zod';
+import { jobSpecSchema } from './jobSpec.ts';
+
+export const PROTOCOL_VERSION = 1;
+const id = z.string().min(1).max(64);
+const step = z.number().int().min(0).max(0xffffffff);
+const epoch = z.number().int().min(0).max(0xffffffff);
+const hash = z.string().regex(/^[0-9a-f]{16}$/);
+const finite = z.number().finite();
+const signalData = z
+  .record(z.string(), z.unknown())
+  .refine((d) => JSON.stringify(d).length <= 32 * 1024, 'signal data too large');
+
+export const workerInfoSchema = z.object({
+  backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']),
+  adapter: z.string().max(200).default(''),
+  reason: z.string().max(500).default(''),
+  calibration: z.record(z.string(), z.number()).default({}),
+  userAgent: z.string().max(300).default(''),
+});
+export type WorkerInfo = z.output<typeof workerInfoSchema>;
+
+export const clientMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('join'), protocol: z.number().int(), jobId: id }),
+  z.object({ type: z.literal('ready'), info: workerInfoSchema, samplesPerSec: finite.positive() }),
+  z.object({ type: z.literal('signal'), to: id, data: signalData }),
+  z.object({
+    type: z.literal('reduced'),
+    step,
+    epoch,
+    hash,
+    /** hash of the parameters before this step's update */
+    paramHash: hash,
+    computeMs: finite.min(0),
+    allreduceMs: finite.min(0),
+    loss: finite,
+    correct: finite.min(0),
+    count: finite.min(0),
+  }),
+  z.object({ type: z.literal('final'), step, paramHash: hash, testAccuracy: finite.min(0).max(1).nullable() }),
+  z.object({ type: z.literal('step-failed'), step, epoch, code: z.string().max(40), message: z.string().max(500) }),
+  z.object({ type: z.literal('heartbeat') }),
+  z.object({ type: z.literal('leave') }),
+]);
+export type ClientMessage = z.output<typeof clientMessageSchema>;
+
+export const sliceSchema = z.object({ peerId: id, start: z.number().int().min(0), count: z.number().int().min(0) });
+
+export const serverMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('welcome'),
+    protocol: z.number().int(),
+    peerId: id,
+    jobId: id,
+    spec: jobSpecSchema,
+    iceServers: z.array(z.record(z.string(), z.unknown())),
+  }),
+  z.object({ type: z.literal('step'), step, epoch, ring: z.array(id), slices: z.array(sliceSchema) }),
+  z.object({ type: z.literal('commit'), step, epoch }),
+  z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),
+  z.object({ type: z.literal('signal'), from: id, data: signalData }),
+  z.object({ type: z.literal('done'), step }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ServerMessage = z.output<typeof serverMessageSchema>;
+
+/** socket.io typed event maps: one event each way, carrying the unions above. */
+export interface ClientToServerEvents {
+  msg: (m: ClientMessage) => void;
+}
+export interface ServerToClientEvents {
+  msg: (m: ServerMessage) => void;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 'BAD_REQUEST'; message: string };
+
+function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown): Parsed<T> {
+  const r = schema.safeParse(raw);
+  if (r.success) return { ok: true, value: r.data };
+  const first = r.error.issues[0];
+  return { ok: false, code: 'BAD_REQUEST', message: `${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}` };
+}
+
+export const parseClientMessage = (raw: unknown) => parseWith(clientMessageSchema, raw);
+export const parseServerMessage = (raw: unknown) => parseWith(serverMessageSchema, raw);

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
+import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
+import type { Link } from '../../../shared/allreduce/link.ts';
+import { hashFloat32 } from '../../../shared/hash.ts';
+import { mulberry32 } from '../../../shared/random.ts';
+
+/** Builds an N-rank ring of in-memory links; links[i] = [prev, next]. */
+function memoryRing(n: number): { prev: Link | null; next: Link | null }[] {
+  const out = Array.from({ length: n }, () => ({ prev: null as Link | null, next: null as Link | null }));
+  if (n === 1) return out;
+  if (n === 2) {
+    const [a, b] = memoryLinkPair('r0', 'r1');
+    return [{ prev: a, next: a }, { prev: b, next: b }];
+  }
+  for (let i = 0; i < n; i++) {
+    const j = (i + 1) % n;
+    const [toNext, fromPrev] = memoryLinkPair(`r${j}`, `r${i}`);
+    out[i]!.next = toNext;
+    out[j]!.prev = fromPrev;
+  }
+  return out;
+}
+
+function randomVectors(n: number, len: number, seed: number): Float32Array[] {
+  const rnd = mulberry32(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: len }, () => (rnd() - 0.5) * 100));
+}
+
+/** The sum each segment gets: accumulated in ring order starting after the owner. */
+function exactSum(vs: Float32Array[]): Float64Array {
+  const out = new Float64Array(vs[0]!.length);
+  for (const v of vs) for (let i = 0; i < v.length; i++) out[i]! += v[i]!;
+  return out;
+}
+
+async function allReduceAll(n: number, vs: Float32Array[], chunkElems: number, steps = 1) {
+  const links = memoryRing(n);
+  const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems }));
+  for (let s = 0; s < steps; s++) await Promise.all(rings.map((r, i) => r.allReduce(s, vs[i]!)));
+  rings.forEach((r) => r.destroy());
+}
+
+describe('ring all-reduce over in-memory links', () => {
+  for (let n = 1; n <= 8; n++) {
+    for (const len of [1, 3, n - 1, 1001, 4099]) {
+      for (const chunkElems of [1, 7, 16384]) {
+        if (len < 1 || (chunkElems === 1 && len > 1001)) continue;
+        it(`N=${n} length=${len} chunk=${chunkElems}: exact sum, bit-identical on every rank`, async () => {
+          const vs = randomVectors(n, len, n * 1000 + len);
+          const want = exactSum(vs);
+          await allReduceAll(n, vs, chunkElems);
+          const h = hashFloat32(vs[0]!);
+          for (const v of vs) expect(hashFloat32(v)).toBe(h);
+          for (let i = 0; i < len; i++) expect(Math.abs(vs[0]![i]! - want[i]!)).toBeLessThan(1e-3 * n);
+        });
+      }
+    }
+  }
+
+  it('sums integers exactly and runs several steps on the same ring', async () => {
+    const n = 5;
+    const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 777 }, (_, i) => r * 1000 + i));
+    await allReduceAll(n, vs, 50, 1);
+    for (const v of vs) for (let i = 0; i < 777; i++) expect(v[i]).toBe(10000 + 5 * i);
+  });
+
+  it('handles a large vector with large chunks', async () => {
+    const n = 4;
+    const len = 1 << 20;
+    const vs = randomVectors(n, len, 99);
+    const want = exactSum(vs);
+    await allReduceAll(n, vs, 16384);
+    for (const v of vs) expect(hashFloat32(v)).toBe(hashFloat32(vs[0]!));
+    let maxErr = 0;
+    for (let i = 0; i < len; i += 97) maxErr = Math.max(maxErr, Math.abs(vs[0]![i]! - want[i]!));
+    expect(maxErr).toBeLessThan(1e-3);
+  });
+
+  it('keeps frames that arrive before a rank starts the step', async () => {
+    const n = 3;
+    const links = memoryRing(n);
+    const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 1, epoch: 0, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4 }));
+    const vs = randomVectors(n, 50, 3);
+    const want = exactSum(vs);
+    const first = [rings[0]!.allReduce(0, vs[0]!), rings[1]!.allReduce(0, vs[1]!)];
+    await new Promise((r) => setImmediate(r)); // let ranks 0 and 1 send before rank 2 starts
+    await Promise.all([...first, rings[2]!.allReduce(0, vs[2]!)]);
+    for (let i = 0; i < 50; i++) expect(vs[2]![i]!).toBeCloseTo(want[i]!, 3);
+  });
+
+  it('fails the step with LINK_CLOSED when a neighbour goes away', async () => {
+    const n = 3;
+    const links = memoryRing(n);
+    const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 1, epoch: 0, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4 }));
+    const p = rings[0]!.allReduce(0, new Float32Array(30));
+    links[1]!.prev!.close();
+    await expect(p).rejects.toMatchObject({ code: 'LINK_CLOSED' });
+  });
+
+  it('times out with a message that names the step', async () => {
+    const links = memoryRing(2);
+    const ring = new RingAllReduce({ jobTag: 1, epoch: 0, rank: 0, size: 2, prev: links[0]!.prev, next: links[0]!.next, chunkElems: 4 });
+    await expect(ring.allReduce(5, new Float32Array(10), { timeoutMs: 20 })).rejects.toThrow(/all-reduce of step 5 .* timed out/);
+  });
+});
