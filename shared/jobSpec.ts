@@ -12,7 +12,7 @@ export const MAX_MODEL_JSON_BYTES = 256 * 1024;
 const layersTopology = z
   .object({ class_name: z.string().min(1).max(64), config: z.record(z.string(), z.unknown()).or(z.array(z.unknown())) })
   .passthrough()
-  .refine((m) => JSON.stringify(m).length <= MAX_MODEL_JSON_BYTES, {
+  .refine((m) => new TextEncoder().encode(JSON.stringify(m)).byteLength <= MAX_MODEL_JSON_BYTES, {
     message: `model JSON must be at most ${MAX_MODEL_JSON_BYTES} bytes`,
   });
 

@@ -74,8 +74,9 @@ export function createOptimizer(config: OptimizerConfig, size: number, restore?:
           const c = cfg as Extract<OptimizerConfig, { name: 'adam' }>;
           const b1 = fr(c.beta1);
           const b2 = fr(c.beta2);
-          const omb1 = fr(1 - b1);
-          const omb2 = fr(1 - b2);
+          // tfjs computes 1 - beta in float64 from the JS number, then rounds to float32
+          const omb1 = fr(1 - c.beta1);
+          const omb2 = fr(1 - c.beta2);
           const oneMinusAcc1 = fr(1 - accBeta1);
           const oneMinusAcc2 = fr(1 - accBeta2);
           const lr = fr(c.learningRate);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 
 export const PROTOCOL_VERSION = 1;
+export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 const id = z.string().min(1).max(64);
 const step = z.number().int().min(0).max(0xffffffff);
 const epoch = z.number().int().min(0).max(0xffffffff);
@@ -42,7 +43,15 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     correct: finite.min(0),
     count: finite.min(0),
   }),
-  z.object({ type: z.literal('final'), step, paramHash: hash, testAccuracy: finite.min(0).max(1).nullable() }),
+  z.object({
+    type: z.literal('final'),
+    step,
+    paramHash: hash,
+    testAccuracy: finite.min(0).max(1).nullable(),
+    /** the flat parameters as little-endian float32 bytes, from the member asked to upload */
+    params: z.instanceof(Uint8Array).refine((b) => b.byteLength <= MAX_PARAM_BYTES && b.byteLength % 4 === 0, 'bad params size').optional(),
+  }),
+  z.object({ type: z.literal('eval'), step, testAccuracy: finite.min(0).max(1) }),
   z.object({ type: z.literal('step-failed'), step, epoch, code: z.string().max(40), message: z.string().max(500) }),
   z.object({ type: z.literal('heartbeat') }),
   z.object({ type: z.literal('leave') }),
@@ -61,10 +70,10 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     iceServers: z.array(z.record(z.string(), z.unknown())),
   }),
   z.object({ type: z.literal('step'), step, epoch, ring: z.array(id), slices: z.array(sliceSchema) }),
-  z.object({ type: z.literal('commit'), step, epoch }),
+  z.object({ type: z.literal('commit'), step, epoch, evaluate: z.boolean() }),
   z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),
   z.object({ type: z.literal('signal'), from: id, data: signalData }),
-  z.object({ type: z.literal('done'), step }),
+  z.object({ type: z.literal('done'), step, upload: z.boolean() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;

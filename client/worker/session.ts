@@ -1,0 +1,267 @@
+/**
+ * One volunteer's worker: joins a job over socket.io, loads the model and dataset, picks a
+ * backend, then follows the coordinator's steps — compute the slice's summed gradient,
+ * all-reduce it around the ring, report the hash, apply the update only on commit.
+ * Transport, backend choice and socket are injected, so the same session runs in a tab.
+ */
+import type * as tfjs from '@tensorflow/tfjs';
+import { BatchPlan } from '../../shared/batchPlan.ts';
+import { loadDataset, type Dataset, type DatasetSource } from '../../shared/datasets.ts';
+import { TabswarmError, errorCode } from '../../shared/errors.ts';
+import { hashFloat32, hashString32 } from '../../shared/hash.ts';
+import type { JobSpec } from '../../shared/jobSpec.ts';
+import { createOptimizer, type Optimizer } from '../../shared/optimizer.ts';
+import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMessage, type WorkerInfo } from '../../shared/protocol.ts';
+import { EXTRA_SLOTS, Replica } from '../../shared/replica.ts';
+import type { Link } from '../../shared/allreduce/link.ts';
+import { RingAllReduce } from '../../shared/allreduce/ring.ts';
+
+export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'training' | 'done' | 'dropped' | 'error';
+
+export interface Mesh {
+  connect(remoteId: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
+  handleSignal(from: string, data: unknown): void;
+  retain(ids: string[]): void;
+  destroy(err?: Error): void;
+}
+
+export interface SocketLike {
+  emit(ev: 'msg', m: ClientMessage): void;
+  on(ev: 'msg', cb: (m: unknown) => void): void;
+  on(ev: 'disconnect', cb: (reason: string) => void): void;
+  disconnect(): void;
+}
+
+export interface SessionView {
+  state: WorkerState;
+  detail: string;
+  jobId: string;
+  jobName: string;
+  peerId: string;
+  backend: string;
+  step: number;
+  steps: number;
+  loss: number | null;
+  samplesPerSec: number;
+  share: number;
+  samplesDone: number;
+  paramHash: string;
+  testAccuracy: number | null;
+}
+
+export interface SessionDeps {
+  tf: typeof tfjs;
+  socket: SocketLike;
+  datasets: DatasetSource;
+  makeMesh(localId: string, sendSignal: (to: string, data: Record<string, unknown>) => void, iceServers: Record<string, unknown>[]): Mesh;
+  chooseBackend(spec: JobSpec, train: Dataset, onProgress: (s: string) => void): Promise<Omit<WorkerInfo, 'userAgent'> & { samplesPerSec: number }>;
+  userAgent: string;
+  onView(v: SessionView): void;
+  now(): number;
+  /** lets the page breathe between steps (a loop that never yields freezes the tab) */
+  yieldToLoop(): Promise<void>;
+}
+
+interface Pending {
+  step: number;
+  epoch: number;
+  vec: Float32Array;
+}
+
+export class WorkerSession {
+  private view: SessionView;
+  private spec: JobSpec | null = null;
+  private replica: Replica | null = null;
+  private optimizer: Optimizer | null = null;
+  private train: Dataset | null = null;
+  private test: Dataset | null = null;
+  private plan: BatchPlan | null = null;
+  private mesh: Mesh | null = null;
+  private ring: { epoch: number; key: string; ring: RingAllReduce } | null = null;
+  private pending: Pending | null = null;
+  private stepCtrl: AbortController | null = null;
+  private queue: Promise<void> = Promise.resolve();
+  private destroyed = false;
+
+  constructor(private readonly d: SessionDeps, jobId: string) {
+    this.view = {
+      state: 'connecting', detail: 'connecting to the server', jobId, jobName: '', peerId: '', backend: '',
+      step: 0, steps: 0, loss: null, samplesPerSec: 0, share: 0, samplesDone: 0, paramHash: '', testAccuracy: null,
+    };
+    d.socket.on('msg', (raw) => this.onMessage(raw));
+    d.socket.on('disconnect', (reason) => {
+      if (this.view.state !== 'done') this.destroy(new TabswarmError('LINK_CLOSED', `server connection lost (${reason})`), 'dropped');
+    });
+    this.send({ type: 'join', protocol: PROTOCOL_VERSION, jobId });
+    this.emitView();
+  }
+
+  private set(patch: Partial<SessionView>) {
+    Object.assign(this.view, patch);
+    this.emitView();
+  }
+
+  private emitView() {
+    this.d.onView({ ...this.view });
+  }
+
+  private send(m: ClientMessage) {
+    if (!this.destroyed) this.d.socket.emit('msg', m);
+  }
+
+  private onMessage(raw: unknown) {
+    const parsed = parseServerMessage(raw);
+    if (!parsed.ok) return this.set({ detail: `ignored a malformed server message: ${parsed.message}` });
+    const m = parsed.value;
+    // Signals and aborts act at once; everything else runs in order (commit before the next step).
+    if (m.type === 'signal') return this.mesh?.handleSignal(m.from, m.data);
+    if (m.type === 'abort') this.stepCtrl?.abort(new TabswarmError('STEP_ABORTED', m.reason));
+    if (m.type === 'error') return this.set({ detail: `server: ${m.code}: ${m.message}` });
+    this.queue = this.queue.then(() => this.handle(m)).catch((e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e)), 'error'));
+  }
+
+  private async handle(m: ServerMessage) {
+    if (this.destroyed) return;
+    switch (m.type) {
+      case 'welcome':
+        return this.start(m.peerId, m.spec, m.iceServers);
+      case 'step':
+        return this.runStep(m.step, m.epoch, m.ring, m.slices);
+      case 'commit':
+        return this.commit(m.step, m.evaluate);
+      case 'abort':
+        if (this.pending?.step === m.step) this.pending = null;
+        return;
+      case 'done':
+        return this.finish(m.step, m.upload);
+      default:
+        return;
+    }
+  }
+
+  private async start(peerId: string, spec: JobSpec, iceServers: Record<string, unknown>[]) {
+    const { tf } = this.d;
+    this.spec = spec;
+    this.set({ peerId, jobName: spec.name, steps: spec.steps, state: 'loading', detail: `loading dataset ${spec.dataset.id}` });
+    this.mesh = this.d.makeMesh(peerId, (to, data) => this.send({ type: 'signal', to, data }), iceServers);
+    [this.train, this.test] = await Promise.all([
+      loadDataset(this.d.datasets, spec.dataset.id, 'train', spec.dataset.trainSize),
+      loadDataset(this.d.datasets, spec.dataset.id, 'test', spec.dataset.testSize),
+    ]);
+    this.set({ state: 'calibrating', detail: 'measuring backends' });
+    const choice = await this.d.chooseBackend(spec, this.train, (s) => this.set({ detail: s }));
+    this.replica = await Replica.create(tf, spec);
+    this.optimizer = createOptimizer(spec.optimizer, this.replica.size);
+    this.plan = new BatchPlan(this.train.size, spec.batchSize, spec.seed);
+    this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}`, paramHash: hashFloat32(this.replica.params) });
+    this.send({
+      type: 'ready',
+      info: { backend: choice.backend, adapter: choice.adapter, reason: choice.reason.slice(0, 500), calibration: choice.calibration, userAgent: this.d.userAgent.slice(0, 300) },
+      samplesPerSec: choice.samplesPerSec,
+    });
+  }
+
+  /** Links to the ring neighbours; kept while the ring is unchanged. */
+  private async ringFor(epoch: number, ring: string[], rank: number, signal: AbortSignal): Promise<RingAllReduce> {
+    const key = ring.join(',');
+    if (this.ring && this.ring.key === key && this.ring.epoch === epoch) return this.ring.ring;
+    this.ring?.ring.destroy(new TabswarmError('ABORTED', `ring epoch ${this.ring.epoch} replaced`));
+    this.ring = null;
+    const n = ring.length;
+    const mesh = this.mesh!;
+    const prevId = ring[(rank - 1 + n) % n]!;
+    const nextId = ring[(rank + 1) % n]!;
+    mesh.retain(n > 1 ? [prevId, nextId] : []);
+    let prev: Link | null = null;
+    let next: Link | null = null;
+    if (n > 1) {
+      [prev, next] = await Promise.all([mesh.connect(prevId, { signal, timeoutMs: 30_000 }), mesh.connect(nextId, { signal, timeoutMs: 30_000 })]);
+    }
+    const r = new RingAllReduce({
+      jobTag: hashString32(this.view.jobId), epoch, rank, size: n, prev, next, chunkElems: this.spec!.chunkBytes / 4,
+    });
+    this.ring = { epoch, key, ring: r };
+    return r;
+  }
+
+  private async runStep(step: number, epoch: number, ring: string[], slices: { peerId: string; start: number; count: number }[]) {
+    const replica = this.replica!;
+    const rank = ring.indexOf(this.view.peerId);
+    const slice = slices.find((s) => s.peerId === this.view.peerId);
+    if (rank < 0 || !slice) return;
+    this.pending = null;
+    const ctrl = new AbortController();
+    this.stepCtrl = ctrl;
+    this.set({ state: 'training', share: slice.count / this.spec!.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
+    try {
+      const t0 = this.d.now();
+      const vec = await replica.gradient(this.train!, this.plan!.indices(step, slice.start, slice.count));
+      const computeMs = this.d.now() - t0;
+      const r = await this.ringFor(epoch, ring, rank, ctrl.signal);
+      this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
+      const t1 = this.d.now();
+      await r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });
+      const allreduceMs = this.d.now() - t1;
+      this.pending = { step, epoch, vec };
+      const P = replica.size;
+      this.send({
+        type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: hashFloat32(replica.params), computeMs, allreduceMs,
+        loss: vec[P]!, correct: vec[P + 1]!, count: vec[P + 2]!,
+      });
+      if (computeMs > 0 && slice.count > 0) this.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+      this.send({ type: 'step-failed', step, epoch, code: errorCode(e), message: String((e as Error).message ?? e).slice(0, 500) });
+    } finally {
+      if (this.stepCtrl === ctrl) this.stepCtrl = null;
+    }
+  }
+
+  private async commit(step: number, evaluate: boolean) {
+    const p = this.pending;
+    if (!p || p.step !== step) return;
+    this.pending = null;
+    const replica = this.replica!;
+    const P = replica.size;
+    const count = p.vec[P + 2]!;
+    if (count > 0) {
+      const grad = new Float32Array(P);
+      for (let i = 0; i < P; i++) grad[i] = p.vec[i]! / count;
+      this.optimizer!.apply(replica.params, grad);
+      replica.writeParams();
+    }
+    const mySlice = this.view.share * this.spec!.batchSize;
+    this.set({ step: step + 1, loss: count > 0 ? p.vec[P]! / count : null, samplesDone: this.view.samplesDone + Math.round(mySlice), paramHash: hashFloat32(replica.params), detail: `committed step ${step}` });
+    if (evaluate) {
+      const acc = await replica.accuracy(this.test!);
+      this.set({ testAccuracy: acc });
+      this.send({ type: 'eval', step, testAccuracy: acc });
+    }
+    await this.d.yieldToLoop();
+  }
+
+  private async finish(step: number, upload: boolean) {
+    const replica = this.replica!;
+    const acc = await replica.accuracy(this.test!);
+    const paramHash = hashFloat32(replica.params);
+    this.set({ state: 'done', testAccuracy: acc, paramHash, detail: `finished at step ${step}` });
+    const params = upload ? new Uint8Array(Float32Array.from(replica.params).buffer) : undefined;
+    this.send({ type: 'final', step, paramHash, testAccuracy: acc, ...(params ? { params } : {}) });
+  }
+
+  /** Idempotent teardown. */
+  destroy(err?: Error, state: WorkerState = 'done') {
+    if (this.destroyed) return;
+    this.stepCtrl?.abort(err);
+    this.ring?.ring.destroy(err);
+    this.mesh?.destroy(err);
+    this.set({ state, detail: err ? err.message : this.view.detail });
+    this.destroyed = true;
+    this.d.socket.disconnect();
+  }
+
+  leave() {
+    this.send({ type: 'leave' });
+    this.destroy(undefined, 'done');
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Launches Chromium for headless workers: the system Chromium when there is one (Debian's
+ * `chromium`), else Playwright's own. The flags enable WebGPU and loopback-only WebRTC and
+ * keep Chromium off the network (see NOTES-BROWSER.md).
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext } from 'playwright';
+
+const SYSTEM_CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+
+export function findChromium(): string | undefined {
+  const env = process.env.TABSWARM_CHROMIUM;
+  if (env) return env;
+  return SYSTEM_CHROMIUM.find((p) => existsSync(p));
+}
+
+export interface LaunchOptions {
+  headless?: boolean;
+  /** keep every lookup and connection on loopback (tests, demos) */
+  loopbackOnly?: boolean;
+}
+
+export async function launchChromium(o: LaunchOptions = {}): Promise<Browser> {
+  const args = [
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+    '--enable-unsafe-webgpu',
+    '--enable-unsafe-swiftshader',
+    '--disable-background-timer-throttling',
+    '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows',
+  ];
+  if (process.getuid?.() === 0) args.push('--no-sandbox');
+  if (o.loopbackOnly !== false) {
+    args.push(
+      '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost',
+    );
+  }
+  const executablePath = findChromium();
+  return chromium.launch({ headless: o.headless !== false, args, ...(executablePath ? { executablePath } : {}) });
+}
+
+/** One isolated context per worker, with the media permission WebRTC needs to enumerate interfaces. */
+export async function workerContext(browser: Browser): Promise<BrowserContext> {
+  const ctx = await browser.newContext();
+  await ctx.grantPermissions(['microphone', 'camera']);
+  return ctx;
+}

@@ -1,0 +1,83 @@
+/**
+ * The `tabswarm` command: serve | workers | demo.
+ */
+import { parseArgs } from 'node:util';
+import { createTabswarmServer } from './app.ts';
+import { runDemo } from './demo.ts';
+import { createLogger } from './log.ts';
+import { reexecInLoopbackNamespace } from './netns.ts';
+import { startWorkers } from './workers.ts';
+
+const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
+
+  tabswarm serve   [--port 8080] [--host 127.0.0.1] [--data ./data] [--dist ./dist]
+  tabswarm workers --url JOIN_URL [--count 2] [--backend webgl|wasm|cpu|webgpu] [--headful]
+  tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
+                   [--backend NAME] [--verify] [--json] [--timeout 900]
+
+Multi-peer commands (workers, demo) re-run themselves in a loopback-only network
+namespace when run as root; set TABSWARM_NETNS=off to stay on the host network.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  const print = (l: string) => process.stdout.write(l + '\n');
+  switch (cmd) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string', default: './data' }, dist: { type: 'string', default: './dist' } } });
+      const s = await createTabswarmServer({ port: Number(values.port), host: values.host, distDir: values.dist, log: createLogger('info') });
+      print(`tabswarm serving on ${s.url} — POST ${s.url}/api/jobs to create a job`);
+      const stop = () => void s.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      return new Promise(() => {});
+    }
+    case 'workers': {
+      const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
+      if (ns !== null) return ns;
+      const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, count: { type: 'string', default: '2' }, backend: { type: 'string' }, headful: { type: 'boolean', default: false } } });
+      if (!values.url) throw new Error('--url is required (the job link from POST /api/jobs)');
+      const swarm = await startWorkers({ url: values.url, count: Number(values.count), backend: values.backend, headless: !values.headful, loopbackOnly: process.env.TABSWARM_NETNS === '1' });
+      print(`${values.count} workers on ${values.url}`);
+      const timer = setInterval(async () => {
+        const views = await swarm.views();
+        print(views.map((v, i) => `#${i} ${v ? `${v.state} ${v.backend} step ${v.step}/${v.steps} loss ${v.loss?.toFixed(4) ?? '—'}` : 'closed'}`).join(' | '));
+        if (views.every((v) => !v || v.state === 'done' || v.state === 'error')) {
+          clearInterval(timer);
+          await swarm.close();
+          process.exit(0);
+        }
+      }, 2000);
+      return new Promise(() => {});
+    }
+    case 'demo': {
+      const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
+      if (ns !== null) return ns;
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          workers: { type: 'string', default: '3' }, preset: { type: 'string', default: 'mnist-mlp' }, steps: { type: 'string' },
+          'train-size': { type: 'string' }, 'test-size': { type: 'string' }, backend: { type: 'string' }, verify: { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false }, port: { type: 'string', default: '0' }, timeout: { type: 'string', default: '900' },
+        },
+      });
+      const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
+      const result = await runDemo({
+        workers: Number(values.workers), preset: values.preset, steps: num(values.steps), trainSize: num(values['train-size']), testSize: num(values['test-size']),
+        backend: values.backend, verify: values.verify, json: values.json, port: Number(values.port), timeoutS: Number(values.timeout), print,
+      });
+      if (values.json) print(JSON.stringify(result));
+      return 0;
+    }
+    default:
+      print(USAGE);
+      return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`tabswarm: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,131 @@
+/**
+ * `tabswarm demo`: a server, a job and N headless workers on embedded defaults. Shows
+ * progress, then prints loss, test accuracy and every replica's weight hash; `--verify`
+ * also trains the single-process reference on the same global batches and prints the
+ * max abs weight difference.
+ */
+import { createTabswarmServer } from './app.ts';
+import { createDatasetFiles } from './datasetFiles.ts';
+import { createLogger } from './log.ts';
+import { maxAbsDiff, trainReference } from './reference.ts';
+import { startWorkers } from './workers.ts';
+import { TimeoutError } from '../shared/errors.ts';
+import type { JobSpec } from '../shared/jobSpec.ts';
+
+export interface DemoOptions {
+  workers: number;
+  preset: string;
+  steps?: number;
+  trainSize?: number;
+  testSize?: number;
+  backend?: string;
+  verify: boolean;
+  json: boolean;
+  port: number;
+  timeoutS: number;
+  print: (line: string) => void;
+}
+
+export interface DemoResult {
+  jobId: string;
+  preset: string;
+  workers: number;
+  steps: number;
+  initialLoss: number;
+  finalLoss: number;
+  testAccuracy: number | null;
+  replicaHashes: string[];
+  backends: string[];
+  stepsPerSec: number;
+  samplesPerSec: number;
+  allreduceMsMean: number;
+  computeMsMean: number;
+  wallS: number;
+  maxAbsDiff: number | null;
+  referenceTestAccuracy: number | null;
+}
+
+interface JobView {
+  status: string;
+  step: number;
+  steps: number;
+  members: { id: string; state: string; backend: string | null; final: { paramHash: string; testAccuracy: number | null } | null }[];
+  lastMetrics: { loss: number; accuracy: number } | null;
+  hasWeights: boolean;
+  spec: JobSpec;
+}
+
+interface Metric { step: number; loss: number; stepMs: number; computeMs: number; allreduceMs: number; samples: number; at: number }
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const server = await createTabswarmServer({ port: o.port, log: createLogger(process.env.TABSWARM_LOG === 'debug' ? 'debug' : 'warn') });
+  const t0 = Date.now();
+  const body: Record<string, unknown> = { preset: o.preset, minWorkers: o.workers };
+  if (o.steps) body.steps = o.steps;
+  if (o.trainSize !== undefined || o.testSize !== undefined) body.dataset = { ...(o.trainSize !== undefined ? { trainSize: o.trainSize } : {}), ...(o.testSize !== undefined ? { testSize: o.testSize } : {}) };
+  const created = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const job = (await created.json()) as { id: string; joinUrl: string; dashboardUrl: string; error?: { message: string } };
+  if (!created.ok) throw new Error(`job creation failed: ${job.error?.message}`);
+  o.print(`server ${server.url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
+  o.print(`join link: ${job.joinUrl}`);
+  const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, backend: o.backend, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) });
+  try {
+    const deadline = Date.now() + o.timeoutS * 1000;
+    let view: JobView;
+    let lastPrinted = -1;
+    for (;;) {
+      view = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as JobView;
+      const finals = view.members.filter((m) => m.final).length;
+      const active = view.members.filter((m) => m.state === 'active').length;
+      if (view.step !== lastPrinted && (view.step % 25 === 0 || view.step === view.steps)) {
+        lastPrinted = view.step;
+        const views = await swarm.views();
+        const states = views.map((v) => (v ? `${v.state}/${v.backend || '?'}` : 'closed')).join(' ');
+        o.print(`step ${String(view.step).padStart(5)}/${view.steps}  loss ${view.lastMetrics?.loss.toFixed(4) ?? '—'}  members ${active}  [${states}]`);
+      }
+      if (view.status === 'done' && finals >= active && view.hasWeights) break;
+      if (Date.now() > deadline) throw new TimeoutError(`demo job ${job.id} (at step ${view.step}/${view.steps}, status ${view.status})`, o.timeoutS * 1000);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const { metrics } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`)).json()) as { metrics: Metric[] };
+    const finals = view.members.filter((m) => m.final);
+    const trainMs = metrics.length > 1 ? metrics.at(-1)!.at - metrics[0]!.at + metrics[0]!.stepMs : 1;
+    const mean = (f: (m: Metric) => number) => metrics.reduce((a, m) => a + f(m), 0) / Math.max(1, metrics.length);
+    const result: DemoResult = {
+      jobId: job.id,
+      preset: o.preset,
+      workers: o.workers,
+      steps: metrics.length,
+      initialLoss: metrics[0]?.loss ?? NaN,
+      finalLoss: metrics.at(-1)?.loss ?? NaN,
+      testAccuracy: finals[0]?.final?.testAccuracy ?? null,
+      replicaHashes: finals.map((m) => m.final!.paramHash),
+      backends: view.members.filter((m) => m.backend).map((m) => m.backend!),
+      stepsPerSec: (metrics.length / trainMs) * 1000,
+      samplesPerSec: (metrics.reduce((a, m) => a + m.samples, 0) / trainMs) * 1000,
+      allreduceMsMean: mean((m) => m.allreduceMs),
+      computeMsMean: mean((m) => m.computeMs),
+      wallS: (Date.now() - t0) / 1000,
+      maxAbsDiff: null,
+      referenceTestAccuracy: null,
+    };
+    if (o.verify) {
+      o.print('training the single-process reference on the same global batches…');
+      const w = await fetch(`${server.url}/api/jobs/${job.id}/weights`);
+      const swarmParams = new Float32Array(await w.arrayBuffer());
+      const ref = await trainReference(view.spec, createDatasetFiles().source, result.steps);
+      result.maxAbsDiff = maxAbsDiff(swarmParams, ref.params);
+      result.referenceTestAccuracy = ref.testAccuracy;
+    }
+    o.print('');
+    o.print(`workers ${result.workers} (${result.backends.join(', ')})   steps ${result.steps}   ${result.stepsPerSec.toFixed(2)} steps/s   ${result.samplesPerSec.toFixed(0)} samples/s`);
+    o.print(`loss ${result.initialLoss.toFixed(4)} → ${result.finalLoss.toFixed(4)}   test accuracy ${result.testAccuracy === null ? '—' : (result.testAccuracy * 100).toFixed(2) + ' %'}`);
+    o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps)`);
+    o.print(`replica hashes: ${result.replicaHashes.join(' ')}  ${new Set(result.replicaHashes).size === 1 ? '(all equal)' : '(DIFFER)'}`);
+    if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);
+    return result;
+  } finally {
+    await swarm.close().catch(() => {});
+    await server.close();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * HTTP routes: the REST API, the dataset registry and the built pages. Every error is a
+ * JSON body `{ error: { code, message } }` with a fitting status; nothing here throws.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { DATASETS } from '../shared/datasets.ts';
+import { TabswarmError, errorCode, type ErrorCode } from '../shared/errors.ts';
+import type { DatasetId } from '../shared/jobSpec.ts';
+import { PRESET_NAMES } from '../shared/presets.ts';
+import type { createDatasetFiles } from './datasetFiles.ts';
+import { specFromBody, type Job, type JobRegistry } from './jobs.ts';
+import type { Logger } from './log.ts';
+
+const MAX_BODY = 1024 * 1024;
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm',
+  '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
+};
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429,
+};
+
+export interface HttpDeps {
+  jobs: JobRegistry;
+  datasets: ReturnType<typeof createDatasetFiles>;
+  distDir: string;
+  log: Logger;
+  publicUrl: (req: IncomingMessage) => string;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const data = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(data);
+}
+
+function sendError(res: ServerResponse, err: unknown) {
+  const code = errorCode(err);
+  const message = err instanceof TabswarmError ? err.message : 'internal error';
+  send(res, STATUS[code] ?? 500, { error: { code, message } });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new TabswarmError('BAD_REQUEST', `body larger than ${MAX_BODY} bytes`);
+    chunks.push(c as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new TabswarmError('BAD_REQUEST', 'body is not valid JSON');
+  }
+}
+
+export function jobSummary(job: Job) {
+  const c = job.coordinator;
+  return {
+    id: job.id,
+    name: job.spec.name,
+    status: c.status,
+    step: c.step,
+    steps: job.spec.steps,
+    epoch: c.epoch,
+    dataset: job.spec.dataset.id,
+    members: [...c.members.values()].map((m) => ({
+      id: m.id, state: m.state, backend: m.info?.backend ?? null, adapter: m.info?.adapter ?? null, reason: m.info?.reason ?? null,
+      samplesPerSec: m.samplesPerSec, samplesDone: m.samplesDone, stepsDone: m.stepsDone, final: m.final,
+    })),
+    lastMetrics: c.metrics.at(-1) ?? null,
+    committedParamHash: c.committedParamHash(),
+    hasWeights: c.finalParams !== null,
+  };
+}
+
+export function createHttpHandler(d: HttpDeps) {
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const parts = url.pathname.split('/').filter(Boolean);
+      if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
+      if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
+        const id = parts[1] as DatasetId;
+        if (!(id in DATASETS)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
+        const limit = Number(url.searchParams.get('limit') ?? 0);
+        if (!Number.isInteger(limit) || limit < 0) throw new TabswarmError('BAD_REQUEST', 'limit must be a non-negative integer');
+        const bytes = await d.datasets.source(id, parts[2]!, limit);
+        return send(res, 200, bytes, { 'content-type': d.datasets.contentType(parts[2]!), 'cache-control': 'public, max-age=3600' });
+      }
+      return await serveStatic(res, url.pathname);
+    } catch (e) {
+      if (!(e instanceof TabswarmError)) d.log('error', 'http handler failed', { err: String(e), url: req.url });
+      sendError(res, e);
+    }
+  };
+
+  async function api(req: IncomingMessage, res: ServerResponse, p: string[], url: URL) {
+    if (p[0] === 'health') return send(res, 200, { ok: true });
+    if (p[0] === 'presets' && req.method === 'GET') return send(res, 200, { presets: PRESET_NAMES, datasets: Object.values(DATASETS) });
+    if (p[0] !== 'jobs') throw new TabswarmError('BAD_REQUEST', `no route ${url.pathname}`);
+    if (p.length === 1 && req.method === 'POST') {
+      const spec = specFromBody(await readJson(req));
+      const { job, ownerToken } = d.jobs.create(spec);
+      const base = d.publicUrl(req);
+      d.log('info', 'job created', { jobId: job.id, name: spec.name, steps: spec.steps });
+      return send(res, 201, {
+        id: job.id, ownerToken, joinUrl: `${base}/?job=${job.id}`, dashboardUrl: `${base}/dashboard.html?job=${job.id}#token=${ownerToken}`,
+      });
+    }
+    if (p.length === 1 && req.method === 'GET') return send(res, 200, { jobs: [...d.jobs.jobs.values()].map((j) => ({ id: j.id, name: j.spec.name, status: j.coordinator.status, step: j.coordinator.step, steps: j.spec.steps })) });
+    const job = d.jobs.get(p[1] ?? '');
+    if (p.length === 2 && req.method === 'GET') return send(res, 200, { ...jobSummary(job), spec: job.spec });
+    if (p[2] === 'metrics' && req.method === 'GET') return send(res, 200, { metrics: job.coordinator.metrics, events: job.coordinator.events });
+    if (p[2] === 'weights' && req.method === 'GET') {
+      const fp = job.coordinator.finalParams;
+      if (!fp) throw new TabswarmError('BAD_REQUEST', 'no weights uploaded yet');
+      return send(res, 200, new Uint8Array(fp.params.buffer, fp.params.byteOffset, fp.params.byteLength), {
+        'content-type': 'application/octet-stream', 'x-tabswarm-step': String(fp.step), 'x-tabswarm-hash': fp.paramHash,
+      });
+    }
+    throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
+  }
+
+  async function serveStatic(res: ServerResponse, pathname: string) {
+    const rel = normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname)).replace(/^(\.\.[/\\])+/, '');
+    const file = join(d.distDir, rel);
+    if (!file.startsWith(d.distDir)) throw new TabswarmError('BAD_REQUEST', 'bad path');
+    const st = await stat(file).catch(() => null);
+    if (!st?.isFile()) {
+      if (rel === '/index.html' || rel === '/dashboard.html') throw new TabswarmError('BAD_REQUEST', 'pages are not built: run `npm run build` first');
+      return send(res, 404, { error: { code: 'BAD_REQUEST', message: `not found: ${pathname}` } });
+    }
+    const body = await readFile(file);
+    send(res, 200, body, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    });
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The server's jobs: spec validation (or a preset), ids, owner tokens (random, returned once,
+ * kept only as a SHA-256 hash, compared in constant time) and each job's coordinator.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { TabswarmError } from '../shared/errors.ts';
+import { jobSpecSchema, type JobSpec } from '../shared/jobSpec.ts';
+import { PRESET_NAMES, presetSpec, type PresetName } from '../shared/presets.ts';
+import { Coordinator, type CoordinatorDeps } from './coordinator.ts';
+
+export interface Job {
+  id: string;
+  spec: JobSpec;
+  tokenHash: string;
+  createdAt: number;
+  coordinator: Coordinator;
+}
+
+const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
+
+/** A job spec from a REST body: a full spec, or `{ preset, ...overrides }`. */
+export function specFromBody(body: unknown): JobSpec {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new TabswarmError('BAD_JOB_SPEC', 'body must be a JSON object');
+  let raw: Record<string, unknown> = body as Record<string, unknown>;
+  if ('preset' in raw) {
+    const { preset, ...overrides } = raw;
+    if (!PRESET_NAMES.includes(preset as PresetName)) throw new TabswarmError('BAD_JOB_SPEC', `preset: must be one of ${PRESET_NAMES.join(', ')}`);
+    const base = presetSpec(tf, preset as PresetName) as Record<string, unknown>;
+    const ds = overrides.dataset && typeof overrides.dataset === 'object' ? { ...(base.dataset as object), ...(overrides.dataset as object) } : base.dataset;
+    const opt = overrides.optimizer && typeof overrides.optimizer === 'object' ? { ...(base.optimizer as object), ...(overrides.optimizer as object) } : base.optimizer;
+    raw = { ...base, ...overrides, dataset: ds, optimizer: opt };
+  }
+  const r = jobSpecSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new TabswarmError('BAD_JOB_SPEC', `${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+export class JobRegistry {
+  readonly jobs = new Map<string, Job>();
+  constructor(private readonly deps: { now: () => number; coordinatorDeps: (jobId: string) => CoordinatorDeps }) {}
+
+  create(spec: JobSpec): { job: Job; ownerToken: string } {
+    const id = randomBytes(6).toString('base64url');
+    const ownerToken = randomBytes(24).toString('base64url');
+    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id)) };
+    this.jobs.set(id, job);
+    return { job, ownerToken };
+  }
+
+  get(id: string): Job {
+    const j = this.jobs.get(id);
+    if (!j) throw new TabswarmError('UNKNOWN_JOB', `no job ${id}`);
+    return j;
+  }
+
+  isOwner(job: Job, token: string | undefined): boolean {
+    if (!token) return false;
+    const a = Buffer.from(hashToken(token), 'hex');
+    const b = Buffer.from(job.tokenHash, 'hex');
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * socket.io side of the server: every incoming message is validated against the shared
+ * protocol and answered with a coded error when invalid; peer ids are assigned here;
+ * signaling is relayed only between live members of the same job.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Server, Socket } from 'socket.io';
+import { TabswarmError, errorCode } from '../shared/errors.ts';
+import { PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type ClientToServerEvents, type ServerMessage, type ServerToClientEvents } from '../shared/protocol.ts';
+import { isGone } from './memberState.ts';
+import type { Job, JobRegistry } from './jobs.ts';
+import type { Logger } from './log.ts';
+
+type Sock = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+export interface SocketDeps {
+  jobs: JobRegistry;
+  log: Logger;
+  iceServers: Record<string, unknown>[];
+  /** a socket sending this many invalid messages in a row is disconnected */
+  maxInvalid?: number;
+}
+
+export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEvents>, d: SocketDeps) {
+  io.on('connection', (socket: Sock) => {
+    let job: Job | null = null;
+    let peerId: string | null = null;
+    let invalid = 0;
+    const send = (m: ServerMessage) => socket.emit('msg', m);
+    const fail = (code: string, message: string) => send({ type: 'error', code, message });
+
+    socket.on('msg', (raw: unknown) => {
+      const parsed = parseClientMessage(raw);
+      if (!parsed.ok) {
+        invalid++;
+        fail(parsed.code, parsed.message);
+        if (invalid >= (d.maxInvalid ?? 20)) socket.disconnect(true);
+        return;
+      }
+      invalid = 0;
+      try {
+        handle(parsed.value);
+      } catch (e) {
+        if (!(e instanceof TabswarmError)) d.log('error', 'socket handler failed', { err: String(e), type: parsed.value.type });
+        fail(errorCode(e), e instanceof TabswarmError ? e.message : 'internal error');
+      }
+    });
+
+    socket.on('disconnect', (reason) => {
+      if (job && peerId) {
+        d.log('info', 'member disconnected', { jobId: job.id, peerId, reason });
+        job.coordinator.remove(peerId, 'disconnect');
+      }
+    });
+
+    function member() {
+      if (!job || !peerId) throw new TabswarmError('NOT_A_MEMBER', 'join a job first');
+      const m = job.coordinator.members.get(peerId);
+      if (!m || isGone(m.state)) throw new TabswarmError('NOT_A_MEMBER', 'no longer a member of this job');
+      return { c: job.coordinator, m };
+    }
+
+    function handle(msg: ClientMessage) {
+      switch (msg.type) {
+        case 'join': {
+          if (msg.protocol !== PROTOCOL_VERSION) throw new TabswarmError('PROTOCOL_MISMATCH', `server speaks protocol ${PROTOCOL_VERSION}, client ${msg.protocol}`);
+          if (job) throw new TabswarmError('BAD_REQUEST', 'already joined');
+          const j = d.jobs.get(msg.jobId);
+          if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('BAD_REQUEST', `job ${j.id} is ${j.coordinator.status}`);
+          job = j;
+          peerId = randomBytes(6).toString('base64url');
+          j.coordinator.join(peerId, { send, disconnect: (reason) => { fail('EVICTED', reason); socket.disconnect(true); } });
+          d.log('info', 'member joined', { jobId: j.id, peerId });
+          send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId, jobId: j.id, spec: j.spec, iceServers: d.iceServers });
+          return;
+        }
+        case 'ready': {
+          const { c, m } = member();
+          c.ready(m.id, msg.info, msg.samplesPerSec);
+          return;
+        }
+        case 'signal': {
+          const { c, m } = member();
+          const to = c.members.get(msg.to);
+          if (!to || isGone(to.state) || to.id === m.id) throw new TabswarmError('UNKNOWN_PEER', `no peer ${msg.to} in this job`);
+          to.handle.send({ type: 'signal', from: m.id, data: msg.data });
+          return;
+        }
+        case 'reduced': {
+          const { c, m } = member();
+          c.reduced(m.id, msg);
+          return;
+        }
+        case 'eval': {
+          const { c, m } = member();
+          c.evaluated(m.id, msg.step, msg.testAccuracy);
+          return;
+        }
+        case 'step-failed': {
+          const { c, m } = member();
+          c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message);
+          return;
+        }
+        case 'final': {
+          const { c, m } = member();
+          c.final(m.id, msg);
+          return;
+        }
+        case 'heartbeat':
+          member();
+          return;
+        case 'leave': {
+          const { c, m } = member();
+          c.remove(m.id, 'left');
+          return;
+        }
+      }
+    }
+  });
+}

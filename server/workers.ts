@@ -1,0 +1,58 @@
+/**
+ * `tabswarm workers`: N headless Chromium workers, one browser context (one tab) each,
+ * all opening the same job link. Each page's progress comes back through its `__tabswarm` view.
+ */
+import type { Browser, Page } from 'playwright';
+import { launchChromium, workerContext } from './browser.ts';
+
+export interface WorkerView {
+  state: string;
+  detail: string;
+  peerId: string;
+  backend: string;
+  step: number;
+  steps: number;
+  loss: number | null;
+  paramHash: string;
+  testAccuracy: number | null;
+}
+
+export interface HeadlessSwarm {
+  browser: Browser;
+  pages: Page[];
+  views(): Promise<(WorkerView | null)[]>;
+  addWorker(): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function startWorkers(o: { url: string; count: number; backend?: string; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
+  const browser = await launchChromium({ loopbackOnly: o.loopbackOnly, headless: o.headless });
+  const pages: Page[] = [];
+  const target = new URL(o.url);
+  if (o.backend) target.searchParams.set('backend', o.backend);
+  const addWorker = async () => {
+    const ctx = await workerContext(browser);
+    const page = await ctx.newPage();
+    const i = pages.length;
+    pages.push(page);
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') o.onConsole?.(i, `${m.type()}: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => o.onConsole?.(i, `pageerror: ${e.message}`));
+    await page.goto(target.toString());
+    return page;
+  };
+  for (let i = 0; i < o.count; i++) await addWorker();
+  return {
+    browser,
+    pages,
+    addWorker,
+    views: () =>
+      Promise.all(
+        pages.map((p) =>
+          p.isClosed() ? null : p.evaluate(() => (window as unknown as { __tabswarm?: WorkerView }).__tabswarm ?? null).catch(() => null),
+        ),
+      ),
+    close: () => browser.close(),
+  };
+}
