@@ -77,8 +77,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       view = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as JobView;
       const finals = view.members.filter((m) => m.final).length;
       const active = view.members.filter((m) => m.state === 'active').length;
-      if (view.step !== lastPrinted && (view.step % 25 === 0 || view.step === view.steps)) {
-        lastPrinted = view.step;
+      const bucket = Math.floor(view.step / Math.max(1, Math.round(view.steps / 12)));
+      if (bucket !== lastPrinted) {
+        lastPrinted = bucket;
         const views = await swarm.views();
         const states = views.map((v) => (v ? `${v.state}/${v.backend || '?'}` : 'closed')).join(' ');
         o.print(`step ${String(view.step).padStart(5)}/${view.steps}  loss ${view.lastMetrics?.loss.toFixed(4) ?? '—'}  members ${active}  [${states}]`);
