@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../shared/protocol.ts';
+import type { CoordinatorOptions } from './coordinator.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
 import { createHttpHandler } from './http.ts';
 import { JobRegistry } from './jobs.ts';
@@ -20,6 +21,7 @@ export interface ServerOptions {
   log?: Logger;
   now?: () => number;
   iceServers?: Record<string, unknown>[];
+  coordinator?: Partial<CoordinatorOptions>;
 }
 
 export interface TabswarmServer {
@@ -36,6 +38,12 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     now,
     coordinatorDeps: (jobId) => ({
       now,
+      every: (ms, fn) => {
+        const t = setInterval(fn, ms);
+        t.unref();
+        return () => clearInterval(t);
+      },
+      ...(o.coordinator ? { options: o.coordinator } : {}),
       onEvent: (e) => log('info', `job event: ${e.kind}`, { jobId, peerId: e.peerId, detail: e.detail }),
     }),
   });
@@ -64,6 +72,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     jobs,
     close: () =>
       new Promise<void>((res) => {
+        for (const j of jobs.jobs.values()) j.coordinator.destroy();
         io.close();
         http.close(() => res());
         http.closeAllConnections();

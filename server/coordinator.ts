@@ -1,14 +1,17 @@
 /**
- * The coordinator of one job: membership, ring epochs and the synchronous step.
+ * The coordinator of one job: membership, ring epochs, joins and the synchronous step.
  *
  * open step s on epoch e with slices → every ring member reports reduced(s, e, hash)
- * → all hashes equal: broadcast commit(s) → next step. A member that goes away aborts the
- * open step; the next epoch's ring leaves it out and the same global batch is re-sliced
- * among the survivors, so faults never change what a step trains on.
+ * → all hashes equal: broadcast commit(s) → next step. A member that goes away (disconnect,
+ * missed heartbeats, a neighbour's link report, the step deadline) aborts the open step; the
+ * next epoch's ring leaves it out and the same global batch is re-sliced among the
+ * survivors, so faults never change what a step trains on. Joiners are admitted at a step
+ * boundary after an exact state sync from a rotating donor, or from the last checkpoint.
  */
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
+import { DEFAULT_DEADLINE, stepDeadlineMs, type DeadlineOptions } from './deadline.ts';
 import { isGone, transition, type DropReason, type MemberEvent, type MemberState } from './memberState.ts';
 
 export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped';
@@ -23,12 +26,14 @@ export interface Member {
   state: MemberState;
   handle: MemberHandle;
   joinedAt: number;
+  lastSeen: number;
   info: WorkerInfo | null;
   samplesPerSec: number;
   samplesDone: number;
   stepsDone: number;
   lastParamHash: string | null;
   final: { paramHash: string; testAccuracy: number | null } | null;
+  reason: string | null;
 }
 
 export interface StepMetrics {
@@ -47,16 +52,38 @@ export interface StepMetrics {
 
 export interface JobEvent {
   at: number;
-  kind: 'join' | 'active' | 'leave' | 'drop' | 'epoch' | 'abort' | 'done' | 'status';
+  kind: 'join' | 'active' | 'leave' | 'drop' | 'epoch' | 'abort' | 'sync' | 'rollback' | 'checkpoint' | 'done' | 'status';
   peerId?: string;
   detail: string;
 }
 
+export interface Checkpoint {
+  step: number;
+  paramHash: string;
+  state: Uint8Array<ArrayBuffer>;
+}
+
+export interface CoordinatorOptions {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  syncTimeoutMs: number;
+  deadline: DeadlineOptions;
+}
+
+export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = { heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE };
+
 export interface CoordinatorDeps {
   now: () => number;
+  /** calls fn every ms; returns a cancel function */
+  every: (ms: number, fn: () => void) => () => void;
+  options?: Partial<CoordinatorOptions>;
   onEvent?: (e: JobEvent) => void;
   onMetrics?: (m: StepMetrics) => void;
+  onCheckpoint?: (c: Checkpoint) => void;
+  onRollback?: (toStep: number) => void;
   onParams?: (step: number, paramHash: string, params: Float32Array) => void;
+  /** a restarted server hands back the job's last checkpoint */
+  restore?: { checkpoint: Checkpoint | null; metrics: StepMetrics[] };
 }
 
 type Reduced = Extract<ClientMessage, { type: 'reduced' }>;
@@ -67,7 +94,18 @@ interface OpenStep {
   ring: string[];
   slices: Slice[];
   openedAt: number;
+  deadlineAt: number;
+  computed: Set<string>;
   reports: Map<string, Reduced>;
+}
+
+interface Sync {
+  joiner: string;
+  donor: string | 'server';
+  step: number;
+  startedAt: number;
+  donorHash: string | null;
+  joinerHash: string | null;
 }
 
 export class Coordinator {
@@ -77,17 +115,31 @@ export class Coordinator {
   epoch = 0;
   ring: string[] = [];
   readonly members = new Map<string, Member>();
-  readonly metrics: StepMetrics[] = [];
+  metrics: StepMetrics[] = [];
   readonly events: JobEvent[] = [];
-  private open: OpenStep | null = null;
-  private lastCommitHash: string | null = null;
+  checkpoint: Checkpoint | null = null;
   finalParams: { step: number; paramHash: string; params: Float32Array } | null = null;
+  readonly options: CoordinatorOptions;
+  private open: OpenStep | null = null;
+  private syncs = new Map<string, Sync>();
+  private donorCursor = 0;
+  private stepTimes: number[] = [];
+  private lastCommitHash: string | null = null;
+  private cancelTick: () => void;
 
   constructor(
     readonly jobId: string,
     readonly spec: JobSpec,
     private readonly deps: CoordinatorDeps,
-  ) {}
+  ) {
+    this.options = { ...DEFAULT_COORDINATOR_OPTIONS, ...deps.options };
+    if (deps.restore) {
+      this.checkpoint = deps.restore.checkpoint;
+      this.metrics = deps.restore.metrics.filter((m) => m.step < (this.checkpoint?.step ?? 0));
+      this.step = this.checkpoint?.step ?? 0;
+    }
+    this.cancelTick = deps.every(Math.max(100, Math.min(1000, this.options.heartbeatMs / 2)), () => this.tick());
+  }
 
   private event(kind: JobEvent['kind'], detail: string, peerId?: string) {
     const e: JobEvent = { at: this.deps.now(), kind, detail, ...(peerId ? { peerId } : {}) };
@@ -99,10 +151,17 @@ export class Coordinator {
     m.state = transition(m.state, ev);
   }
 
+  /** Any message from a member counts as a heartbeat. */
+  touch(id: string) {
+    const m = this.members.get(id);
+    if (m) m.lastSeen = this.deps.now();
+  }
+
   join(id: string, handle: MemberHandle): Member {
+    const now = this.deps.now();
     const m: Member = {
-      id, state: 'joining', handle, joinedAt: this.deps.now(), info: null, samplesPerSec: 0,
-      samplesDone: 0, stepsDone: 0, lastParamHash: null, final: null,
+      id, state: 'joining', handle, joinedAt: now, lastSeen: now, info: null, samplesPerSec: 0,
+      samplesDone: 0, stepsDone: 0, lastParamHash: null, final: null, reason: null,
     };
     this.members.set(id, m);
     this.event('join', 'joined', id);
@@ -115,27 +174,37 @@ export class Coordinator {
     m.info = info;
     m.samplesPerSec = samplesPerSec;
     this.move(m, { type: 'ready' });
-    // Before the first commit every replica holds the seeded initial weights: no sync needed.
-    if (this.step === 0 && !this.open) {
-      this.move(m, { type: 'synced' });
-      this.event('active', `active on ${info.backend}${info.adapter ? ` (${info.adapter})` : ''}`, id);
-    }
-    this.maybeOpen();
+    this.advance();
   }
 
   active(): Member[] {
     return [...this.members.values()].filter((m) => m.state === 'active').sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1));
   }
 
-  private broadcast(ids: Iterable<string>, msg: ServerMessage) {
-    for (const id of ids) this.members.get(id)?.handle.send(msg);
+  private send(id: string, msg: ServerMessage) {
+    this.members.get(id)?.handle.send(msg);
   }
 
-  private maybeOpen() {
+  private activate(m: Member, how: string) {
+    this.move(m, { type: 'synced' });
+    this.event('active', `active at step ${this.step} on ${m.info?.backend ?? '?'}${m.info?.adapter ? ` (${m.info.adapter})` : ''}; ${how}`, m.id);
+  }
+
+  /** Everything that happens at a step boundary: admit joiners, then open the next step. */
+  private advance() {
     if (this.open || this.status === 'done' || this.status === 'stopped' || this.status === 'paused') return;
     if (this.step >= this.spec.steps) return this.finish();
+    this.startSyncs();
+    if (this.syncs.size > 0) return; // hold the boundary until joiners hold the same state
     const act = this.active();
-    if (act.length === 0 || (this.status === 'waiting' && act.length < this.spec.minWorkers)) return;
+    if (act.length === 0) {
+      if (this.status === 'running') {
+        this.setStatus('waiting');
+        this.event('status', `no active members: paused at step ${this.step} until one joins`);
+      }
+      return;
+    }
+    if (this.status === 'waiting' && this.step === 0 && act.length < this.spec.minWorkers) return;
     if (this.status === 'waiting') this.setStatus('running');
     const ring = act.map((m) => m.id);
     if (ring.join() !== this.ring.join()) {
@@ -143,44 +212,113 @@ export class Coordinator {
       this.ring = ring;
       this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}`);
     }
+    const now = this.deps.now();
     const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
-    this.open = { step: this.step, epoch: this.epoch, ring, slices, openedAt: this.deps.now(), reports: new Map() };
-    this.broadcast(ring, { type: 'step', step: this.step, epoch: this.epoch, ring, slices });
+    this.open = {
+      step: this.step, epoch: this.epoch, ring, slices, openedAt: now, deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline),
+      computed: new Set(), reports: new Map(),
+    };
+    for (const id of ring) this.send(id, { type: 'step', step: this.step, epoch: this.epoch, ring, slices });
+  }
+
+  private startSyncs() {
+    const joiners = [...this.members.values()].filter((m) => m.state === 'syncing' && !this.syncs.has(m.id));
+    if (joiners.length === 0) return;
+    const act = this.active();
+    for (const j of joiners) {
+      if (this.step === 0) {
+        this.activate(j, 'seeded initial weights, no sync needed');
+      } else if (act.length > 0) {
+        const donor = act[this.donorCursor++ % act.length]!;
+        this.syncs.set(j.id, { joiner: j.id, donor: donor.id, step: this.step, startedAt: this.deps.now(), donorHash: null, joinerHash: null });
+        this.event('sync', `state of step ${this.step} from ${donor.id}`, j.id);
+        this.send(donor.id, { type: 'sync-send', step: this.step, to: j.id });
+        this.send(j.id, { type: 'sync-receive', step: this.step, from: donor.id });
+      } else {
+        this.rollbackToCheckpoint();
+        const cp = this.checkpoint;
+        if (!cp) {
+          this.activate(j, 'no checkpoint: restarting from the seeded initial weights');
+        } else {
+          this.syncs.set(j.id, { joiner: j.id, donor: 'server', step: cp.step, startedAt: this.deps.now(), donorHash: cp.paramHash, joinerHash: null });
+          this.event('sync', `state of step ${cp.step} from the server's checkpoint`, j.id);
+          this.send(j.id, { type: 'sync-state', step: cp.step, state: cp.state });
+        }
+        act.push(...this.active());
+      }
+    }
+  }
+
+  /** With nobody left holding the state, training continues from the last checkpoint. */
+  private rollbackToCheckpoint() {
+    const to = this.checkpoint?.step ?? 0;
+    if (to === this.step) return;
+    this.event('rollback', `no member holds step ${this.step}: resuming from ${to === 0 ? 'the initial weights' : `the checkpoint at step ${to}`}`);
+    this.step = to;
+    this.metrics = this.metrics.filter((m) => m.step < to);
+    this.deps.onRollback?.(to);
+  }
+
+  syncSent(id: string, step: number, to: string, paramHash: string) {
+    const s = this.syncs.get(to);
+    if (!s || s.donor !== id || s.step !== step) return;
+    s.donorHash = paramHash;
+    this.checkSync(s);
+  }
+
+  synced(id: string, step: number, paramHash: string) {
+    const s = this.syncs.get(id);
+    if (!s || s.step !== step) return;
+    s.joinerHash = paramHash;
+    this.checkSync(s);
+  }
+
+  private checkSync(s: Sync) {
+    if (!s.donorHash || !s.joinerHash) return;
+    this.syncs.delete(s.joiner);
+    const j = this.members.get(s.joiner)!;
+    if (s.donorHash !== s.joinerHash) {
+      this.remove(j.id, 'sync-failed');
+      return;
+    }
+    this.activate(j, `synced from ${s.donor === 'server' ? 'checkpoint' : s.donor} (hash ${s.joinerHash})`);
+    this.advance();
+  }
+
+  computed(id: string, step: number, epoch: number) {
+    if (this.open && this.open.step === step && this.open.epoch === epoch) this.open.computed.add(id);
   }
 
   reduced(id: string, r: Reduced) {
     const o = this.open;
     if (!o || r.step !== o.step || r.epoch !== o.epoch || !o.ring.includes(id)) return;
+    o.computed.add(id);
     o.reports.set(id, r);
     if (o.reports.size < o.ring.length) return;
     const reports = [...o.reports.values()];
     const hashes = new Set(reports.map((x) => x.hash));
     const paramHashes = new Set(reports.map((x) => x.paramHash));
     if (hashes.size !== 1 || paramHashes.size !== 1) {
-      // Disagreement: someone summed or holds something else. Issue-level handling
-      // (eviction) lives with the security work; here the step is aborted and redone.
-      return this.abort(`hash mismatch at step ${o.step}: ${[...o.reports].map(([p, x]) => `${p}=${x.hash}`).join(', ')}`);
+      return this.abort(`hash mismatch at step ${o.step}: ${[...o.reports].map(([p, x]) => `${p}=${x.hash}/${x.paramHash}`).join(', ')}`);
     }
     const first = reports[0]!;
     const now = this.deps.now();
     this.open = null;
     for (const [pid, x] of o.reports) {
       const m = this.members.get(pid);
-      if (m) {
-        const slice = o.slices.find((s) => s.peerId === pid)!;
-        m.samplesDone += slice.count;
-        m.stepsDone++;
-        m.lastParamHash = x.paramHash;
-        if (x.computeMs > 0) {
-          const sps = (slice.count / x.computeMs) * 1000;
-          m.samplesPerSec = m.samplesPerSec > 0 ? 0.7 * m.samplesPerSec + 0.3 * sps : sps;
-        }
+      if (!m) continue;
+      const slice = o.slices.find((s) => s.peerId === pid)!;
+      m.samplesDone += slice.count;
+      m.stepsDone++;
+      m.lastParamHash = x.paramHash;
+      if (x.computeMs > 0 && slice.count > 0) {
+        const sps = (slice.count / x.computeMs) * 1000;
+        m.samplesPerSec = m.samplesPerSec > 0 ? 0.7 * m.samplesPerSec + 0.3 * sps : sps;
       }
     }
-    const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
     this.lastCommitHash = first.paramHash;
-    this.broadcast(o.ring, { type: 'commit', step: o.step, epoch: o.epoch, evaluate: false });
-    if (evalStep) this.members.get(o.ring[0]!)?.handle.send({ type: 'commit', step: o.step, epoch: o.epoch, evaluate: true });
+    const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
+    o.ring.forEach((id, i) => this.send(id, { type: 'commit', step: o.step, epoch: o.epoch, evaluate: evalStep && i === 0 }));
     const m: StepMetrics = {
       step: o.step, epoch: o.epoch, members: o.ring.length,
       loss: first.count > 0 ? first.loss / first.count : 0,
@@ -192,9 +330,21 @@ export class Coordinator {
       at: now,
     };
     this.metrics.push(m);
+    this.stepTimes.push(m.stepMs);
+    if (this.stepTimes.length > 100) this.stepTimes.splice(0, this.stepTimes.length - 100);
     this.deps.onMetrics?.(m);
     this.step = o.step + 1;
-    this.maybeOpen();
+    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) {
+      this.send(o.ring[(this.step / this.spec.checkpointEvery) % o.ring.length]!, { type: 'checkpoint-request', step: this.step });
+    }
+    this.advance();
+  }
+
+  checkpointed(id: string, step: number, paramHash: string, state: Uint8Array) {
+    if (!this.members.has(id) || step > this.step || (this.checkpoint && this.checkpoint.step >= step)) return;
+    this.checkpoint = { step, paramHash, state: Uint8Array.from(state) };
+    this.event('checkpoint', `checkpoint of step ${step} (hash ${paramHash}, ${state.byteLength} bytes)`, id);
+    this.deps.onCheckpoint?.(this.checkpoint);
   }
 
   evaluated(id: string, step: number, testAccuracy: number) {
@@ -206,13 +356,18 @@ export class Coordinator {
     const o = this.open;
     if (!o) return;
     this.open = null;
-    this.event('abort', `step ${o.step} aborted: ${reason}`);
-    this.broadcast(o.ring, { type: 'abort', step: o.step, epoch: o.epoch, reason });
-    this.maybeOpen();
+    this.event('abort', `step ${o.step} (epoch ${o.epoch}) aborted: ${reason}`);
+    for (const id of o.ring) this.send(id, { type: 'abort', step: o.step, epoch: o.epoch, reason });
+    this.advance();
   }
 
-  stepFailed(id: string, step: number, epoch: number, code: string, message: string) {
-    if (this.open && this.open.step === step && this.open.epoch === epoch) this.abort(`${id} reported ${code}: ${message}`);
+  stepFailed(id: string, step: number, epoch: number, code: string, message: string, suspect?: string) {
+    if (!this.open || this.open.step !== step || this.open.epoch !== epoch) return;
+    if (suspect && suspect !== id && this.open.ring.includes(suspect)) {
+      this.event('drop', `${id} reports its link to ${suspect} failed (${code}: ${message})`, suspect);
+      return this.remove(suspect, 'link-failed');
+    }
+    this.abort(`${id} reported ${code}: ${message}`);
   }
 
   /** The member leaves (reason 'left') or is dropped; an open step it is part of is redone without it. */
@@ -220,16 +375,39 @@ export class Coordinator {
     const m = this.members.get(id);
     if (!m || isGone(m.state)) return;
     this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
+    m.reason = reason;
     this.event(reason === 'left' ? 'leave' : 'drop', reason, id);
+    if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
+    this.syncs.delete(id);
+    for (const [j, s] of this.syncs) if (s.donor === id) this.syncs.delete(j); // restarts with another donor
     if (this.open?.ring.includes(id)) this.abort(`${id} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
-    else this.maybeOpen();
+    else this.advance();
+  }
+
+  private tick() {
+    const now = this.deps.now();
+    for (const m of this.members.values()) {
+      if (!isGone(m.state) && now - m.lastSeen > this.options.heartbeatTimeoutMs) this.remove(m.id, 'heartbeat-timeout');
+    }
+    for (const s of [...this.syncs.values()]) {
+      if (now - s.startedAt > this.options.syncTimeoutMs) this.remove(s.joiner, 'sync-failed');
+    }
+    const o = this.open;
+    if (o && now > o.deadlineAt) {
+      const late = o.ring.filter((id) => !o.computed.has(id));
+      if (late.length > 0 && late.length < o.ring.length) for (const id of late) this.remove(id, 'step-deadline');
+      else if (this.open === o) {
+        this.ring = []; // fresh links next time
+        this.abort(`step ${o.step} passed its deadline of ${Math.round(o.deadlineAt - o.openedAt)} ms`);
+      }
+    }
   }
 
   private finish() {
     if (this.status === 'done') return;
     this.setStatus('done');
-    const ring = this.ring.filter((id) => this.members.get(id)?.state === 'active');
-    ring.forEach((id, i) => this.members.get(id)!.handle.send({ type: 'done', step: this.step, upload: i === 0 }));
+    const act = this.active();
+    act.forEach((m, i) => m.handle.send({ type: 'done', step: this.step, upload: i === 0 }));
     this.event('done', `finished ${this.step} steps`);
   }
 
@@ -238,17 +416,16 @@ export class Coordinator {
     if (!m || this.status !== 'done') return;
     m.final = { paramHash: f.paramHash, testAccuracy: f.testAccuracy };
     if (f.params && f.paramHash === this.committedParamHash()) {
-      const copy = new Uint8Array(f.params); // aligned copy
+      const copy = new Uint8Array(f.params);
       this.finalParams = { step: f.step, paramHash: f.paramHash, params: new Float32Array(copy.buffer) };
       this.deps.onParams?.(f.step, f.paramHash, this.finalParams.params);
     }
   }
 
-  /** Hash every replica agreed on for the parameters after the last commit (known once finals arrive). */
+  /** Hash the replicas agree on for the parameters after the last commit (once finals arrive). */
   committedParamHash(): string | null {
-    const finals = [...this.members.values()].filter((m) => m.final).map((m) => m.final!.paramHash);
     const counts = new Map<string, number>();
-    for (const h of finals) counts.set(h, (counts.get(h) ?? 0) + 1);
+    for (const m of this.members.values()) if (m.final) counts.set(m.final.paramHash, (counts.get(m.final.paramHash) ?? 0) + 1);
     let best: string | null = null;
     for (const [h, c] of counts) if (best === null || c > counts.get(best)!) best = h;
     return best ?? this.lastCommitHash;
@@ -266,7 +443,7 @@ export class Coordinator {
   resume() {
     if (this.status === 'paused') {
       this.setStatus(this.step > 0 ? 'running' : 'waiting');
-      this.maybeOpen();
+      this.advance();
     }
   }
 
@@ -274,5 +451,10 @@ export class Coordinator {
     if (this.status === 'done' || this.status === 'stopped') return;
     if (this.open) this.abort('job stopped');
     this.setStatus('stopped');
+  }
+
+  /** Idempotent. */
+  destroy() {
+    this.cancelTick();
   }
 }

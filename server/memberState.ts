@@ -11,7 +11,7 @@ export type MemberEvent =
   | { type: 'leave' }
   | { type: 'drop'; reason: DropReason };
 
-export type DropReason = 'disconnect' | 'heartbeat-timeout' | 'link-failed' | 'step-deadline' | 'evicted';
+export type DropReason = 'disconnect' | 'heartbeat-timeout' | 'link-failed' | 'step-deadline' | 'sync-failed' | 'evicted';
 
 export function transition(state: MemberState, ev: MemberEvent): MemberState {
   switch (state) {

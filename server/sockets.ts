@@ -38,6 +38,7 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
         return;
       }
       invalid = 0;
+      if (job && peerId) job.coordinator.touch(peerId);
       try {
         handle(parsed.value);
       } catch (e) {
@@ -69,9 +70,9 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
           if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('BAD_REQUEST', `job ${j.id} is ${j.coordinator.status}`);
           job = j;
           peerId = randomBytes(6).toString('base64url');
-          j.coordinator.join(peerId, { send, disconnect: (reason) => { fail('EVICTED', reason); socket.disconnect(true); } });
+          j.coordinator.join(peerId, { send, disconnect: (reason) => { fail('DROPPED', reason); socket.disconnect(true); } });
           d.log('info', 'member joined', { jobId: j.id, peerId });
-          send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId, jobId: j.id, spec: j.spec, iceServers: d.iceServers });
+          send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId, jobId: j.id, spec: j.spec, iceServers: d.iceServers, heartbeatMs: j.coordinator.options.heartbeatMs });
           return;
         }
         case 'ready': {
@@ -98,7 +99,27 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
         }
         case 'step-failed': {
           const { c, m } = member();
-          c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message);
+          c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message, msg.suspect);
+          return;
+        }
+        case 'computed': {
+          const { c, m } = member();
+          c.computed(m.id, msg.step, msg.epoch);
+          return;
+        }
+        case 'sync-sent': {
+          const { c, m } = member();
+          c.syncSent(m.id, msg.step, msg.to, msg.paramHash);
+          return;
+        }
+        case 'synced': {
+          const { c, m } = member();
+          c.synced(m.id, msg.step, msg.paramHash);
+          return;
+        }
+        case 'checkpoint': {
+          const { c, m } = member();
+          c.checkpointed(m.id, msg.step, msg.paramHash, msg.state);
           return;
         }
         case 'final': {

@@ -35,10 +35,13 @@ export type ErrorCode =
 
 export class TabswarmError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`${code}: ${message}`, options);
+  /** the remote peer this error is about, when there is one (a failed link's other end) */
+  readonly peer: string | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; peer?: string }) {
+    super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TabswarmError';
     this.code = code;
+    this.peer = options?.peer;
   }
 }
 

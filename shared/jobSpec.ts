@@ -56,6 +56,8 @@ export const jobSpecSchema = z
     minWorkers: z.number().int().min(1).max(1024).default(1),
     /** evaluate on the test set every K steps (0 = only at the end) */
     evalEvery: z.number().int().min(0).default(0),
+    /** a member uploads a checkpoint (weights + optimizer state) every K steps, and at the end */
+    checkpointEvery: z.number().int().min(1).max(1_000_000).default(25),
     /** require a tfjs backend on every worker (otherwise each picks its fastest) */
     backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']).optional(),
   })

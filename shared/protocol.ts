@@ -8,11 +8,13 @@ import { jobSpecSchema } from './jobSpec.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
+export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 const id = z.string().min(1).max(64);
 const step = z.number().int().min(0).max(0xffffffff);
 const epoch = z.number().int().min(0).max(0xffffffff);
 const hash = z.string().regex(/^[0-9a-f]{16}$/);
 const finite = z.number().finite();
+const stateBytes = z.instanceof(Uint8Array).refine((b) => b.byteLength <= MAX_STATE_BYTES, 'state too large');
 const signalData = z
   .record(z.string(), z.unknown())
   .refine((d) => JSON.stringify(d).length <= 32 * 1024, 'signal data too large');
@@ -52,7 +54,19 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     params: z.instanceof(Uint8Array).refine((b) => b.byteLength <= MAX_PARAM_BYTES && b.byteLength % 4 === 0, 'bad params size').optional(),
   }),
   z.object({ type: z.literal('eval'), step, testAccuracy: finite.min(0).max(1) }),
-  z.object({ type: z.literal('step-failed'), step, epoch, code: z.string().max(40), message: z.string().max(500) }),
+  z.object({
+    type: z.literal('step-failed'),
+    step,
+    epoch,
+    code: z.string().max(40),
+    message: z.string().max(500),
+    /** the neighbour whose link failed or stalled, when that is the cause */
+    suspect: id.optional(),
+  }),
+  z.object({ type: z.literal('computed'), step, epoch, computeMs: finite.min(0) }),
+  z.object({ type: z.literal('sync-sent'), step, to: id, paramHash: hash }),
+  z.object({ type: z.literal('synced'), step, paramHash: hash }),
+  z.object({ type: z.literal('checkpoint'), step, paramHash: hash, state: stateBytes }),
   z.object({ type: z.literal('heartbeat') }),
   z.object({ type: z.literal('leave') }),
 ]);
@@ -68,7 +82,15 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     jobId: id,
     spec: jobSpecSchema,
     iceServers: z.array(z.record(z.string(), z.unknown())),
+    heartbeatMs: z.number().int().positive(),
   }),
+  /** to a donor: send your state after committing step-1 to the joiner `to` */
+  z.object({ type: z.literal('sync-send'), step, to: id }),
+  /** to a joiner: receive the state of `step` from `from` */
+  z.object({ type: z.literal('sync-receive'), step, from: id }),
+  /** to a joiner when no member can donate: the server's checkpoint */
+  z.object({ type: z.literal('sync-state'), step, state: stateBytes }),
+  z.object({ type: z.literal('checkpoint-request'), step }),
   z.object({ type: z.literal('step'), step, epoch, ring: z.array(id), slices: z.array(sliceSchema) }),
   z.object({ type: z.literal('commit'), step, epoch, evaluate: z.boolean() }),
   z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),

@@ -66,6 +66,12 @@ async function use(b: BackendName): Promise<boolean> {
   }
 }
 
+/** Resolves when the WebGPU device tfjs uses is lost (driver reset, GPU process crash). */
+export function webgpuDeviceLost(): Promise<string> | null {
+  const backend = tf.backend() as unknown as { device?: { lost?: Promise<{ message?: string }> } };
+  return backend.device?.lost ? backend.device.lost.then((i) => i.message ?? 'device lost') : null;
+}
+
 /** ms per sample of one forward+backward pass of the job's model on `b`. */
 async function calibrate(spec: JobSpec, train: Dataset, batch: number): Promise<number> {
   const r = await Replica.create(tf, spec);
@@ -81,11 +87,12 @@ async function calibrate(spec: JobSpec, train: Dataset, batch: number): Promise<
   }
 }
 
-export async function chooseBackend(spec: JobSpec, train: Dataset, forced: BackendName | null, onProgress: (s: string) => void): Promise<BackendChoice> {
+export async function chooseBackend(spec: JobSpec, train: Dataset, forced: BackendName | null, onProgress: (s: string) => void, exclude: BackendName[] = []): Promise<BackendChoice> {
   const gpu = await probeWebGpu();
   const batch = Math.max(1, Math.min(32, spec.batchSize));
   const calibration: Record<string, number> = {};
-  const want = forced ?? spec.backend ?? null;
+  const required = forced ?? spec.backend ?? null;
+  const want = required && !exclude.includes(required) ? required : null;
   if (want) {
     if (!(await use(want))) throw new TabswarmError('BACKEND_UNAVAILABLE', `backend ${want} is not available here (${gpu.description})`);
     onProgress(`calibrating ${want}`);
@@ -93,8 +100,10 @@ export async function chooseBackend(spec: JobSpec, train: Dataset, forced: Backe
     calibration[want] = ms;
     return { backend: want, adapter: want === 'webgpu' ? gpu.description : '', reason: `required by ${forced ? 'the page URL' : 'the job'}`, calibration, samplesPerSec: 1000 / ms };
   }
-  const candidates: BackendName[] = gpu.hardware ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['webgl', 'wasm', 'cpu'];
-  const notes: string[] = gpu.present && !gpu.hardware ? [`skipped webgpu: ${gpu.description}`] : gpu.present ? [] : [`no webgpu: ${gpu.description}`];
+  const candidates = (gpu.hardware ? (['webgpu', 'webgl', 'wasm', 'cpu'] as const) : (['webgl', 'wasm', 'cpu'] as const)).filter((b) => !exclude.includes(b));
+  if (exclude.length) onProgress(`not using ${exclude.join(', ')}`);
+  const notes: string[] = exclude.map((b) => `${b} excluded after a failure`);
+  notes.push(...(gpu.present && !gpu.hardware ? [`skipped webgpu: ${gpu.description}`] : gpu.present ? [] : [`no webgpu: ${gpu.description}`]));
   for (const b of candidates) {
     if (!(await use(b))) {
       notes.push(`${b} unavailable`);

@@ -1,23 +1,29 @@
 /**
  * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL]).
- * Wires the real parts together — socket.io, simple-peer data channels, tfjs — and shows
- * what the tab is doing and for whom.
+ * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
+ * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
+ * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
+ * lost server or a drop rejoins with exponential backoff.
  */
 import * as tf from '@tensorflow/tfjs';
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { io } from 'socket.io-client';
 import type { DatasetSource } from '../../shared/datasets.ts';
+import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../transport/peerMesh.ts';
 import { simplePeerFactory, type SimplePeerConstructor } from '../transport/peerLink.ts';
-import { chooseBackend, type BackendName } from './backend.ts';
-import { WorkerSession, type SessionView, type SocketLike } from './session.ts';
+import { chooseBackend, webgpuDeviceLost, type BackendName } from './backend.ts';
+import { WorkerSession, type Phase, type SessionView, type SocketLike, type WorkerState } from './session.ts';
 
 const params = new URLSearchParams(location.search);
 const jobId = params.get('job');
 const forced = params.get('backend') as BackendName | null;
 const serverUrl = params.get('server') ?? location.origin;
+const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: Phase, step: number) => Promise<void> | void; __tabswarmSessions?: number };
+const w = window as unknown as PageHooks;
 
 function render(v: SessionView) {
   $('job').textContent = v.jobName ? `${v.jobName} (${v.jobId})` : v.jobId;
@@ -30,7 +36,7 @@ function render(v: SessionView) {
   $('done').textContent = String(v.samplesDone);
   $('acc').textContent = v.testAccuracy === null ? '—' : `${(v.testAccuracy * 100).toFixed(2)} %`;
   $('detail').textContent = v.detail;
-  (window as unknown as { __tabswarm: SessionView }).__tabswarm = v;
+  w.__tabswarm = v;
 }
 
 const datasets: DatasetSource = async (id, file, limit) => {
@@ -39,11 +45,17 @@ const datasets: DatasetSource = async (id, file, limit) => {
   return new Uint8Array(await r.arrayBuffer());
 };
 
-if (!jobId) {
-  $('detail').textContent = 'This page needs a job link (…/?job=ID). Ask the job owner for one.';
-} else {
-  const socket = io(serverUrl, { transports: ['websocket'] });
-  const session = new WorkerSession(
+let current: WorkerSession | null = null;
+let attempt = 0;
+let stoppedByUser = false;
+let hiddenTimer: ReturnType<typeof setTimeout> | null = null;
+const excluded: BackendName[] = [];
+
+function start(id: string) {
+  w.__tabswarmSessions = (w.__tabswarmSessions ?? 0) + 1;
+  const socket = io(serverUrl, { transports: ['websocket'], reconnection: false });
+  let watchingGpu = false;
+  const session: WorkerSession = new WorkerSession(
     {
       tf,
       socket: socket as unknown as SocketLike,
@@ -54,14 +66,61 @@ if (!jobId) {
           sendSignal: (to, data) => sendSignal(to, data as unknown as Record<string, unknown>),
           createPeer: simplePeerFactory(SimplePeer as unknown as SimplePeerConstructor, { config: { iceServers: iceServers as unknown as RTCIceServer[] } }),
         }),
-      chooseBackend: (spec, train, onProgress) => chooseBackend(spec, train, forced, onProgress),
+      chooseBackend: (spec, train, onProgress) => chooseBackend(spec, train, forced, onProgress, excluded),
       userAgent: navigator.userAgent,
-      onView: render,
+      onView: (v) => {
+        render(v);
+        if (v.state === 'training') attempt = 0;
+        if (v.backend === 'webgpu' && !watchingGpu) {
+          watchingGpu = true;
+          void webgpuDeviceLost()?.then((why) => {
+            excluded.push('webgpu');
+            session.leave(`WebGPU device lost (${why}); re-initialising on another backend`);
+          });
+        }
+      },
       now: () => performance.now(),
       yieldToLoop: () => new Promise((r) => setTimeout(r, 0)),
+      every: (ms, fn) => {
+        const t = setInterval(fn, ms);
+        return () => clearInterval(t);
+      },
+      onPhase: (phase, step) => w.__tabswarmPhase?.(phase, step),
+      onEnd: (state: WorkerState, reason: string) => {
+        if (current === session) current = null;
+        if (stoppedByUser || state === 'done') return;
+        if (document.visibilityState === 'hidden') return; // rejoins when shown again
+        attempt++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+        $('detail').textContent = `${reason} — rejoining in ${(delay / 1000).toFixed(1)} s`;
+        setTimeout(() => {
+          if (!current && !stoppedByUser) start(id);
+        }, delay);
+      },
     },
-    jobId,
+    id,
   );
-  $('leave').addEventListener('click', () => session.leave());
-  addEventListener('beforeunload', () => session.leave());
+  socket.on('connect_error', () => session.destroy(new TabswarmError('LINK_CLOSED', 'cannot reach the server'), 'dropped'));
+  current = session;
+}
+
+if (!jobId) {
+  $('detail').textContent = 'This page needs a job link (…/?job=ID). Ask the job owner for one.';
+} else {
+  start(jobId);
+  $('leave').addEventListener('click', () => {
+    stoppedByUser = true;
+    current?.leave('stopped by the volunteer');
+  });
+  addEventListener('beforeunload', () => current?.leave('tab closed'));
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') {
+      // A hidden tab is throttled and would stall the ring: leave cleanly after a grace period.
+      hiddenTimer = setTimeout(() => current?.leave('tab hidden: browsers throttle background tabs'), HIDDEN_GRACE_MS);
+    } else {
+      if (hiddenTimer) clearTimeout(hiddenTimer);
+      hiddenTimer = null;
+      if (!current && !stoppedByUser) start(jobId);
+    }
+  });
 }

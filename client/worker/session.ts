@@ -15,8 +15,13 @@ import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMe
 import { EXTRA_SLOTS, Replica } from '../../shared/replica.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
+import { decodeState, encodeState } from '../../shared/stateCodec.ts';
+import { receiveState, sendState } from '../../shared/stateTransfer.ts';
 
-export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'training' | 'done' | 'dropped' | 'error';
+export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'syncing' | 'training' | 'done' | 'left' | 'dropped' | 'error';
+
+/** Points a test (or a curious volunteer's devtools) can observe; awaited, so it can hold a phase. */
+export type Phase = 'compute' | 'allreduce';
 
 export interface Mesh {
   connect(remoteId: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
@@ -60,6 +65,10 @@ export interface SessionDeps {
   now(): number;
   /** lets the page breathe between steps (a loop that never yields freezes the tab) */
   yieldToLoop(): Promise<void>;
+  every(ms: number, fn: () => void): () => void;
+  onPhase?(phase: Phase, step: number): Promise<void> | void;
+  /** the session ended; `rejoin` says whether trying again makes sense */
+  onEnd?(state: WorkerState, reason: string): void;
 }
 
 interface Pending {
@@ -82,6 +91,8 @@ export class WorkerSession {
   private stepCtrl: AbortController | null = null;
   private queue: Promise<void> = Promise.resolve();
   private destroyed = false;
+  private stopHeartbeat: () => void = () => {};
+  private syncCtrl: AbortController | null = null;
 
   constructor(private readonly d: SessionDeps, jobId: string) {
     this.view = {
@@ -116,7 +127,11 @@ export class WorkerSession {
     // Signals and aborts act at once; everything else runs in order (commit before the next step).
     if (m.type === 'signal') return this.mesh?.handleSignal(m.from, m.data);
     if (m.type === 'abort') this.stepCtrl?.abort(new TabswarmError('STEP_ABORTED', m.reason));
-    if (m.type === 'error') return this.set({ detail: `server: ${m.code}: ${m.message}` });
+    if (m.type === 'error') {
+      if (m.code === 'DROPPED') return this.destroy(new TabswarmError('STEP_ABORTED', `dropped by the coordinator (${m.message})`), 'dropped');
+      return this.set({ detail: `server: ${m.code}: ${m.message}` });
+    }
+    if (m.type === 'sync-receive' || m.type === 'sync-state') this.syncCtrl?.abort(new TabswarmError('ABORTED', 'sync restarted'));
     this.queue = this.queue.then(() => this.handle(m)).catch((e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e)), 'error'));
   }
 
@@ -124,7 +139,7 @@ export class WorkerSession {
     if (this.destroyed) return;
     switch (m.type) {
       case 'welcome':
-        return this.start(m.peerId, m.spec, m.iceServers);
+        return this.start(m.peerId, m.spec, m.iceServers, m.heartbeatMs);
       case 'step':
         return this.runStep(m.step, m.epoch, m.ring, m.slices);
       case 'commit':
@@ -134,14 +149,23 @@ export class WorkerSession {
         return;
       case 'done':
         return this.finish(m.step, m.upload);
+      case 'sync-send':
+        return this.donate(m.step, m.to);
+      case 'sync-receive':
+        return this.receive(m.step, m.from);
+      case 'sync-state':
+        return this.load(m.step, m.state, 'the server checkpoint');
+      case 'checkpoint-request':
+        return this.uploadCheckpoint(m.step);
       default:
         return;
     }
   }
 
-  private async start(peerId: string, spec: JobSpec, iceServers: Record<string, unknown>[]) {
+  private async start(peerId: string, spec: JobSpec, iceServers: Record<string, unknown>[], heartbeatMs: number) {
     const { tf } = this.d;
     this.spec = spec;
+    this.stopHeartbeat = this.d.every(heartbeatMs, () => this.send({ type: 'heartbeat' }));
     this.set({ peerId, jobName: spec.name, steps: spec.steps, state: 'loading', detail: `loading dataset ${spec.dataset.id}` });
     this.mesh = this.d.makeMesh(peerId, (to, data) => this.send({ type: 'signal', to, data }), iceServers);
     [this.train, this.test] = await Promise.all([
@@ -175,7 +199,11 @@ export class WorkerSession {
     let prev: Link | null = null;
     let next: Link | null = null;
     if (n > 1) {
-      [prev, next] = await Promise.all([mesh.connect(prevId, { signal, timeoutMs: 30_000 }), mesh.connect(nextId, { signal, timeoutMs: 30_000 })]);
+      const connect = (id: string) =>
+        mesh.connect(id, { signal, timeoutMs: 20_000 }).catch((e: unknown) => {
+          throw new TabswarmError(e instanceof TabswarmError ? e.code : 'LINK_FAILED', `connecting to ${id}: ${(e as Error).message}`, { peer: id });
+        });
+      [prev, next] = await Promise.all([connect(prevId), connect(nextId)]);
     }
     const r = new RingAllReduce({
       jobTag: hashString32(this.view.jobId), epoch, rank, size: n, prev, next, chunkElems: this.spec!.chunkBytes / 4,
@@ -197,10 +225,14 @@ export class WorkerSession {
       const t0 = this.d.now();
       const vec = await replica.gradient(this.train!, this.plan!.indices(step, slice.start, slice.count));
       const computeMs = this.d.now() - t0;
+      this.send({ type: 'computed', step, epoch, computeMs });
+      await this.d.onPhase?.('compute', step);
       const r = await this.ringFor(epoch, ring, rank, ctrl.signal);
       this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
       const t1 = this.d.now();
-      await r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });
+      const reducing = r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });
+      await this.d.onPhase?.('allreduce', step);
+      await reducing;
       const allreduceMs = this.d.now() - t1;
       this.pending = { step, epoch, vec };
       const P = replica.size;
@@ -211,7 +243,8 @@ export class WorkerSession {
       if (computeMs > 0 && slice.count > 0) this.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
     } catch (e) {
       if (ctrl.signal.aborted) return;
-      this.send({ type: 'step-failed', step, epoch, code: errorCode(e), message: String((e as Error).message ?? e).slice(0, 500) });
+      const peer = e instanceof TabswarmError ? e.peer : undefined;
+      this.send({ type: 'step-failed', step, epoch, code: errorCode(e), message: String((e as Error).message ?? e).slice(0, 500), ...(peer ? { suspect: peer } : {}) });
     } finally {
       if (this.stepCtrl === ctrl) this.stepCtrl = null;
     }
@@ -240,6 +273,53 @@ export class WorkerSession {
     await this.d.yieldToLoop();
   }
 
+  private stateBytes(): Uint8Array {
+    return encodeState({ step: this.view.step, params: this.replica!.params, optimizer: this.optimizer!.state() });
+  }
+
+  /** Donor: after committing step-1, send the whole training state to a joiner. */
+  private async donate(step: number, to: string) {
+    if (this.view.step !== step) return; // not at that boundary: the coordinator's timeout handles it
+    const bytes = this.stateBytes();
+    const paramHash = hashFloat32(this.replica!.params);
+    try {
+      const link = await this.mesh!.connect(to, { timeoutMs: 20_000 });
+      await sendState(link, step, bytes);
+      this.send({ type: 'sync-sent', step, to, paramHash });
+    } catch (e) {
+      this.set({ detail: `could not send state to ${to}: ${(e as Error).message}` });
+    }
+  }
+
+  /** Joiner: receive the state of `step` from a donor over a data channel. */
+  private async receive(step: number, from: string) {
+    const ctrl = new AbortController();
+    this.syncCtrl = ctrl;
+    this.set({ state: 'syncing', detail: `receiving the state of step ${step} from ${from}` });
+    try {
+      const link = await this.mesh!.connect(from, { signal: ctrl.signal, timeoutMs: 20_000 });
+      const bytes = await receiveState(link, step, 20_000, ctrl.signal);
+      await this.load(step, bytes, from);
+    } catch (e) {
+      if (!ctrl.signal.aborted) this.set({ detail: `sync from ${from} failed: ${(e as Error).message}` });
+    }
+  }
+
+  private async load(step: number, bytes: Uint8Array, source: string) {
+    const st = decodeState(bytes);
+    if (st.step !== step) throw new TabswarmError('BAD_REQUEST', `state is of step ${st.step}, expected ${step}`);
+    this.replica!.setParams(st.params);
+    this.optimizer = createOptimizer(this.spec!.optimizer, this.replica!.size, st.optimizer);
+    const paramHash = hashFloat32(this.replica!.params);
+    this.set({ state: 'waiting', step, paramHash, detail: `synced step ${step} from ${source}` });
+    this.send({ type: 'synced', step, paramHash });
+  }
+
+  private async uploadCheckpoint(step: number) {
+    if (this.view.step !== step) return;
+    this.send({ type: 'checkpoint', step, paramHash: hashFloat32(this.replica!.params), state: this.stateBytes() as Uint8Array<ArrayBuffer> });
+  }
+
   private async finish(step: number, upload: boolean) {
     const replica = this.replica!;
     const acc = await replica.accuracy(this.test!);
@@ -252,16 +332,20 @@ export class WorkerSession {
   /** Idempotent teardown. */
   destroy(err?: Error, state: WorkerState = 'done') {
     if (this.destroyed) return;
+    this.stopHeartbeat();
+    this.syncCtrl?.abort(err);
     this.stepCtrl?.abort(err);
     this.ring?.ring.destroy(err);
     this.mesh?.destroy(err);
     this.set({ state, detail: err ? err.message : this.view.detail });
     this.destroyed = true;
     this.d.socket.disconnect();
+    this.replica?.dispose();
+    this.d.onEnd?.(state, err?.message ?? state);
   }
 
-  leave() {
+  leave(reason = 'left') {
     this.send({ type: 'leave' });
-    this.destroy(undefined, 'done');
+    this.destroy(new TabswarmError('ABORTED', reason), this.view.state === 'done' ? 'done' : 'left');
   }
 }

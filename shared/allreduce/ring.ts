@@ -11,6 +11,7 @@ import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.
 import { decodeHeader, encodeFrame, framePayload, Phase, type FrameHeader } from './frame.ts';
 import { RingLayout } from './layout.ts';
 import type { Link } from './link.ts';
+import { isSyncPiece } from '../stateTransfer.ts';
 
 export interface RingOptions {
   jobTag: number;
@@ -63,10 +64,10 @@ export class RingAllReduce {
     if (o.size > 1 && (!o.prev || !o.next)) throw new TabswarmError('BAD_REQUEST', 'a ring of more than one rank needs prev and next links');
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
-      this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e }))));
+      this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
     }
     if (o.next && o.next !== o.prev) {
-      this.unsubs.push(o.next.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to next rank ${o.next!.remoteId} closed`, { cause: e }))));
+      this.unsubs.push(o.next.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to next rank ${o.next!.remoteId} closed`, { cause: e, peer: o.next!.remoteId }))));
     }
   }
 
@@ -77,7 +78,7 @@ export class RingAllReduce {
     if (step <= this.lastStep) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`));
     const t0 = performance.now();
     for (const l of [this.o.prev, this.o.next]) {
-      if (l?.closed) return Promise.reject(new TabswarmError('LINK_CLOSED', `link to ${l.remoteId} is closed`));
+      if (l?.closed) return Promise.reject(new TabswarmError('LINK_CLOSED', `link to ${l.remoteId} is closed`, { peer: l.remoteId }));
     }
     if (this.o.size === 1) {
       this.lastStep = step;
@@ -154,6 +155,7 @@ export class RingAllReduce {
 
   private onFrame(bytes: Uint8Array) {
     if (this.destroyed) return;
+    if (isSyncPiece(bytes)) return; // a state-sync piece on a shared link, not ours
     let h: FrameHeader;
     try {
       h = decodeHeader(bytes);
@@ -217,7 +219,11 @@ export class RingAllReduce {
     if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.length > 0 || this.pumping) return;
     this.run = null;
     this.lastStep = run.step;
-    for (const s of [...this.early.keys()]) if (s <= run.step) this.early.delete(s);
+    for (const [s, frames] of [...this.early]) {
+      if (s > run.step) continue;
+      for (const f of frames) this.earlyBytes -= f.byteLength;
+      this.early.delete(s);
+    }
     run.resolve({ ms: performance.now() - run.t0, bytesSent: run.bytesSent, framesSent: run.framesSent });
   }
 
