@@ -126,6 +126,8 @@ export class Coordinator {
   private stepTimes: number[] = [];
   private lastCommitHash: string | null = null;
   private cancelTick: () => void;
+  /** applied from the next opened step on, by every replica alike */
+  learningRate: number;
 
   constructor(
     readonly jobId: string,
@@ -133,6 +135,7 @@ export class Coordinator {
     private readonly deps: CoordinatorDeps,
   ) {
     this.options = { ...DEFAULT_COORDINATOR_OPTIONS, ...deps.options };
+    this.learningRate = spec.optimizer.learningRate;
     if (deps.restore) {
       this.checkpoint = deps.restore.checkpoint;
       this.metrics = deps.restore.metrics.filter((m) => m.step < (this.checkpoint?.step ?? 0));
@@ -218,7 +221,7 @@ export class Coordinator {
       step: this.step, epoch: this.epoch, ring, slices, openedAt: now, deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline),
       computed: new Set(), reports: new Map(),
     };
-    for (const id of ring) this.send(id, { type: 'step', step: this.step, epoch: this.epoch, ring, slices });
+    for (const id of ring) this.send(id, { type: 'step', step: this.step, epoch: this.epoch, ring, slices, learningRate: this.learningRate });
   }
 
   private startSyncs() {
@@ -451,6 +454,19 @@ export class Coordinator {
     if (this.status === 'done' || this.status === 'stopped') return;
     if (this.open) this.abort('job stopped');
     this.setStatus('stopped');
+  }
+
+  setLearningRate(lr: number) {
+    this.learningRate = lr;
+    this.event('status', `learning rate set to ${lr} from step ${this.open ? this.step + 1 : this.step}`);
+  }
+
+  /** Asks a member for the state after the last commit (e.g. for a download); false when nobody can. */
+  requestCheckpoint(): boolean {
+    const donor = this.active()[0];
+    if (!donor) return false;
+    donor.handle.send({ type: 'checkpoint-request', step: this.step });
+    return true;
   }
 
   /** Idempotent. */

@@ -91,7 +91,15 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   /** to a joiner when no member can donate: the server's checkpoint */
   z.object({ type: z.literal('sync-state'), step, state: stateBytes }),
   z.object({ type: z.literal('checkpoint-request'), step }),
-  z.object({ type: z.literal('step'), step, epoch, ring: z.array(id), slices: z.array(sliceSchema) }),
+  z.object({
+    type: z.literal('step'),
+    step,
+    epoch,
+    ring: z.array(id),
+    slices: z.array(sliceSchema),
+    /** the learning rate this step's update uses (the owner may change it between steps) */
+    learningRate: z.number().positive().max(10),
+  }),
   z.object({ type: z.literal('commit'), step, epoch, evaluate: z.boolean() }),
   z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),
   z.object({ type: z.literal('signal'), from: id, data: signalData }),

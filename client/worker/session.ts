@@ -141,7 +141,7 @@ export class WorkerSession {
       case 'welcome':
         return this.start(m.peerId, m.spec, m.iceServers, m.heartbeatMs);
       case 'step':
-        return this.runStep(m.step, m.epoch, m.ring, m.slices);
+        return this.runStep(m.step, m.epoch, m.ring, m.slices, m.learningRate);
       case 'commit':
         return this.commit(m.step, m.evaluate);
       case 'abort':
@@ -212,12 +212,13 @@ export class WorkerSession {
     return r;
   }
 
-  private async runStep(step: number, epoch: number, ring: string[], slices: { peerId: string; start: number; count: number }[]) {
+  private async runStep(step: number, epoch: number, ring: string[], slices: { peerId: string; start: number; count: number }[], learningRate: number) {
     const replica = this.replica!;
     const rank = ring.indexOf(this.view.peerId);
     const slice = slices.find((s) => s.peerId === this.view.peerId);
     if (rank < 0 || !slice) return;
     this.pending = null;
+    if (this.optimizer!.config.learningRate !== learningRate) this.optimizer!.setLearningRate(learningRate);
     const ctrl = new AbortController();
     this.stepCtrl = ctrl;
     this.set({ state: 'training', share: slice.count / this.spec!.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
