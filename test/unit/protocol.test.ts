@@ -75,7 +75,7 @@ describe('valid server messages parse', () => {
   });
 
   for (const msg of [
-    { type: 'step', step: 4, epoch: 2, ring: ['a', 'b'], slices: [{ peerId: 'a', start: 0, count: 10 }, { peerId: 'b', start: 10, count: 0 }] },
+    { type: 'step', step: 4, epoch: 2, ring: ['a', 'b'], slices: [{ peerId: 'a', start: 0, count: 10 }, { peerId: 'b', start: 10, count: 0 }], learningRate: 0.01 },
     { type: 'sync-send', step: 4, to: 'joiner' },
     { type: 'sync-receive', step: 4, from: 'donor' },
     { type: 'sync-state', step: 4, state: new Uint8Array(16) },
@@ -165,9 +165,9 @@ describe('invalid server messages are rejected with BAD_REQUEST naming the field
     ['welcome without iceServers', { type: 'welcome', protocol: 1, peerId: 'p', jobId: 'j', spec: SPEC, heartbeatMs: 1000 }, 'iceServers'],
     ['welcome with a zero heartbeat', { type: 'welcome', protocol: 1, peerId: 'p', jobId: 'j', spec: SPEC, iceServers: [], heartbeatMs: 0 }, 'heartbeatMs'],
     ['commit without evaluate', { type: 'commit', step: 1, epoch: 1 }, 'evaluate'],
-    ['step with an empty ring id', { type: 'step', step: 1, epoch: 1, ring: ['a', ''], slices: [] }, 'ring.1'],
-    ['step with a negative slice count', { type: 'step', step: 1, epoch: 1, ring: ['a'], slices: [{ peerId: 'a', start: 0, count: -1 }] }, 'slices.0.count'],
-    ['step without slices', { type: 'step', step: 1, epoch: 1, ring: ['a'] }, 'slices'],
+    ['step with an empty ring id', { type: 'step', step: 1, epoch: 1, ring: ['a', ''], slices: [], learningRate: 0.01 }, 'ring.1'],
+    ['step with a negative slice count', { type: 'step', step: 1, epoch: 1, ring: ['a'], slices: [{ peerId: 'a', start: 0, count: -1 }], learningRate: 0.01 }, 'slices.0.count'],
+    ['step without slices', { type: 'step', step: 1, epoch: 1, ring: ['a'], learningRate: 0.01 }, 'slices'],
     ['abort without a reason', { type: 'abort', step: 1, epoch: 1 }, 'reason'],
     ['oversize signal data', { type: 'signal', from: 'a', data: signalOfJsonLength(32 * 1024 + 1) }, 'data'],
   ];
