@@ -1,0 +1,175 @@
+/**
+ * The coordinator's decisions, driven by hand: a fake clock, a captured ticker and member
+ * handles that record what they are sent. No sockets here; the e2e chaos test covers the wire.
+ */
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { Coordinator } from '../../../server/coordinator.ts';
+import { jobSpecSchema } from '../../../shared/jobSpec.ts';
+import { presetSpec } from '../../../shared/presets.ts';
+import type { ServerMessage } from '../../../shared/protocol.ts';
+
+const H = (c: string) => c.repeat(16);
+const info = { backend: 'cpu' as const, adapter: '', reason: '', calibration: {}, userAgent: '' };
+
+function setup(over: Record<string, unknown> = {}) {
+  const spec = jobSpecSchema.parse({ ...presetSpec(tf, 'iris-mlp'), steps: 10, checkpointEvery: 2, ...over });
+  let now = 0;
+  let tick = () => {};
+  const inbox = new Map<string, ServerMessage[]>();
+  const disconnected = new Set<string>();
+  const c = new Coordinator('job', spec, {
+    now: () => now,
+    every: (_ms, fn) => {
+      tick = fn;
+      return () => {};
+    },
+    options: { heartbeatMs: 1000, heartbeatTimeoutMs: 5000, syncTimeoutMs: 3000 },
+  });
+  const add = (id: string, sps = 100) => {
+    inbox.set(id, []);
+    c.join(id, { send: (m) => inbox.get(id)!.push(m), disconnect: () => disconnected.add(id) });
+    c.ready(id, info, sps);
+  };
+  const last = (id: string, type: ServerMessage['type']) => inbox.get(id)!.filter((m) => m.type === type).at(-1);
+  const lastStep = (id: string) => last(id, 'step') as Extract<ServerMessage, { type: 'step' }> | undefined;
+  /** every ring member of the open step reports the same hash */
+  const finishStep = (paramHash = H('a')) => {
+    const s = lastStep(c.ring[0]!)!;
+    for (const id of s.ring) c.reduced(id, { type: 'reduced', step: s.step, epoch: s.epoch, hash: H('b'), paramHash, computeMs: 5, allreduceMs: 1, loss: 1, correct: 1, count: 1 });
+  };
+  return { c, spec, add, inbox, last, lastStep, finishStep, disconnected, advance: (ms: number) => { now += ms; tick(); } };
+}
+
+describe('coordinator', () => {
+  it('waits for minWorkers, then opens step 0 with slices covering the batch once', () => {
+    const t = setup({ minWorkers: 3 });
+    t.add('a');
+    t.add('b');
+    expect(t.lastStep('a')).toBeUndefined();
+    t.add('c');
+    const s = t.lastStep('a')!;
+    expect(s.ring).toEqual(['a', 'b', 'c']);
+    expect(s.slices.reduce((n, x) => n + x.count, 0)).toBe(t.spec.batchSize);
+  });
+
+  it('commits only when every hash agrees; a mismatch aborts and redoes the step', () => {
+    const t = setup({ minWorkers: 2 });
+    t.add('a');
+    t.add('b');
+    const s = t.lastStep('a')!;
+    t.c.reduced('a', { type: 'reduced', step: 0, epoch: s.epoch, hash: H('1'), paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 15 });
+    t.c.reduced('b', { type: 'reduced', step: 0, epoch: s.epoch, hash: H('2'), paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 15 });
+    expect(t.last('a', 'commit')).toBeUndefined();
+    expect(t.last('a', 'abort')).toMatchObject({ step: 0 });
+    expect(t.lastStep('a')!.step).toBe(0);
+    t.finishStep();
+    expect(t.last('a', 'commit')).toMatchObject({ step: 0 });
+    expect(t.c.step).toBe(1);
+  });
+
+  it('a member dropped mid-step: new epoch without it, same global batch re-sliced among survivors', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id, id === 'a' ? 300 : 100);
+    const before = t.lastStep('a')!;
+    t.c.remove('b', 'disconnect');
+    const after = t.lastStep('a')!;
+    expect(after.step).toBe(before.step);
+    expect(after.epoch).toBe(before.epoch + 1);
+    expect(after.ring).toEqual(['a', 'c']);
+    const covered = after.slices.flatMap((s) => Array.from({ length: s.count }, (_, i) => s.start + i)).sort((x, y) => x - y);
+    expect(covered).toEqual(Array.from({ length: t.spec.batchSize }, (_, i) => i));
+    expect(after.slices[0]!.count).toBeGreaterThan(after.slices[1]!.count); // proportional to samples/s
+    expect(t.c.events.some((e) => e.kind === 'drop' && e.peerId === 'b' && e.detail === 'disconnect')).toBe(true);
+  });
+
+  it('drops a member whose heartbeats stop', () => {
+    const t = setup({ minWorkers: 2 });
+    t.add('a');
+    t.add('b');
+    t.advance(3000);
+    t.c.touch('a');
+    t.advance(3000);
+    expect(t.c.members.get('b')!.state).toBe('dropped');
+    expect(t.c.members.get('b')!.reason).toBe('heartbeat-timeout');
+    expect(t.c.members.get('a')!.state).toBe('active');
+    expect(t.disconnected.has('b')).toBe(true);
+  });
+
+  it('drops the member that has not finished computing by the deadline', () => {
+    const t = setup({ minWorkers: 2 });
+    t.add('a');
+    t.add('b');
+    for (let i = 0; i < 6; i++) t.finishStep(); // step times are 0 ms: deadline falls to the minimum
+    const s = t.lastStep('a')!;
+    t.c.computed('a', s.step, s.epoch);
+    t.c.touch('b');
+    t.advance(3500);
+    expect(t.c.members.get('b')!.reason).toBe('step-deadline');
+    expect(t.lastStep('a')!.ring).toEqual(['a']);
+  });
+
+  it('a neighbour reporting a failed link drops the suspect', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    t.c.stepFailed('a', s.step, s.epoch, 'LINK_CLOSED', 'gone', 'c');
+    expect(t.c.members.get('c')!.reason).toBe('link-failed');
+    expect(t.lastStep('a')!.ring).toEqual(['a', 'b']);
+  });
+
+  it('admits a joiner at a step boundary after a state sync with matching hashes, rotating donors', () => {
+    const t = setup({ minWorkers: 2 });
+    t.add('a');
+    t.add('b');
+    t.finishStep();
+    t.add('j1');
+    const open = t.lastStep('a')!;
+    expect(open.ring).toEqual(['a', 'b']); // the open step goes on without the joiner
+    t.finishStep();
+    const send = t.last('a', 'sync-send') ?? t.last('b', 'sync-send');
+    expect(send).toMatchObject({ step: 2, to: 'j1' });
+    expect(t.last('j1', 'sync-receive')).toMatchObject({ step: 2 });
+    const donor = t.last('a', 'sync-send') ? 'a' : 'b';
+    expect(t.lastStep('a')!.step).toBe(1); // boundary held while syncing
+    t.c.syncSent(donor, 2, 'j1', H('c'));
+    t.c.synced('j1', 2, H('c'));
+    expect(t.c.members.get('j1')!.state).toBe('active');
+    expect(t.lastStep('a')).toMatchObject({ step: 2, ring: ['a', 'b', 'j1'] });
+    t.finishStep();
+    t.add('j2');
+    t.finishStep();
+    const donor2 = t.last('a', 'sync-send')?.to === 'j2' ? 'a' : t.last('b', 'sync-send')?.to === 'j2' ? 'b' : 'j1';
+    expect(donor2).not.toBe(donor);
+  });
+
+  it('a joiner whose synced hash differs from the donor is dropped', () => {
+    const t = setup();
+    t.add('a');
+    t.finishStep();
+    t.add('j');
+    t.finishStep();
+    t.c.syncSent('a', 2, 'j', H('c'));
+    t.c.synced('j', 2, H('d'));
+    expect(t.c.members.get('j')!.reason).toBe('sync-failed');
+  });
+
+  it('pauses when everyone leaves and resumes from the checkpoint when a worker returns', () => {
+    const t = setup();
+    t.add('a');
+    t.finishStep();
+    t.finishStep();
+    expect(t.last('a', 'checkpoint-request')).toMatchObject({ step: 2 });
+    t.c.checkpointed('a', 2, H('e'), new Uint8Array([1, 2, 3]));
+    t.finishStep();
+    expect(t.c.step).toBe(3);
+    t.c.remove('a', 'left');
+    expect(t.c.status).toBe('waiting');
+    t.add('n');
+    expect(t.c.step).toBe(2);
+    expect(t.last('n', 'sync-state')).toMatchObject({ step: 2 });
+    expect(t.c.metrics.map((m) => m.step)).toEqual([0, 1]);
+    t.c.synced('n', 2, H('e'));
+    expect(t.lastStep('n')).toMatchObject({ step: 2, ring: ['n'] });
+  });
+});
