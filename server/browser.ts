@@ -4,7 +4,7 @@
  * keep Chromium off the network (see NOTES-BROWSER.md).
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright';
+import { chromium, type Browser, type BrowserContext, type BrowserServer } from 'playwright';
 
 const SYSTEM_CHROMIUM = ['/usr/bin/chromium', '/usr/lib/chromium/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -20,7 +20,7 @@ export interface LaunchOptions {
   loopbackOnly?: boolean;
 }
 
-export async function launchChromium(o: LaunchOptions = {}): Promise<Browser> {
+function launchArgs(o: LaunchOptions) {
   const args = [
     '--no-first-run',
     '--disable-background-networking',
@@ -42,7 +42,18 @@ export async function launchChromium(o: LaunchOptions = {}): Promise<Browser> {
     );
   }
   const executablePath = findChromium();
-  return chromium.launch({ headless: o.headless !== false, args, ...(executablePath ? { executablePath } : {}) });
+  return { headless: o.headless !== false, args, ...(executablePath ? { executablePath } : {}) };
+}
+
+export async function launchChromium(o: LaunchOptions = {}): Promise<Browser> {
+  return chromium.launch(launchArgs(o));
+}
+
+/** A browser in its own process that a test can kill (`server.process().kill('SIGKILL')`). */
+export async function launchChromiumServer(o: LaunchOptions = {}): Promise<{ server: BrowserServer; browser: Browser }> {
+  const server = await chromium.launchServer(launchArgs(o));
+  const browser = await chromium.connect(server.wsEndpoint());
+  return { server, browser };
 }
 
 /** One isolated context per worker, with the media permission WebRTC needs to enumerate interfaces. */

@@ -64,13 +64,15 @@ export interface Checkpoint {
 }
 
 export interface CoordinatorOptions {
+  /** extra time the first step of a new ring gets: its members open WebRTC links first */
+  ringFormationMs: number;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   syncTimeoutMs: number;
   deadline: DeadlineOptions;
 }
 
-export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = { heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE };
+export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = { ringFormationMs: 20_000, heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE };
 
 export interface CoordinatorDeps {
   now: () => number;
@@ -210,7 +212,8 @@ export class Coordinator {
     if (this.status === 'waiting' && this.step === 0 && act.length < this.spec.minWorkers) return;
     if (this.status === 'waiting') this.setStatus('running');
     const ring = act.map((m) => m.id);
-    if (ring.join() !== this.ring.join()) {
+    const newRing = ring.join() !== this.ring.join();
+    if (newRing) {
       this.epoch++;
       this.ring = ring;
       this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}`);
@@ -218,7 +221,7 @@ export class Coordinator {
     const now = this.deps.now();
     const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
     this.open = {
-      step: this.step, epoch: this.epoch, ring, slices, openedAt: now, deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline),
+      step: this.step, epoch: this.epoch, ring, slices, openedAt: now, deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline) + (newRing ? this.options.ringFormationMs : 0),
       computed: new Set(), reports: new Map(),
     };
     for (const id of ring) this.send(id, { type: 'step', step: this.step, epoch: this.epoch, ring, slices, learningRate: this.learningRate });

@@ -93,6 +93,8 @@ export class WorkerSession {
   private destroyed = false;
   private stopHeartbeat: () => void = () => {};
   private syncCtrl: AbortController | null = null;
+  private carried: Uint8Array[] = [];
+  private carriedBytes = 0;
 
   constructor(private readonly d: SessionDeps, jobId: string) {
     this.view = {
@@ -186,7 +188,7 @@ export class WorkerSession {
   }
 
   /** Links to the ring neighbours; kept while the ring is unchanged. */
-  private async ringFor(epoch: number, ring: string[], rank: number, signal: AbortSignal): Promise<RingAllReduce> {
+  private async ringFor(epoch: number, step: number, ring: string[], rank: number, signal: AbortSignal): Promise<RingAllReduce> {
     const key = ring.join(',');
     if (this.ring && this.ring.key === key && this.ring.epoch === epoch) return this.ring.ring;
     this.ring?.ring.destroy(new TabswarmError('ABORTED', `ring epoch ${this.ring.epoch} replaced`));
@@ -205,8 +207,20 @@ export class WorkerSession {
         });
       [prev, next] = await Promise.all([connect(prevId), connect(nextId)]);
     }
+    // A neighbour may already run this epoch and send frames the previous ring received:
+    // they were set aside and are replayed into the new ring.
+    const carried = this.carried;
+    this.carried = [];
+    this.carriedBytes = 0;
     const r = new RingAllReduce({
       jobTag: hashString32(this.view.jobId), epoch, rank, size: n, prev, next, chunkElems: this.spec!.chunkBytes / 4,
+      firstStep: step,
+      carriedFrames: carried,
+      onFutureEpochFrame: (bytes) => {
+        if (this.carriedBytes + bytes.byteLength > 64 * 1024 * 1024) return;
+        this.carried.push(bytes);
+        this.carriedBytes += bytes.byteLength;
+      },
     });
     this.ring = { epoch, key, ring: r };
     return r;
@@ -228,7 +242,7 @@ export class WorkerSession {
       const computeMs = this.d.now() - t0;
       this.send({ type: 'computed', step, epoch, computeMs });
       await this.d.onPhase?.('compute', step);
-      const r = await this.ringFor(epoch, ring, rank, ctrl.signal);
+      const r = await this.ringFor(epoch, step, ring, rank, ctrl.signal);
       this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
       const t1 = this.d.now();
       const reducing = r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });

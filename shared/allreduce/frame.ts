@@ -6,6 +6,7 @@
  * 16 u16 round       18 u16 segment 20 u32 chunk 24 u8 encoding  25 u8 flags   26 u16 reserved
  * 28 u32 element count
  */
+import { CODEC_ID, codecOf, encodedBytes, type CodecName } from '../codec.ts';
 import { FrameError } from '../errors.ts';
 
 export const FRAME_MAGIC = 0x5754;
@@ -15,8 +16,8 @@ export const MAX_FRAME_BYTES = 262144;
 
 export const Phase = { ReduceScatter: 1, AllGather: 2 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
-export const Encoding = { fp32: 0 } as const;
-export type EncodingName = keyof typeof Encoding;
+export const Encoding = CODEC_ID;
+export type EncodingName = CodecName;
 
 export interface FrameHeader {
   phase: Phase;
@@ -31,8 +32,32 @@ export interface FrameHeader {
 }
 
 export function payloadBytes(encoding: number, count: number): number {
-  if (encoding === Encoding.fp32) return count * 4;
-  throw new FrameError('FRAME_BAD_ENCODING', `unknown encoding ${encoding}`);
+  return encodedBytes(codecOf(encoding), count);
+}
+
+/** Writes a whole header at the start of `bytes` (in place: pooled or received buffers). */
+export function writeHeader(bytes: Uint8Array, h: FrameHeader): void {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  dv.setUint16(0, FRAME_MAGIC, true);
+  dv.setUint8(2, FRAME_VERSION);
+  dv.setUint8(3, h.phase);
+  dv.setUint32(4, h.jobTag, true);
+  dv.setUint32(8, h.epoch, true);
+  dv.setUint32(12, h.step, true);
+  dv.setUint16(16, h.round, true);
+  dv.setUint16(18, h.segment, true);
+  dv.setUint32(20, h.chunk, true);
+  dv.setUint8(24, h.encoding);
+  dv.setUint8(25, 0);
+  dv.setUint16(26, 0, true);
+  dv.setUint32(28, h.count, true);
+}
+
+/** Re-addresses a received frame for forwarding: only its phase and round change. */
+export function retarget(bytes: Uint8Array, phase: Phase, round: number): void {
+  bytes[3] = phase;
+  bytes[16] = round & 0xff;
+  bytes[17] = round >>> 8;
 }
 
 /** Writes a whole fp32 frame into a fresh buffer (header + a copy of `values`). */

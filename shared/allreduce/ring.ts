@@ -6,9 +6,20 @@
  * All-gather then circulates the finished segments for N−1 rounds. Every chunk is forwarded
  * as soon as it arrives, so rounds overlap. Each segment's sum is computed once, in ring
  * order, and copied to everyone else: every rank ends with bit-identical sums.
+ *
+ * Hot loop without per-chunk buffers: a received frame is summed and re-encoded in place
+ * and forwarded as is (only its phase and round change); the first round's frames are
+ * encoded at send time into one pooled buffer (Link.send copies). Backpressure: sending
+ * pauses while the next link buffers more than `highWaterBytes`, until it drains to
+ * `lowWaterBytes` (the data channel's bufferedAmountLowThreshold).
+ *
+ * Encodings (frames, never sums): fp32 is exact; fp16 and int8 are lossy, with error
+ * feedback per worker. All-gathered segments travel as the owner's encoded bytes, and the
+ * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
  */
+import { CODEC_ID, decodeInto, encodeInto, encodedBytes, ErrorFeedback, type CodecName } from '../codec.ts';
 import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.ts';
-import { decodeHeader, encodeFrame, framePayload, Phase, type FrameHeader } from './frame.ts';
+import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, writeHeader, type FrameHeader } from './frame.ts';
 import { RingLayout } from './layout.ts';
 import type { Link } from './link.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
@@ -21,51 +32,88 @@ export interface RingOptions {
   /** null only when size is 1 */
   prev: Link | null;
   next: Link | null;
+  /** values per frame; capped so that a fp32 frame fits MAX_FRAME_BYTES */
   chunkElems: number;
   /** pause sending while the next link buffers more than this many bytes */
   highWaterBytes?: number;
+  /** resume once it has drained to this many (default: half of highWaterBytes) */
+  lowWaterBytes?: number;
+  /** frame encoding (default fp32, exact) */
+  encoding?: CodecName;
+  /** the last K elements always travel as fp32 (sample counts and loss sums) */
+  exactTail?: number;
+  /** residuals of a lossy encoding; keep one per worker to carry them across epochs */
+  errorFeedback?: ErrorFeedback;
   /** frames of future steps kept before the step starts */
   maxEarlyBytes?: number;
   /** told about every rejected frame (stale ones too) */
   onRejectedFrame?: (code: ErrorCode, message: string) => void;
+  /** the first step this ring will run (frames for it may arrive before allReduce is called) */
+  firstStep?: number;
+  /** frames of a later epoch: a neighbour already runs the next ring; its owner replays them there */
+  onFutureEpochFrame?: (bytes: Uint8Array) => void;
+  /** frames carried over from the previous ring's onFutureEpochFrame */
+  carriedFrames?: Uint8Array[];
 }
 
 export interface RingStats {
   ms: number;
   bytesSent: number;
   framesSent: number;
+  bytesReceived: number;
+  /** time the sender waited for the next link to drain */
+  stallMs: number;
 }
 
 interface Run {
   step: number;
   vec: Float32Array;
   layout: RingLayout;
-  seen: Set<number>;
+  residual: Float32Array | null;
+  seen: Uint8Array;
+  maxChunks: number;
   rsLeft: number;
   agLeft: number;
   resolve: (s: RingStats) => void;
   reject: (e: Error) => void;
   t0: number;
-  bytesSent: number;
-  framesSent: number;
+  stats: RingStats;
 }
+
+/** A frame to send: a received one to forward as is, or a first-round chunk to encode at send time. */
+type Outgoing = { frame: Uint8Array; seg?: undefined; chunk?: undefined } | { frame: null; seg: number; chunk: number };
+
+export const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
+const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
 
 export class RingAllReduce {
   private run: Run | null = null;
   private early = new Map<number, Uint8Array[]>();
   private earlyBytes = 0;
   private lastStep = -1;
-  private queue: Uint8Array[] = [];
+  private queue: Outgoing[] = [];
+  private qHead = 0;
   private pumping = false;
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
+  private readonly codec: CodecName;
+  private readonly chunkElems: number;
+  private readonly feedback: ErrorFeedback;
+  private sendBuf: Uint8Array | null = null;
+  private sumBuf: Float32Array | null = null;
 
   constructor(private readonly o: RingOptions) {
     if (o.size > 1 && (!o.prev || !o.next)) throw new TabswarmError('BAD_REQUEST', 'a ring of more than one rank needs prev and next links');
+    this.codec = o.encoding ?? 'fp32';
+    if (CODEC_ID[this.codec] === undefined) throw new TabswarmError('BAD_REQUEST', `unknown encoding ${String(o.encoding)}`);
+    this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems)), MAX_CHUNK_ELEMS);
+    this.feedback = o.errorFeedback ?? new ErrorFeedback();
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
     }
+    if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
+    for (const f of o.carriedFrames ?? []) this.onFrame(f);
     if (o.next && o.next !== o.prev) {
       this.unsubs.push(o.next.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to next rank ${o.next!.remoteId} closed`, { cause: e, peer: o.next!.remoteId }))));
     }
@@ -82,9 +130,13 @@ export class RingAllReduce {
     }
     if (this.o.size === 1) {
       this.lastStep = step;
-      return Promise.resolve({ ms: 0, bytesSent: 0, framesSent: 0 });
+      return Promise.resolve({ ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 });
     }
-    const layout = new RingLayout(vec.length, this.o.size, this.o.chunkElems);
+    const n = this.o.size;
+    const layout = new RingLayout(vec.length, n, this.chunkElems, this.o.exactTail ?? 0);
+    let maxChunks = 1;
+    for (let s = 0; s < n; s++) maxChunks = Math.max(maxChunks, layout.chunks(s));
+    if ((this.sumBuf?.length ?? 0) < layout.maxChunkElems) this.sumBuf = new Float32Array(layout.maxChunkElems);
     const timeoutMs = opts.timeoutMs ?? 120_000;
     return new Promise<RingStats>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new TabswarmError('TIMEOUT', `all-reduce of step ${step} (epoch ${this.o.epoch}, rank ${this.o.rank}) timed out after ${timeoutMs} ms`)), timeoutMs);
@@ -95,7 +147,10 @@ export class RingAllReduce {
         opts.signal?.removeEventListener('abort', onAbort);
       };
       this.run = {
-        step, vec, layout, seen: new Set(), t0, bytesSent: 0, framesSent: 0,
+        step, vec, layout, t0, maxChunks,
+        residual: this.codec === 'fp32' ? null : this.feedback.residual(vec.length),
+        seen: new Uint8Array(2 * (n - 1) * maxChunks),
+        stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 },
         rsLeft: layout.expectedFrames(this.o.rank, 'rs'),
         agLeft: layout.expectedFrames(this.o.rank, 'ag'),
         resolve: (s) => { cleanup(); resolve(s); },
@@ -103,7 +158,8 @@ export class RingAllReduce {
       };
       if (opts.signal?.aborted) return onAbort();
       const seg = layout.rsSendSeg(this.o.rank, 0);
-      for (let c = 0; c < layout.chunks(seg); c++) this.enqueue(Phase.ReduceScatter, 0, seg, c);
+      for (let c = 0; c < layout.chunks(seg); c++) this.queue.push({ frame: null, seg, chunk: c });
+      void this.pump();
       const pending = this.early.get(step) ?? [];
       this.early.delete(step);
       for (const f of pending) {
@@ -114,32 +170,48 @@ export class RingAllReduce {
     });
   }
 
-  private enqueue(phase: Phase, round: number, seg: number, c: number) {
-    const run = this.run!;
-    const [off, len] = run.layout.chunk(seg, c);
-    const frame = encodeFrame(
-      { phase, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: seg, chunk: c },
-      run.vec.subarray(off, off + len),
-    );
-    this.queue.push(frame);
-    void this.pump();
+  private codecOf(run: Run, seg: number, chunk: number): CodecName {
+    return this.codec !== 'fp32' && run.layout.exact(seg, chunk) ? 'fp32' : this.codec;
+  }
+
+  /** A first-round chunk of this rank's own segment, encoded into the pooled send buffer. */
+  private encodeFirst(run: Run, seg: number, chunk: number): Uint8Array {
+    const [off, len] = run.layout.chunk(seg, chunk);
+    const codec = this.codecOf(run, seg, chunk);
+    this.sendBuf ??= new Uint8Array(MAX_FRAME_BYTES);
+    const frame = this.sendBuf.subarray(0, HEADER_BYTES + encodedBytes(codec, len));
+    writeHeader(frame, {
+      phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len,
+    });
+    const residual = codec === 'fp32' ? null : run.residual!.subarray(off, off + len);
+    encodeInto(codec, run.vec.subarray(off, off + len), frame.subarray(HEADER_BYTES), residual);
+    return frame;
   }
 
   private async pump() {
     if (this.pumping) return;
     this.pumping = true;
     const next = this.o.next!;
-    const high = this.o.highWaterBytes ?? 4 * 1024 * 1024;
+    const high = this.o.highWaterBytes ?? DEFAULT_HIGH_WATER;
+    const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
     try {
-      while (this.queue.length > 0 && !this.destroyed) {
-        if (next.bufferedAmount > high) await next.drained(high / 2);
-        const f = this.queue.shift()!;
-        next.send(f);
-        if (this.run) {
-          this.run.bytesSent += f.byteLength;
-          this.run.framesSent++;
+      while (this.qHead < this.queue.length && !this.destroyed) {
+        if (next.bufferedAmount > high) {
+          const t = performance.now();
+          await next.drained(low);
+          if (this.run) this.run.stats.stallMs += performance.now() - t;
+          continue;
         }
+        const run = this.run;
+        const item = this.queue[this.qHead++]!;
+        if (!run) continue;
+        const f = item.frame ?? this.encodeFirst(run, item.seg, item.chunk);
+        next.send(f);
+        run.stats.bytesSent += f.byteLength;
+        run.stats.framesSent++;
       }
+      this.queue = [];
+      this.qHead = 0;
     } catch (e) {
       this.fail(e instanceof Error ? e : new TabswarmError('LINK_FAILED', String(e)));
     } finally {
@@ -164,7 +236,10 @@ export class RingAllReduce {
     }
     if (h.jobTag !== this.o.jobTag) return this.reject('FRAME_WRONG_JOB', `job tag ${h.jobTag}`, this.run !== null);
     if (h.epoch < this.o.epoch) return this.reject('FRAME_STALE', `epoch ${h.epoch} < ${this.o.epoch}`, false);
-    if (h.epoch > this.o.epoch) return this.reject('FRAME_MISROUTED', `epoch ${h.epoch} > ${this.o.epoch}`, false);
+    if (h.epoch > this.o.epoch) {
+      if (this.o.onFutureEpochFrame) return this.o.onFutureEpochFrame(bytes);
+      return this.reject('FRAME_MISROUTED', `epoch ${h.epoch} > ${this.o.epoch}`, false);
+    }
     const current = this.run?.step ?? this.lastStep;
     if (h.step < current || (!this.run && h.step === this.lastStep)) return this.reject('FRAME_STALE', `step ${h.step} already done`, false);
     if (!this.run || h.step > this.run.step) {
@@ -190,33 +265,67 @@ export class RingAllReduce {
     }
     const [off, len] = layout.chunk(h.segment, h.chunk);
     if (h.count !== len) return this.reject('FRAME_BAD_LENGTH', `chunk of ${h.count} values, expected ${len}`, true);
-    const key = (h.phase * 65536 + h.round) * 4294967296 + h.chunk; // the round fixes the segment
-    if (run.seen.has(key)) return this.reject('FRAME_DUPLICATE', `duplicate chunk ${h.chunk} of segment ${h.segment}`, true);
-    run.seen.add(key);
-    const vals = framePayload(bytes, h);
-    const v = run.vec;
+    const codec = this.codecOf(run, h.segment, h.chunk);
+    if (h.encoding !== CODEC_ID[codec]) return this.reject('FRAME_BAD_ENCODING', `chunk ${h.chunk} of segment ${h.segment} has encoding ${h.encoding}, expected ${codec}`, true);
+    const key = ((h.phase - 1) * (n - 1) + h.round) * run.maxChunks + h.chunk; // the round fixes the segment
+    if (run.seen[key]) return this.reject('FRAME_DUPLICATE', `duplicate chunk ${h.chunk} of segment ${h.segment}`, true);
+    run.seen[key] = 1;
+    run.stats.bytesReceived += bytes.byteLength;
+    // sums and decodes happen in the received buffer, which is then forwarded (4-byte aligned)
+    const buf = (bytes.byteOffset & 3) === 0 ? bytes : bytes.slice();
+    const payload = buf.subarray(HEADER_BYTES);
+    const mine = run.vec.subarray(off, off + len);
     if (rs) {
-      let finite = true;
-      for (let i = 0; i < len; i++) {
-        const s = vals[i]! + v[off + i]!;
-        v[off + i] = s;
-        if (s - s !== 0) finite = false;
+      const last = h.round === n - 2;
+      if (!this.reduceInto(run, codec, payload, mine, off, last)) {
+        return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
       }
-      if (!finite) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
       run.rsLeft--;
-      if (h.round < n - 2) this.enqueue(Phase.ReduceScatter, h.round + 1, h.segment, h.chunk);
-      else this.enqueue(Phase.AllGather, 0, h.segment, h.chunk);
+      retarget(buf, last ? Phase.AllGather : Phase.ReduceScatter, last ? 0 : h.round + 1);
+      this.forward(buf);
     } else {
-      v.set(vals, off);
+      if (!decodeInto(codec, payload, mine, 'set')) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
       run.agLeft--;
-      if (h.round < n - 2) this.enqueue(Phase.AllGather, h.round + 1, h.segment, h.chunk);
+      if (h.round < n - 2) {
+        retarget(buf, Phase.AllGather, h.round + 1);
+        this.forward(buf);
+      }
     }
     this.maybeFinish();
   }
 
+  /**
+   * payload ← decode(payload) + mine, re-encoded in place. On the last reduce-scatter round
+   * this rank owns the segment: it keeps exactly what the others will decode.
+   */
+  private reduceInto(run: Run, codec: CodecName, payload: Uint8Array, mine: Float32Array, off: number, last: boolean): boolean {
+    const len = mine.length;
+    if (codec === 'fp32') {
+      const vals = new Float32Array(payload.buffer, payload.byteOffset, len);
+      let finite = true;
+      for (let i = 0; i < len; i++) {
+        const s = vals[i]! + mine[i]!;
+        vals[i] = s;
+        if (s - s !== 0) finite = false;
+      }
+      if (last) mine.set(vals);
+      return finite;
+    }
+    const sum = this.sumBuf!.subarray(0, len);
+    sum.set(mine);
+    if (!decodeInto(codec, payload, sum, 'add')) return false;
+    encodeInto(codec, sum, payload, run.residual!.subarray(off, off + len), last ? mine : null);
+    return true;
+  }
+
+  private forward(frame: Uint8Array) {
+    this.queue.push({ frame });
+    void this.pump();
+  }
+
   private maybeFinish() {
     const run = this.run;
-    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.length > 0 || this.pumping) return;
+    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.qHead < this.queue.length || this.pumping) return;
     this.run = null;
     this.lastStep = run.step;
     for (const [s, frames] of [...this.early]) {
@@ -224,7 +333,7 @@ export class RingAllReduce {
       for (const f of frames) this.earlyBytes -= f.byteLength;
       this.early.delete(s);
     }
-    run.resolve({ ms: performance.now() - run.t0, bytesSent: run.bytesSent, framesSent: run.framesSent });
+    run.resolve({ ...run.stats, ms: performance.now() - run.t0 });
   }
 
   /** Fails the running step (if any); the ring stays usable for a later step. */
@@ -232,7 +341,8 @@ export class RingAllReduce {
     const run = this.run;
     if (!run) return;
     this.run = null;
-    this.queue.length = 0;
+    this.queue = [];
+    this.qHead = 0;
     this.lastStep = run.step;
     run.reject(err);
   }

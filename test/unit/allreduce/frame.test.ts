@@ -97,10 +97,12 @@ describe('frame header', () => {
     expect(bits(framePayload(bytes, h))).toEqual(bits(values));
   });
 
-  it('payloadBytes is 4 per value for fp32 and rejects other encodings', () => {
+  it('payloadBytes: 4 per value for fp32, 2 for fp16, 1 plus a scale per block for int8; rejects unknown encodings', () => {
     expect(payloadBytes(Encoding.fp32, 0)).toBe(0);
     expect(payloadBytes(Encoding.fp32, 1000)).toBe(4000);
-    expectFrameError(() => payloadBytes(1, 10), 'FRAME_BAD_ENCODING');
+    expect(payloadBytes(Encoding.fp16, 1000)).toBe(2000);
+    expect(payloadBytes(Encoding.int8, 1000)).toBe(1000 + 4 * 4);
+    expectFrameError(() => payloadBytes(3, 10), 'FRAME_BAD_ENCODING');
   });
 });
 
@@ -200,7 +202,7 @@ describe('malformed frames are rejected with a coded FrameError', () => {
   });
 
   it('bad encoding', () => {
-    for (const enc of [1, 2, 255]) {
+    for (const enc of [3, 9, 255]) {
       expectFrameError(() => decodeHeader(edited((dv) => dv.setUint8(24, enc))), 'FRAME_BAD_ENCODING');
     }
   });

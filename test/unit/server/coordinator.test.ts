@@ -31,8 +31,9 @@ function setup(over: Record<string, unknown> = {}) {
     c.join(id, { send: (m) => inbox.get(id)!.push(m), disconnect: () => disconnected.add(id) });
     c.ready(id, info, sps);
   };
-  const last = (id: string, type: ServerMessage['type']) => inbox.get(id)!.filter((m) => m.type === type).at(-1);
-  const lastStep = (id: string) => last(id, 'step') as Extract<ServerMessage, { type: 'step' }> | undefined;
+  const last = <T extends ServerMessage['type']>(id: string, type: T) =>
+    inbox.get(id)!.filter((m): m is Extract<ServerMessage, { type: T }> => m.type === type).at(-1);
+  const lastStep = (id: string) => last(id, 'step');
   /** every ring member of the open step reports the same hash */
   const finishStep = (paramHash = H('a')) => {
     const s = lastStep(c.ring[0]!)!;
