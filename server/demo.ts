@@ -64,17 +64,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   if (o.steps) body.steps = o.steps;
   if (o.trainSize !== undefined || o.testSize !== undefined) body.dataset = { ...(o.trainSize !== undefined ? { trainSize: o.trainSize } : {}), ...(o.testSize !== undefined ? { testSize: o.testSize } : {}) };
   const created = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const job = (await created.json()) as { id: string; joinUrl: string; dashboardUrl: string; error?: { message: string } };
+  const job = (await created.json()) as { id: string; joinUrl: string; dashboardUrl: string; ownerToken: string; error?: { message: string } };
   if (!created.ok) throw new Error(`job creation failed: ${job.error?.message}`);
   o.print(`server ${server.url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
   o.print(`join link: ${job.joinUrl}`);
+  const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
   const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, backend: o.backend, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) });
   try {
     const deadline = Date.now() + o.timeoutS * 1000;
     let view: JobView;
     let lastPrinted = -1;
     for (;;) {
-      view = (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as JobView;
+      view = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as JobView;
       const finals = view.members.filter((m) => m.final).length;
       const active = view.members.filter((m) => m.state === 'active').length;
       const bucket = Math.floor(view.step / Math.max(1, Math.round(view.steps / 12)));
@@ -88,7 +89,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       if (Date.now() > deadline) throw new TimeoutError(`demo job ${job.id} (at step ${view.step}/${view.steps}, status ${view.status})`, o.timeoutS * 1000);
       await new Promise((r) => setTimeout(r, 500));
     }
-    const { metrics } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`)).json()) as { metrics: Metric[] };
+    const { metrics } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: Metric[] };
     const finals = view.members.filter((m) => m.final);
     const trainMs = metrics.length > 1 ? metrics.at(-1)!.at - metrics[0]!.at + metrics[0]!.stepMs : 1;
     const mean = (f: (m: Metric) => number) => metrics.reduce((a, m) => a + f(m), 0) / Math.max(1, metrics.length);
@@ -112,7 +113,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     };
     if (o.verify) {
       o.print('training the single-process reference on the same global batches…');
-      const w = await fetch(`${server.url}/api/jobs/${job.id}/weights`);
+      const w = await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth);
       const swarmParams = new Float32Array(await w.arrayBuffer());
       const ref = await trainReference(view.spec, createDatasetFiles().source, result.steps);
       result.maxAbsDiff = maxAbsDiff(swarmParams, ref.params);

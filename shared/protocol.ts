@@ -14,7 +14,12 @@ const step = z.number().int().min(0).max(0xffffffff);
 const epoch = z.number().int().min(0).max(0xffffffff);
 const hash = z.string().regex(/^[0-9a-f]{16}$/);
 const finite = z.number().finite();
-const stateBytes = z.instanceof(Uint8Array).refine((b) => b.byteLength <= MAX_STATE_BYTES, 'state too large');
+/** Binary fields: Node's socket.io hands out Buffers, the browser's ArrayBuffers. */
+const bytes = (max: number, what: string) =>
+  z
+    .union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer).transform((b) => new Uint8Array(b))])
+    .refine((b) => b.byteLength <= max, `${what} too large`);
+const stateBytes = bytes(MAX_STATE_BYTES, 'state');
 const signalData = z
   .record(z.string(), z.unknown())
   .refine((d) => JSON.stringify(d).length <= 32 * 1024, 'signal data too large');
@@ -51,7 +56,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     paramHash: hash,
     testAccuracy: finite.min(0).max(1).nullable(),
     /** the flat parameters as little-endian float32 bytes, from the member asked to upload */
-    params: z.instanceof(Uint8Array).refine((b) => b.byteLength <= MAX_PARAM_BYTES && b.byteLength % 4 === 0, 'bad params size').optional(),
+    params: bytes(MAX_PARAM_BYTES, 'params').refine((b) => b.byteLength % 4 === 0, 'params must be whole float32 values').optional(),
   }),
   z.object({ type: z.literal('eval'), step, testAccuracy: finite.min(0).max(1) }),
   z.object({

@@ -43,7 +43,8 @@ describe('chaos', () => {
       dataset: { trainSize: 2048, testSize: 500 },
     });
     const url = `${job.joinUrl}&backend=wasm`;
-    const view = async () => (await (await fetch(`${server.url}/api/jobs/${job.id}`)).json()) as JobView;
+    const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
+    const view = async () => (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as JobView;
 
     const shared = await launchChromium();
     cleanups.push(() => shared.close());
@@ -68,7 +69,7 @@ describe('chaos', () => {
       return v.status === 'done' && v.hasWeights && active.every((m) => m.final) ? v : null;
     }, 300_000, 250);
 
-    const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`)).json()) as { metrics: { step: number }[]; events: { kind: string; detail: string; peerId?: string }[] };
+    const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { step: number }[]; events: { kind: string; detail: string; peerId?: string }[] };
     if (process.env.TABSWARM_LOG) console.log(events.filter((e) => e.kind !== "join").map((e) => `${e.kind} ${e.peerId ?? ""} ${e.detail}`).join("\n"));
     // every step committed exactly once, in order
     expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
@@ -82,7 +83,7 @@ describe('chaos', () => {
     expect(finals.length).toBe(5);
     expect(new Set(finals).size).toBe(1);
     // equal to the fault-free single process
-    const swarm = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`)).arrayBuffer());
+    const swarm = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth)).arrayBuffer());
     const ref = await trainReference(done.spec, createDatasetFiles().source, STEPS);
     expect(maxAbsDiff(swarm, ref.params)).toBeLessThanOrEqual(1e-4);
   }, 420_000);
