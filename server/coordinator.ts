@@ -304,9 +304,7 @@ export class Coordinator {
     const reports = [...o.reports.values()];
     const hashes = new Set(reports.map((x) => x.hash));
     const paramHashes = new Set(reports.map((x) => x.paramHash));
-    if (hashes.size !== 1 || paramHashes.size !== 1) {
-      return this.abort(`hash mismatch at step ${o.step}: ${[...o.reports].map(([p, x]) => `${p}=${x.hash}/${x.paramHash}`).join(', ')}`);
-    }
+    if (hashes.size !== 1 || paramHashes.size !== 1) return this.disagreement(o);
     const first = reports[0]!;
     const now = this.deps.now();
     this.open = null;
@@ -367,8 +365,38 @@ export class Coordinator {
     this.advance();
   }
 
+  /**
+   * Replicas disagree on the reduced vector or on the weights they hold. When a strict
+   * majority agrees, the others are evicted (a faulty or dishonest peer) and the step is
+   * redone without them; without a majority the step is only redone.
+   */
+  private disagreement(o: OpenStep) {
+    const key = (r: Reduced) => `${r.hash}/${r.paramHash}`;
+    const groups = new Map<string, string[]>();
+    for (const [id, r] of o.reports) groups.set(key(r), [...(groups.get(key(r)) ?? []), id]);
+    const [winner, majority] = [...groups].sort((a, b) => b[1].length - a[1].length)[0]!;
+    const detail = [...o.reports].map(([p, r]) => `${p}=${key(r)}`).join(', ');
+    if (majority.length * 2 <= o.ring.length) return this.abort(`hash mismatch at step ${o.step} with no majority: ${detail}`);
+    const outliers = [...o.reports.keys()].filter((id) => key(o.reports.get(id)!) !== winner);
+    this.event('abort', `hash mismatch at step ${o.step}: ${detail}; majority ${winner}`);
+    this.evict(outliers, `reduced vector or weights differ from the majority at step ${o.step}`);
+  }
+
+  /** A peer found faulty: out of the job, reason in the event log; its slice is redone by the others. */
+  evict(ids: string | string[], why: string) {
+    const list = (Array.isArray(ids) ? ids : [ids]).filter((id) => {
+      const m = this.members.get(id);
+      return m && !isGone(m.state);
+    });
+    for (const id of list) this.event('drop', `evicted: ${why}`, id);
+    this.remove(list, 'evicted');
+  }
+
   stepFailed(id: string, step: number, epoch: number, code: string, message: string, suspect?: string) {
     if (!this.open || this.open.step !== step || this.open.epoch !== epoch) return;
+    if (suspect && suspect !== id && this.open.ring.includes(suspect) && code.startsWith('FRAME_')) {
+      return this.evict(suspect, `${id} rejected its frames (${code}: ${message})`);
+    }
     if (suspect && suspect !== id && this.open.ring.includes(suspect)) {
       this.event('drop', `${id} reports its link to ${suspect} failed (${code}: ${message})`, suspect);
       return this.remove(suspect, 'link-failed');
@@ -377,16 +405,23 @@ export class Coordinator {
   }
 
   /** The member leaves (reason 'left') or is dropped; an open step it is part of is redone without it. */
-  remove(id: string, reason: DropReason | 'left') {
-    const m = this.members.get(id);
-    if (!m || isGone(m.state)) return;
-    this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
-    m.reason = reason;
-    this.event(reason === 'left' ? 'leave' : 'drop', reason, id);
-    if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
-    this.syncs.delete(id);
-    for (const [j, s] of this.syncs) if (s.donor === id) this.syncs.delete(j); // restarts with another donor
-    if (this.open?.ring.includes(id)) this.abort(`${id} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
+  remove(id: string | string[], reason: DropReason | 'left') {
+    const gone = (Array.isArray(id) ? id : [id]).filter((x) => {
+      const m = this.members.get(x);
+      return m && !isGone(m.state);
+    });
+    if (gone.length === 0) return;
+    for (const x of gone) {
+      const m = this.members.get(x)!;
+      this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
+      m.reason = reason;
+      this.event(reason === 'left' ? 'leave' : 'drop', reason, x);
+      if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
+      this.syncs.delete(x);
+      for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor
+    }
+    const inStep = gone.filter((x) => this.open?.ring.includes(x));
+    if (inStep.length > 0) this.abort(`${inStep.join(', ')} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
     else this.advance();
   }
 
@@ -401,7 +436,7 @@ export class Coordinator {
     const o = this.open;
     if (o && now > o.deadlineAt) {
       const late = o.ring.filter((id) => !o.computed.has(id));
-      if (late.length > 0 && late.length < o.ring.length) for (const id of late) this.remove(id, 'step-deadline');
+      if (late.length > 0 && late.length < o.ring.length) this.remove(late, 'step-deadline');
       else if (this.open === o) {
         this.ring = []; // fresh links next time
         this.abort(`step ${o.step} passed its deadline of ${Math.round(o.deadlineAt - o.openedAt)} ms`);

@@ -173,4 +173,40 @@ describe('coordinator', () => {
     t.c.synced('n', 2, H('e'));
     expect(t.lastStep('n')).toMatchObject({ step: 2, ring: ['n'] });
   });
+
+  it('evicts the replica whose hashes differ from a strict majority, then redoes the step without it', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    const rep = (id: string, hash: string) =>
+      t.c.reduced(id, { type: 'reduced', step: 0, epoch: s.epoch, hash, paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 10 });
+    rep('a', H('1'));
+    rep('b', H('2'));
+    rep('c', H('1'));
+    expect(t.c.members.get('b')!.state).toBe('dropped');
+    expect(t.c.members.get('b')!.reason).toBe('evicted');
+    expect(t.c.events.some((e) => e.peerId === 'b' && /evicted: reduced vector or weights differ/.test(e.detail))).toBe(true);
+    expect(t.lastStep('a')).toMatchObject({ step: 0, ring: ['a', 'c'] });
+    expect(t.last('a', 'commit')).toBeUndefined();
+  });
+
+  it('without a majority a mismatch only redoes the step', () => {
+    const t = setup({ minWorkers: 2 });
+    t.add('a');
+    t.add('b');
+    const s = t.lastStep('a')!;
+    t.c.reduced('a', { type: 'reduced', step: 0, epoch: s.epoch, hash: H('1'), paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 10 });
+    t.c.reduced('b', { type: 'reduced', step: 0, epoch: s.epoch, hash: H('2'), paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 10 });
+    expect([...t.c.members.values()].every((m) => m.state === 'active')).toBe(true);
+    expect(t.lastStep('a')).toMatchObject({ step: 0, ring: ['a', 'b'] });
+  });
+
+  it('evicts the sender of rejected frames reported by its neighbour', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    t.c.stepFailed('b', s.step, s.epoch, 'FRAME_NON_FINITE', 'NaN in segment 1', 'a');
+    expect(t.c.members.get('a')!.reason).toBe('evicted');
+    expect(t.lastStep('b')).toMatchObject({ step: 0, ring: ['b', 'c'] });
+  });
 });
