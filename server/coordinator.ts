@@ -415,7 +415,7 @@ export class Coordinator {
       const m = this.members.get(x)!;
       this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
       m.reason = reason;
-      this.event(reason === 'left' ? 'leave' : 'drop', reason, x);
+      if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
       if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
       this.syncs.delete(x);
       for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'FRAME_DUPLICATE'
   | 'FRAME_NON_FINITE'
   | 'FRAME_OVERFLOW'
+  | 'FRAME_OUT_OF_BOUNDS'
   | 'DATASET_UNKNOWN'
   | 'BACKEND_UNAVAILABLE'
   | 'INTERNAL';
@@ -46,8 +47,9 @@ export class TabswarmError extends Error {
 }
 
 export class FrameError extends TabswarmError {
-  constructor(code: ErrorCode, message: string) {
-    super(code, message);
+  /** `peer`: the neighbour the frame came from */
+  constructor(code: ErrorCode, message: string, peer?: string) {
+    super(code, message, peer === undefined ? undefined : { peer });
     this.name = 'FrameError';
   }
 }

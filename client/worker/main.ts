@@ -12,7 +12,8 @@ import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../transport/peerMesh.ts';
 import { simplePeerFactory, type SimplePeerConstructor } from '../transport/peerLink.ts';
-import { chooseBackend, webgpuDeviceLost, type BackendName } from './backend.ts';
+import { chooseBackend, probeWebGpu, webgpuDeviceLost, type AdapterReport, type BackendName } from './backend.ts';
+import { renderBackend, renderJobInfo, watchJob } from './landing.ts';
 import { WorkerSession, type Phase, type SessionView, type SocketLike, type WorkerState } from './session.ts';
 
 const params = new URLSearchParams(location.search);
@@ -22,13 +23,20 @@ const serverUrl = params.get('server') ?? location.origin;
 const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
-type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: Phase, step: number) => Promise<void> | void; __tabswarmSessions?: number };
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: Phase, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number };
 const w = window as unknown as PageHooks;
 
+let gpu: AdapterReport | null = null;
+let backendWhy: string | null = null;
+let lastView: SessionView | null = null;
+
 function render(v: SessionView) {
-  $('job').textContent = v.jobName ? `${v.jobName} (${v.jobId})` : v.jobId;
+  lastView = v;
+  if (v.jobName && $('job').textContent === '—') $('job').textContent = v.jobName;
   $('state').textContent = v.state;
-  $('backend').textContent = v.backend || '—';
+  // the session reports its choice once, as "backend: why"; later detail lines are progress
+  if (v.backend && v.detail.startsWith(`${v.backend}: `)) backendWhy = v.detail.slice(v.backend.length + 2);
+  renderBackend(v.backend, backendWhy, gpu);
   $('step').textContent = v.steps ? `${v.step} / ${v.steps}` : '—';
   $('loss').textContent = v.loss === null ? '—' : v.loss.toFixed(4);
   $('sps').textContent = v.samplesPerSec ? v.samplesPerSec.toFixed(0) : '—';
@@ -36,8 +44,16 @@ function render(v: SessionView) {
   $('done').textContent = String(v.samplesDone);
   $('acc').textContent = v.testAccuracy === null ? '—' : `${(v.testAccuracy * 100).toFixed(2)} %`;
   $('detail').textContent = v.detail;
+  const running = !['done', 'left', 'dropped', 'error'].includes(v.state);
+  $('leave').hidden = !running;
+  $('start').hidden = running || v.state === 'done';
   w.__tabswarm = v;
 }
+
+void probeWebGpu().then((r) => {
+  gpu = r;
+  if (lastView) render(lastView);
+});
 
 const datasets: DatasetSource = async (id, file, limit) => {
   const r = await fetch(`${serverUrl}/datasets/${id}/${file}?limit=${limit}`);
@@ -85,7 +101,7 @@ function start(id: string) {
         const t = setInterval(fn, ms);
         return () => clearInterval(t);
       },
-      onPhase: (phase, step) => w.__tabswarmPhase?.(phase, step),
+      onPhase: (phase, step, vec) => w.__tabswarmPhase?.(phase, step, vec),
       onEnd: (state: WorkerState, reason: string) => {
         if (current === session) current = null;
         if (stoppedByUser || state === 'done') return;
@@ -107,10 +123,16 @@ function start(id: string) {
 if (!jobId) {
   $('detail').textContent = 'This page needs a job link (…/?job=ID). Ask the job owner for one.';
 } else {
+  watchJob(serverUrl, jobId, renderJobInfo);
   start(jobId);
   $('leave').addEventListener('click', () => {
     stoppedByUser = true;
     current?.leave('stopped by the volunteer');
+  });
+  $('start').addEventListener('click', () => {
+    stoppedByUser = false;
+    attempt = 0;
+    if (!current) start(jobId);
   });
   addEventListener('beforeunload', () => current?.leave('tab closed'));
   document.addEventListener('visibilitychange', () => {

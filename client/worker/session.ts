@@ -15,13 +15,15 @@ import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMe
 import { EXTRA_SLOTS, Replica } from '../../shared/replica.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
+import { ErrorFeedback } from '../../shared/codec.ts';
 import { decodeState, encodeState } from '../../shared/stateCodec.ts';
+import { ContributionGuard } from './contributionGuard.ts';
 import { receiveState, sendState } from '../../shared/stateTransfer.ts';
 
 export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'syncing' | 'training' | 'done' | 'left' | 'dropped' | 'error';
 
 /** Points a test (or a curious volunteer's devtools) can observe; awaited, so it can hold a phase. */
-export type Phase = 'compute' | 'allreduce';
+export type Phase = 'compute' | 'allreduce' | 'reduced';
 
 export interface Mesh {
   connect(remoteId: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
@@ -66,7 +68,8 @@ export interface SessionDeps {
   /** lets the page breathe between steps (a loop that never yields freezes the tab) */
   yieldToLoop(): Promise<void>;
   every(ms: number, fn: () => void): () => void;
-  onPhase?(phase: Phase, step: number): Promise<void> | void;
+  /** `vec` is the gradient vector at that point (own sum after compute, the reduced sum after the all-reduce) */
+  onPhase?(phase: Phase, step: number, vec: Float32Array): Promise<void> | void;
   /** the session ended; `rejoin` says whether trying again makes sense */
   onEnd?(state: WorkerState, reason: string): void;
 }
@@ -94,7 +97,11 @@ export class WorkerSession {
   private stopHeartbeat: () => void = () => {};
   private syncCtrl: AbortController | null = null;
   private carried: Uint8Array[] = [];
+  private readonly guard = new ContributionGuard();
+  private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
   private carriedBytes = 0;
+  /** residuals of a lossy gradient encoding, kept across ring epochs */
+  private readonly feedback = new ErrorFeedback();
 
   constructor(private readonly d: SessionDeps, jobId: string) {
     this.view = {
@@ -214,8 +221,10 @@ export class WorkerSession {
     this.carriedBytes = 0;
     const r = new RingAllReduce({
       jobTag: hashString32(this.view.jobId), epoch, rank, size: n, prev, next, chunkElems: this.spec!.chunkBytes / 4,
+      encoding: this.spec!.encoding, exactTail: EXTRA_SLOTS, errorFeedback: this.feedback,
       firstStep: step,
       carriedFrames: carried,
+      checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
       onFutureEpochFrame: (bytes) => {
         if (this.carriedBytes + bytes.byteLength > 64 * 1024 * 1024) return;
         this.carried.push(bytes);
@@ -241,14 +250,17 @@ export class WorkerSession {
       const vec = await replica.gradient(this.train!, this.plan!.indices(step, slice.start, slice.count));
       const computeMs = this.d.now() - t0;
       this.send({ type: 'computed', step, epoch, computeMs });
-      await this.d.onPhase?.('compute', step);
+      this.guard.learn(vec, slice.count);
+      this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
+      await this.d.onPhase?.('compute', step, vec);
       const r = await this.ringFor(epoch, step, ring, rank, ctrl.signal);
       this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
       const t1 = this.d.now();
       const reducing = r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });
-      await this.d.onPhase?.('allreduce', step);
+      await this.d.onPhase?.('allreduce', step, vec);
       await reducing;
       const allreduceMs = this.d.now() - t1;
+      await this.d.onPhase?.('reduced', step, vec);
       this.pending = { step, epoch, vec };
       const P = replica.size;
       this.send({

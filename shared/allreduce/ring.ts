@@ -17,53 +17,15 @@
  * feedback per worker. All-gathered segments travel as the owner's encoded bytes, and the
  * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
  */
-import { CODEC_ID, decodeInto, encodeInto, encodedBytes, ErrorFeedback, type CodecName } from '../codec.ts';
+import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts';
+import { encodeChunk, reduceChunk } from './chunkCodec.ts';
 import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.ts';
-import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, writeHeader, type FrameHeader } from './frame.ts';
+import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
 import { RingLayout } from './layout.ts';
-import type { Link } from './link.ts';
+import type { RingOptions, RingStats } from './ringOptions.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
 
-export interface RingOptions {
-  jobTag: number;
-  epoch: number;
-  rank: number;
-  size: number;
-  /** null only when size is 1 */
-  prev: Link | null;
-  next: Link | null;
-  /** values per frame; capped so that a fp32 frame fits MAX_FRAME_BYTES */
-  chunkElems: number;
-  /** pause sending while the next link buffers more than this many bytes */
-  highWaterBytes?: number;
-  /** resume once it has drained to this many (default: half of highWaterBytes) */
-  lowWaterBytes?: number;
-  /** frame encoding (default fp32, exact) */
-  encoding?: CodecName;
-  /** the last K elements always travel as fp32 (sample counts and loss sums) */
-  exactTail?: number;
-  /** residuals of a lossy encoding; keep one per worker to carry them across epochs */
-  errorFeedback?: ErrorFeedback;
-  /** frames of future steps kept before the step starts */
-  maxEarlyBytes?: number;
-  /** told about every rejected frame (stale ones too) */
-  onRejectedFrame?: (code: ErrorCode, message: string) => void;
-  /** the first step this ring will run (frames for it may arrive before allReduce is called) */
-  firstStep?: number;
-  /** frames of a later epoch: a neighbour already runs the next ring; its owner replays them there */
-  onFutureEpochFrame?: (bytes: Uint8Array) => void;
-  /** frames carried over from the previous ring's onFutureEpochFrame */
-  carriedFrames?: Uint8Array[];
-}
-
-export interface RingStats {
-  ms: number;
-  bytesSent: number;
-  framesSent: number;
-  bytesReceived: number;
-  /** time the sender waited for the next link to drain */
-  stallMs: number;
-}
+export type { RingOptions, RingStats } from './ringOptions.ts';
 
 interface Run {
   step: number;
@@ -179,13 +141,8 @@ export class RingAllReduce {
     const [off, len] = run.layout.chunk(seg, chunk);
     const codec = this.codecOf(run, seg, chunk);
     this.sendBuf ??= new Uint8Array(MAX_FRAME_BYTES);
-    const frame = this.sendBuf.subarray(0, HEADER_BYTES + encodedBytes(codec, len));
-    writeHeader(frame, {
-      phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len,
-    });
-    const residual = codec === 'fp32' ? null : run.residual!.subarray(off, off + len);
-    encodeInto(codec, run.vec.subarray(off, off + len), frame.subarray(HEADER_BYTES), residual);
-    return frame;
+    const header = { phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len };
+    return encodeChunk(this.sendBuf, header, codec, run.vec.subarray(off, off + len), codec === 'fp32' ? null : run.residual!.subarray(off, off + len));
   }
 
   private async pump() {
@@ -222,7 +179,7 @@ export class RingAllReduce {
 
   private reject(code: ErrorCode, message: string, fatal: boolean) {
     this.o.onRejectedFrame?.(code, message);
-    if (fatal) this.fail(new FrameError(code, message));
+    if (fatal) this.fail(new FrameError(code, message, this.o.prev?.remoteId));
   }
 
   private onFrame(bytes: Uint8Array) {
@@ -277,9 +234,12 @@ export class RingAllReduce {
     const mine = run.vec.subarray(off, off + len);
     if (rs) {
       const last = h.round === n - 2;
-      if (!this.reduceInto(run, codec, payload, mine, off, last)) {
+      if (!reduceChunk(codec, payload, mine, last, this.sumBuf!, codec === 'fp32' ? null : run.residual!.subarray(off, off + len))) {
         return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
       }
+      const sum = codec === 'fp32' ? new Float32Array(payload.buffer, payload.byteOffset, len) : this.sumBuf!.subarray(0, len);
+      const outOfBounds = this.o.checkPartialSum?.(h.round, off, sum);
+      if (outOfBounds) return this.reject('FRAME_OUT_OF_BOUNDS', `segment ${h.segment} chunk ${h.chunk}: ${outOfBounds}`, true);
       run.rsLeft--;
       retarget(buf, last ? Phase.AllGather : Phase.ReduceScatter, last ? 0 : h.round + 1);
       this.forward(buf);
@@ -292,30 +252,6 @@ export class RingAllReduce {
       }
     }
     this.maybeFinish();
-  }
-
-  /**
-   * payload ← decode(payload) + mine, re-encoded in place. On the last reduce-scatter round
-   * this rank owns the segment: it keeps exactly what the others will decode.
-   */
-  private reduceInto(run: Run, codec: CodecName, payload: Uint8Array, mine: Float32Array, off: number, last: boolean): boolean {
-    const len = mine.length;
-    if (codec === 'fp32') {
-      const vals = new Float32Array(payload.buffer, payload.byteOffset, len);
-      let finite = true;
-      for (let i = 0; i < len; i++) {
-        const s = vals[i]! + mine[i]!;
-        vals[i] = s;
-        if (s - s !== 0) finite = false;
-      }
-      if (last) mine.set(vals);
-      return finite;
-    }
-    const sum = this.sumBuf!.subarray(0, len);
-    sum.set(mine);
-    if (!decodeInto(codec, payload, sum, 'add')) return false;
-    encodeInto(codec, sum, payload, run.residual!.subarray(off, off + len), last ? mine : null);
-    return true;
   }
 
   private forward(frame: Uint8Array) {

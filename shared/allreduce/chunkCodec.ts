@@ -1,0 +1,41 @@
+/**
+ * The ring's per-chunk work, in place and without allocation: encode a first-round chunk
+ * into a pooled frame buffer, or add this rank's values into a received frame's payload
+ * and re-encode it there for forwarding.
+ */
+import { decodeInto, encodeInto, encodedBytes, type CodecName } from '../codec.ts';
+import { HEADER_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+
+/** Writes header + encoded `src` (plus `residual`, updated) at the start of `pool`; returns the frame. */
+export function encodeChunk(pool: Uint8Array, header: FrameHeader, codec: CodecName, src: Float32Array, residual: Float32Array | null): Uint8Array {
+  const frame = pool.subarray(0, HEADER_BYTES + encodedBytes(codec, src.length));
+  writeHeader(frame, header);
+  encodeInto(codec, src, frame.subarray(HEADER_BYTES), residual);
+  return frame;
+}
+
+/**
+ * payload ← encode(decode(payload) + mine), in place (4-byte aligned payload). On the last
+ * reduce-scatter round the caller owns the segment: `mine` then receives exactly the values
+ * every other rank will decode from this payload. `scratch` holds at least mine.length
+ * values. Returns false when a sum is not finite.
+ */
+export function reduceChunk(codec: CodecName, payload: Uint8Array, mine: Float32Array, last: boolean, scratch: Float32Array, residual: Float32Array | null): boolean {
+  const len = mine.length;
+  if (codec === 'fp32') {
+    const vals = new Float32Array(payload.buffer, payload.byteOffset, len);
+    let finite = true;
+    for (let i = 0; i < len; i++) {
+      const s = vals[i]! + mine[i]!;
+      vals[i] = s;
+      if (s - s !== 0) finite = false;
+    }
+    if (last) mine.set(vals);
+    return finite;
+  }
+  const sum = scratch.subarray(0, len);
+  sum.set(mine);
+  if (!decodeInto(codec, payload, sum, 'add')) return false;
+  encodeInto(codec, sum, payload, residual, last ? mine : null);
+  return true;
+}
