@@ -28,6 +28,8 @@ export interface HeadlessSwarm {
 export async function startWorkers(o: { url: string; count: number; backend?: string; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
   const browser = await launchChromium({ loopbackOnly: o.loopbackOnly, headless: o.headless });
   const pages: Page[] = [];
+  let closing = false;
+  let crashes = 0;
   const target = new URL(o.url);
   if (o.backend) target.searchParams.set('backend', o.backend);
   const addWorker = async () => {
@@ -39,6 +41,16 @@ export async function startWorkers(o: { url: string; count: number; backend?: st
       if (m.type() === 'error' || m.type() === 'warning') o.onConsole?.(i, `${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => o.onConsole?.(i, `pageerror: ${e.message}`));
+    // A crashed tab is replaced after a backoff; a tab that loses the server rejoins by itself (client/worker/main.ts).
+    page.on('crash', () => {
+      if (closing) return;
+      crashes++;
+      o.onConsole?.(i, 'crashed: reopening');
+      const delay = Math.min(30_000, 1000 * 2 ** Math.min(crashes, 5));
+      setTimeout(() => {
+        if (!closing) void ctx.close().then(addWorker, () => addWorker());
+      }, delay).unref();
+    });
     await page.goto(target.toString());
     return page;
   };
@@ -53,6 +65,9 @@ export async function startWorkers(o: { url: string; count: number; backend?: st
           p.isClosed() ? null : p.evaluate(() => (window as unknown as { __tabswarm?: WorkerView }).__tabswarm ?? null).catch(() => null),
         ),
       ),
-    close: () => browser.close(),
+    close: () => {
+      closing = true;
+      return browser.close();
+    },
   };
 }
