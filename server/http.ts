@@ -8,10 +8,15 @@ import { extname, join, normalize } from 'node:path';
 import { DATASETS } from '../shared/datasets.ts';
 import { TabswarmError, errorCode, type ErrorCode } from '../shared/errors.ts';
 import type { DatasetId } from '../shared/jobSpec.ts';
-import { PRESET_NAMES } from '../shared/presets.ts';
+import * as tf from '@tensorflow/tfjs';
+import { PRESET_NAMES, presetSpec } from '../shared/presets.ts';
 import type { createDatasetFiles } from './datasetFiles.ts';
 import { specFromBody, type Job, type JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
+import { requireOwner } from './ownerRoutes.ts';
+import type { Guards } from './security/guards.ts';
+import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
+import { jobListEntry, privateJobView, publicJobView } from './security/jobViews.ts';
 
 const MAX_BODY = 1024 * 1024;
 const TYPES: Record<string, string> = {
@@ -19,7 +24,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429,
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
 export interface HttpDeps {
@@ -28,11 +33,17 @@ export interface HttpDeps {
   distDir: string;
   log: Logger;
   publicUrl: (req: IncomingMessage) => string;
+  /** owner-only routes under /api/jobs/:id/… (server/ownerRoutes.ts); true when handled */
+  ownerRoutes?: (req: IncomingMessage, res: ServerResponse, job: Job, rest: string[]) => Promise<boolean>;
+  /** rate limits (server/security/guards.ts) */
+  guards?: Guards;
+  /** origins besides our own that pages may connect to (for their CSP) */
+  connectOrigins?: string[];
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const data = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.writeHead(status, { 'content-type': 'application/json', ...BASE_HEADERS, ...headers });
   res.end(data);
 }
 
@@ -42,9 +53,10 @@ function sendError(res: ServerResponse, err: unknown) {
   send(res, STATUS[code] ?? 500, { error: { code, message } });
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+export async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
+  if (Number(req.headers['content-length']) > MAX_BODY) throw new TabswarmError('BAD_REQUEST', `body larger than ${MAX_BODY} bytes`);
   for await (const c of req) {
     size += (c as Buffer).length;
     if (size > MAX_BODY) throw new TabswarmError('BAD_REQUEST', `body larger than ${MAX_BODY} bytes`);
@@ -57,30 +69,24 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export function jobSummary(job: Job) {
-  const c = job.coordinator;
-  return {
-    id: job.id,
-    name: job.spec.name,
-    status: c.status,
-    step: c.step,
-    steps: job.spec.steps,
-    epoch: c.epoch,
-    dataset: job.spec.dataset.id,
-    members: [...c.members.values()].map((m) => ({
-      id: m.id, state: m.state, backend: m.info?.backend ?? null, adapter: m.info?.adapter ?? null, reason: m.info?.reason ?? null,
-      samplesPerSec: m.samplesPerSec, samplesDone: m.samplesDone, stepsDone: m.stepsDone, final: m.final,
-    })),
-    lastMetrics: c.metrics.at(-1) ?? null,
-    committedParamHash: c.committedParamHash(),
-    hasWeights: c.finalParams !== null,
-  };
+/** Private fields need the owner token; a wrong token is refused rather than silently downgraded. */
+function isOwnerRequest(jobs: JobRegistry, job: Job, req: IncomingMessage): boolean {
+  if (req.headers.authorization === undefined) return false;
+  requireOwner(jobs, job, req);
+  return true;
 }
 
 export function createHttpHandler(d: HttpDeps) {
+  let presetSpecs: Record<string, unknown> | undefined;
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      const url = new URL(req.url ?? '/', 'http://x');
+      let url: URL;
+      try {
+        const target = req.url ?? '/';
+        url = new URL(`http://x${target.startsWith('/') ? '' : '/'}${target}`); // '//host/…' stays a path
+      } catch {
+        throw new TabswarmError('BAD_REQUEST', 'bad request target');
+      }
       const parts = url.pathname.split('/').filter(Boolean);
       if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
       if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
@@ -91,6 +97,7 @@ export function createHttpHandler(d: HttpDeps) {
         const bytes = await d.datasets.source(id, parts[2]!, limit);
         return send(res, 200, bytes, { 'content-type': d.datasets.contentType(parts[2]!), 'cache-control': 'public, max-age=3600' });
       }
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
       return await serveStatic(res, url.pathname);
     } catch (e) {
       if (!(e instanceof TabswarmError)) d.log('error', 'http handler failed', { err: String(e), url: req.url });
@@ -99,10 +106,17 @@ export function createHttpHandler(d: HttpDeps) {
   };
 
   async function api(req: IncomingMessage, res: ServerResponse, p: string[], url: URL) {
+    for (const [k, v] of Object.entries(API_HEADERS)) res.setHeader(k, v);
     if (p[0] === 'health') return send(res, 200, { ok: true });
-    if (p[0] === 'presets' && req.method === 'GET') return send(res, 200, { presets: PRESET_NAMES, datasets: Object.values(DATASETS) });
+    if (p[0] === 'presets' && req.method === 'GET') {
+      presetSpecs ??= Object.fromEntries(PRESET_NAMES.map((n) => [n, presetSpec(tf, n)]));
+      return send(res, 200, { presets: PRESET_NAMES, datasets: Object.values(DATASETS), specs: presetSpecs });
+    }
     if (p[0] !== 'jobs') throw new TabswarmError('BAD_REQUEST', `no route ${url.pathname}`);
     if (p.length === 1 && req.method === 'POST') {
+      if (d.guards && !d.guards.createJob(req.socket.remoteAddress)) throw new TabswarmError('RATE_LIMITED', 'too many jobs created from this address; try again later');
+      // a JSON content type keeps cross-site HTML forms (no preflight) from creating jobs
+      if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new TabswarmError('BAD_REQUEST', 'content-type must be application/json');
       const spec = specFromBody(await readJson(req));
       const { job, ownerToken } = d.jobs.create(spec);
       const base = d.publicUrl(req);
@@ -111,11 +125,16 @@ export function createHttpHandler(d: HttpDeps) {
         id: job.id, ownerToken, joinUrl: `${base}/?job=${job.id}`, dashboardUrl: `${base}/dashboard.html?job=${job.id}#token=${ownerToken}`,
       });
     }
-    if (p.length === 1 && req.method === 'GET') return send(res, 200, { jobs: [...d.jobs.jobs.values()].map((j) => ({ id: j.id, name: j.spec.name, status: j.coordinator.status, step: j.coordinator.step, steps: j.spec.steps })) });
+    if (p.length === 1 && req.method === 'GET') return send(res, 200, { jobs: [...d.jobs.jobs.values()].map(jobListEntry) });
     const job = d.jobs.get(p[1] ?? '');
-    if (p.length === 2 && req.method === 'GET') return send(res, 200, { ...jobSummary(job), spec: job.spec });
-    if (p[2] === 'metrics' && req.method === 'GET') return send(res, 200, { metrics: job.coordinator.metrics, events: job.coordinator.events });
+    if (p.length === 2 && req.method === 'GET') return send(res, 200, isOwnerRequest(d.jobs, job, req) ? privateJobView(job) : publicJobView(job));
+    if (p.length > 2 && d.ownerRoutes && (await d.ownerRoutes(req, res, job, p.slice(2)))) return;
+    if (p[2] === 'metrics' && req.method === 'GET') {
+      const owner = isOwnerRequest(d.jobs, job, req); // the event log names peers and adapters: owner only
+      return send(res, 200, { metrics: job.coordinator.metrics, ...(owner ? { events: job.coordinator.events } : {}) });
+    }
     if (p[2] === 'weights' && req.method === 'GET') {
+      requireOwner(d.jobs, job, req);
       const fp = job.coordinator.finalParams;
       if (!fp) throw new TabswarmError('BAD_REQUEST', 'no weights uploaded yet');
       return send(res, 200, new Uint8Array(fp.params.buffer, fp.params.byteOffset, fp.params.byteLength), {
@@ -126,7 +145,13 @@ export function createHttpHandler(d: HttpDeps) {
   }
 
   async function serveStatic(res: ServerResponse, pathname: string) {
-    const rel = normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname)).replace(/^(\.\.[/\\])+/, '');
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname === '/' ? '/index.html' : pathname);
+    } catch {
+      throw new TabswarmError('BAD_REQUEST', 'bad path encoding');
+    }
+    const rel = normalize(decoded).replace(/^(\.\.[/\\])+/, '');
     const file = join(d.distDir, rel);
     if (!file.startsWith(d.distDir)) throw new TabswarmError('BAD_REQUEST', 'bad path');
     const st = await stat(file).catch(() => null);
@@ -137,8 +162,7 @@ export function createHttpHandler(d: HttpDeps) {
     const body = await readFile(file);
     send(res, 200, body, {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      ...(extname(file) === '.html' ? pageHeaders(d.connectOrigins) : {}),
     });
   }
 }

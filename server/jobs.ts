@@ -31,7 +31,12 @@ export function specFromBody(body: unknown): JobSpec {
     const opt = overrides.optimizer && typeof overrides.optimizer === 'object' ? { ...(base.optimizer as object), ...(overrides.optimizer as object) } : base.optimizer;
     raw = { ...base, ...overrides, dataset: ds, optimizer: opt };
   }
-  const r = jobSpecSchema.safeParse(raw);
+  let r: ReturnType<typeof jobSpecSchema.safeParse>;
+  try {
+    r = jobSpecSchema.safeParse(raw);
+  } catch {
+    throw new TabswarmError('BAD_JOB_SPEC', 'spec could not be validated (nested too deeply?)'); // e.g. a stack overflow in a refinement
+  }
   if (!r.success) {
     const i = r.error.issues[0]!;
     throw new TabswarmError('BAD_JOB_SPEC', `${i.path.join('.') || '(root)'}: ${i.message}`);
@@ -41,14 +46,35 @@ export function specFromBody(body: unknown): JobSpec {
 
 export class JobRegistry {
   readonly jobs = new Map<string, Job>();
-  constructor(private readonly deps: { now: () => number; coordinatorDeps: (jobId: string) => CoordinatorDeps }) {}
+  constructor(
+    private readonly deps: {
+      now: () => number;
+      coordinatorDeps: (jobId: string) => CoordinatorDeps;
+      /** persists a new job; a throw refuses the job (server/store/) */
+      onCreate?: (job: Job) => void;
+    },
+  ) {}
 
   create(spec: JobSpec): { job: Job; ownerToken: string } {
     const id = randomBytes(6).toString('base64url');
     const ownerToken = randomBytes(24).toString('base64url');
     const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id)) };
+    try {
+      this.deps.onCreate?.(job);
+    } catch (e) {
+      job.coordinator.destroy();
+      throw e;
+    }
     this.jobs.set(id, job);
     return { job, ownerToken };
+  }
+
+  /** A job from the store after a restart: same id and token hash, its coordinator resumed from `restore`. */
+  adopt(rec: Omit<Job, 'coordinator'>, restore?: CoordinatorDeps['restore']): Job {
+    const deps = this.deps.coordinatorDeps(rec.id);
+    const job: Job = { ...rec, coordinator: new Coordinator(rec.id, rec.spec, restore ? { ...deps, restore } : deps) };
+    this.jobs.set(rec.id, job);
+    return job;
   }
 
   get(id: string): Job {

@@ -1,7 +1,8 @@
 /**
  * socket.io side of the server: every incoming message is validated against the shared
  * protocol and answered with a coded error when invalid; peer ids are assigned here;
- * signaling is relayed only between live members of the same job.
+ * signaling is relayed only between members of the same job's current ring (or a syncing
+ * joiner and an active member); rate limits per socket and per IP (server/security/).
  */
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
@@ -10,6 +11,8 @@ import { PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type ClientTo
 import { isGone } from './memberState.ts';
 import type { Job, JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
+import type { Guards } from './security/guards.ts';
+import { signalAllowed } from './security/signalPolicy.ts';
 
 type Sock = Socket<ClientToServerEvents, ServerToClientEvents>;
 
@@ -19,6 +22,8 @@ export interface SocketDeps {
   iceServers: Record<string, unknown>[];
   /** a socket sending this many invalid messages in a row is disconnected */
   maxInvalid?: number;
+  /** rate limits (server/security/guards.ts) */
+  guards?: Guards;
 }
 
 export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEvents>, d: SocketDeps) {
@@ -28,15 +33,32 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
     let invalid = 0;
     const send = (m: ServerMessage) => socket.emit('msg', m);
     const fail = (code: string, message: string) => send({ type: 'error', code, message });
+    const guard = d.guards?.connect(socket.handshake.address) ?? null;
+    if (d.guards && !guard) {
+      fail('RATE_LIMITED', 'too many connections from this address');
+      socket.disconnect(true);
+      return;
+    }
+    const rejected = (code: string, message: string) => {
+      invalid++;
+      fail(code, message);
+      if (invalid >= (d.maxInvalid ?? 20)) socket.disconnect(true);
+    };
+    // events nobody listens for (on this namespace) are answered too, and count as garbage;
+    // socket.io itself keeps a no-op listener for 'error', which a client can send too
+    socket.onAny((event: unknown) => {
+      if (typeof event !== 'string' || event === 'error' || (socket as unknown as Socket).listeners(event).length === 0) rejected('BAD_REQUEST', `unknown event ${String(event).slice(0, 40)}`);
+    });
 
     socket.on('msg', (raw: unknown) => {
-      const parsed = parseClientMessage(raw);
-      if (!parsed.ok) {
-        invalid++;
-        fail(parsed.code, parsed.message);
-        if (invalid >= (d.maxInvalid ?? 20)) socket.disconnect(true);
-        return;
+      if (guard && !guard.message()) return rejected('RATE_LIMITED', 'too many messages: slow down');
+      let parsed: ReturnType<typeof parseClientMessage>;
+      try {
+        parsed = parseClientMessage(raw);
+      } catch {
+        parsed = { ok: false, code: 'BAD_REQUEST', message: 'message could not be validated (nested too deeply?)' }; // e.g. a stack overflow in a refinement
       }
+      if (!parsed.ok) return rejected(parsed.code, parsed.message);
       invalid = 0;
       if (job && peerId) job.coordinator.touch(peerId);
       try {
@@ -48,6 +70,7 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
     });
 
     socket.on('disconnect', (reason) => {
+      guard?.release();
       if (job && peerId) {
         d.log('info', 'member disconnected', { jobId: job.id, peerId, reason });
         job.coordinator.remove(peerId, 'disconnect');
@@ -66,6 +89,7 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
         case 'join': {
           if (msg.protocol !== PROTOCOL_VERSION) throw new TabswarmError('PROTOCOL_MISMATCH', `server speaks protocol ${PROTOCOL_VERSION}, client ${msg.protocol}`);
           if (job) throw new TabswarmError('BAD_REQUEST', 'already joined');
+          if (guard && !guard.join()) throw new TabswarmError('RATE_LIMITED', 'too many joins from this address; try again later');
           const j = d.jobs.get(msg.jobId);
           if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('BAD_REQUEST', `job ${j.id} is ${j.coordinator.status}`);
           job = j;
@@ -82,8 +106,10 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
         }
         case 'signal': {
           const { c, m } = member();
+          if (guard && !guard.signal()) throw new TabswarmError('RATE_LIMITED', 'too much signaling: slow down');
           const to = c.members.get(msg.to);
-          if (!to || isGone(to.state) || to.id === m.id) throw new TabswarmError('UNKNOWN_PEER', `no peer ${msg.to} in this job`);
+          // only ring neighbours-to-be and sync pairs (server/security/signalPolicy.ts)
+          if (!to || !signalAllowed(c, m, to)) throw new TabswarmError('UNKNOWN_PEER', `no peer ${msg.to} in this job's ring`);
           to.handle.send({ type: 'signal', from: m.id, data: msg.data });
           return;
         }
@@ -127,12 +153,16 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
           c.final(m.id, msg);
           return;
         }
-        case 'heartbeat':
-          member();
+        case 'heartbeat': {
+          const { m } = member();
+          if (msg.link) m.link = { peer: msg.link.peer, rttMs: msg.link.rttMs, relayed: msg.link.relayed };
           return;
+        }
         case 'leave': {
           const { c, m } = member();
           c.remove(m.id, 'left');
+          // The server closes the socket: a client that disconnected at once could lose its 'leave'.
+          setImmediate(() => socket.disconnect(true));
           return;
         }
       }

@@ -4,6 +4,7 @@
  */
 import { TabswarmError } from './errors.ts';
 import type { DatasetId } from './jobSpec.ts';
+import { SOTU_CONTEXT, SOTU_VOCAB, sotuWindows } from './sotu.ts';
 
 export interface Dataset {
   id: DatasetId;
@@ -47,6 +48,15 @@ export const DATASETS: Record<DatasetId, DatasetInfo> = {
     trainSize: 60000,
     testSize: 10000,
     files: { train: ['train-images', 'train-labels'], test: ['test-images', 'test-labels'] },
+  },
+  sotu: {
+    id: 'sotu',
+    title: `State of the Union addresses, next character from ${SOTU_CONTEXT} (char codes)`,
+    featureShape: [SOTU_CONTEXT],
+    numClasses: SOTU_VOCAB,
+    trainSize: 322202,
+    testSize: 14055,
+    files: { train: ['train.bin'], test: ['test.bin'] },
   },
 };
 
@@ -103,6 +113,10 @@ export async function loadDataset(source: DatasetSource, id: DatasetId, split: S
     const j = JSON.parse(new TextDecoder().decode(raw)) as IrisJson;
     const n = limit > 0 ? Math.min(limit, j.y.length) : j.y.length;
     return { id, size: n, featureShape: info.featureShape, numClasses: info.numClasses, x: Float32Array.from(j.x.slice(0, n).flat()), y: Uint8Array.from(j.y.slice(0, n)) };
+  }
+  if (id === 'sotu') {
+    const w = sotuWindows(await source(id, info.files[split][0]!, limit), limit);
+    return { id, size: w.size, featureShape: info.featureShape, numClasses: info.numClasses, x: w.x, y: w.y };
   }
   const [imgBytes, lblBytes] = await Promise.all(info.files[split].map((f) => source(id, f, limit)));
   const img = parseIdxImages(imgBytes!);

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-export const DATASET_IDS = ['iris', 'mnist'] as const;
+export const DATASET_IDS = ['iris', 'mnist', 'sotu'] as const;
 export type DatasetId = (typeof DATASET_IDS)[number];
 export const MAX_MODEL_JSON_BYTES = 256 * 1024;
 
@@ -51,7 +51,8 @@ export const jobSpecSchema = z
       .max(256 * 1024)
       .refine((n) => n % 4 === 0, 'chunkBytes must be a multiple of 4')
       .default(64 * 1024),
-    encoding: z.enum(['fp32']).default('fp32'),
+    /** gradient frames on the wire: fp32 exact; fp16 and int8 (block-scaled, error feedback) trade exactness for bytes */
+    encoding: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
     /** the first step opens once this many workers are ready */
     minWorkers: z.number().int().min(1).max(1024).default(1),
     /** evaluate on the test set every K steps (0 = only at the end) */

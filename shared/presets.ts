@@ -5,10 +5,11 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import type { JobSpecInput } from './jobSpec.ts';
+import { SOTU_CONTEXT, SOTU_VOCAB } from './sotu.ts';
 
 type Tf = typeof tfjs;
 
-export const PRESET_NAMES = ['iris-mlp', 'mnist-mlp', 'mnist-cnn'] as const;
+export const PRESET_NAMES = ['iris-mlp', 'mnist-mlp', 'mnist-cnn', 'sotu-char'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 function topology(model: tfjs.Sequential): Record<string, unknown> {
@@ -74,6 +75,27 @@ export function presetSpec(tf: Tf, name: PresetName): JobSpecInput {
         steps: 300,
         seed: 42,
         evalEvery: 50,
+      };
+    case 'sotu-char':
+      // next character from the previous 32, on a 50k-sample slice of the addresses (the whole text is 322k samples)
+      return {
+        name: 'SOTU char model',
+        model: topology(
+          tf.sequential({
+            layers: [
+              tf.layers.embedding({ inputShape: [SOTU_CONTEXT], inputDim: SOTU_VOCAB, outputDim: 16 }),
+              tf.layers.flatten(),
+              tf.layers.dense({ units: 128, activation: 'relu' }),
+              tf.layers.dense({ units: SOTU_VOCAB, activation: 'softmax' }),
+            ],
+          }),
+        ) as JobSpecInput['model'],
+        optimizer: { name: 'adam', learningRate: 0.003 },
+        dataset: { id: 'sotu', trainSize: 50_000, testSize: 2_000 },
+        batchSize: 128,
+        steps: 500,
+        seed: 11,
+        evalEvery: 100,
       };
   }
 }

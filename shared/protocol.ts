@@ -72,7 +72,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sync-sent'), step, to: id, paramHash: hash }),
   z.object({ type: z.literal('synced'), step, paramHash: hash }),
   z.object({ type: z.literal('checkpoint'), step, paramHash: hash, state: stateBytes }),
-  z.object({ type: z.literal('heartbeat') }),
+  z.object({
+    type: z.literal('heartbeat'),
+    /** the link to the next rank, for the owner's members table */
+    link: z.object({ peer: id, rttMs: finite.min(0).nullable(), relayed: z.boolean().nullable() }).optional(),
+  }),
   z.object({ type: z.literal('leave') }),
 ]);
 export type ClientMessage = z.output<typeof clientMessageSchema>;

@@ -1,13 +1,29 @@
-/** Placeholder job view: polls the public job summary (the full dashboard is its own issue). */
+/**
+ * The job owner's dashboard (dashboard.html). Without ?job: the job list and the create
+ * form. With ?job=ID[#token=TOKEN]: that job, live. The token fragment moves to
+ * sessionStorage and leaves the address bar before anything else runs.
+ */
+import { api } from './api.ts';
+import { mountCreateForm } from './createForm.ts';
+import { $, h } from './dom.ts';
+import { mountJobList } from './jobList.ts';
+import { mountJobView } from './jobView.ts';
+import { adoptFragmentToken } from './token.ts';
+
 const jobId = new URLSearchParams(location.search).get('job');
-const out = document.getElementById('summary')!;
-async function poll() {
-  if (!jobId) {
-    out.textContent = 'open with ?job=ID';
-    return;
-  }
-  const r = await fetch(`/api/jobs/${encodeURIComponent(jobId)}`);
-  out.textContent = JSON.stringify(await r.json(), null, 2);
-  setTimeout(poll, 2000);
+adoptFragmentToken(jobId);
+const main = $('#app');
+
+if (jobId) {
+  main.replaceChildren(h('nav', {}, h('a', { href: 'dashboard.html' }, '← all jobs')), h('div', { id: 'job-view' }));
+  mountJobView($('#job-view'), jobId);
+} else {
+  const list = h('section', { class: 'card-section', id: 'job-list' });
+  const create = h('section', { class: 'card-section', id: 'create' }, h('p', {}, 'loading presets…'));
+  main.replaceChildren(list, create);
+  mountJobList(list);
+  api
+    .presets()
+    .then((p) => mountCreateForm(create, p, (id) => location.assign(`dashboard.html?job=${encodeURIComponent(id)}`)))
+    .catch((e: unknown) => create.replaceChildren(h('p', { class: 'note bad' }, `cannot load presets: ${(e as Error).message}`)));
 }
-void poll();

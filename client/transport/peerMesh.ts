@@ -19,6 +19,7 @@
  */
 import { TabswarmError, TimeoutError } from '../../shared/errors.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
+import { linkStats, type LinkStats } from './linkStats.ts';
 import { PeerLink, type PeerFactory, type PeerInstance, type PeerLinkOptions, type SignalData } from './peerLink.ts';
 
 /** What travels through the signaling server, opaque to it. */
@@ -104,6 +105,12 @@ export class PeerMesh {
   }
 
   /** The open link to `remoteId`, if there is one. */
+  /** RTT and relay status of the open link to `remoteId`, when the browser can tell. */
+  async stats(remoteId: string): Promise<LinkStats | null> {
+    const e = this.entries.get(remoteId);
+    return e?.open && e.peer ? linkStats(e.peer) : null;
+  }
+
   get(remoteId: string): Link | undefined {
     const e = this.entries.get(remoteId);
     return e?.open ? (e.link ?? undefined) : undefined;

@@ -12,7 +12,8 @@ const $ = (id: string) => document.getElementById(id)!;
 
 /** Follows the job's public summary; returns a function that stops following. */
 export function watchJob(serverUrl: string, jobId: string, onSummary: (s: PublicSummary) => void): () => void {
-  const socket = io(`${serverUrl}${DASHBOARD_NAMESPACE}`, { transports: ['websocket'] });
+  // its own connection: sharing the worker's socket.io Manager would change the worker socket's options and lifetime
+  const socket = io(`${serverUrl}${DASHBOARD_NAMESPACE}`, { transports: ['websocket'], forceNew: true });
   socket.on('connect', () => socket.emit('msg', { type: 'subscribe', jobId }));
   socket.on('msg', (raw: unknown) => {
     const p = parseDashboardServerMessage(raw);

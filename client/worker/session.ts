@@ -28,6 +28,7 @@ export type Phase = 'compute' | 'allreduce' | 'reduced';
 export interface Mesh {
   connect(remoteId: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
   handleSignal(from: string, data: unknown): void;
+  stats?(remoteId: string): Promise<{ rttMs: number | null; relayed: boolean | null } | null>;
   retain(ids: string[]): void;
   destroy(err?: Error): void;
 }
@@ -97,6 +98,7 @@ export class WorkerSession {
   private stopHeartbeat: () => void = () => {};
   private syncCtrl: AbortController | null = null;
   private carried: Uint8Array[] = [];
+  private nextPeer: string | null = null;
   private readonly guard = new ContributionGuard();
   private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
   private carriedBytes = 0;
@@ -174,7 +176,7 @@ export class WorkerSession {
   private async start(peerId: string, spec: JobSpec, iceServers: Record<string, unknown>[], heartbeatMs: number) {
     const { tf } = this.d;
     this.spec = spec;
-    this.stopHeartbeat = this.d.every(heartbeatMs, () => this.send({ type: 'heartbeat' }));
+    this.stopHeartbeat = this.d.every(heartbeatMs, () => void this.heartbeat());
     this.set({ peerId, jobName: spec.name, steps: spec.steps, state: 'loading', detail: `loading dataset ${spec.dataset.id}` });
     this.mesh = this.d.makeMesh(peerId, (to, data) => this.send({ type: 'signal', to, data }), iceServers);
     [this.train, this.test] = await Promise.all([
@@ -205,6 +207,7 @@ export class WorkerSession {
     const prevId = ring[(rank - 1 + n) % n]!;
     const nextId = ring[(rank + 1) % n]!;
     mesh.retain(n > 1 ? [prevId, nextId] : []);
+    this.nextPeer = n > 1 ? nextId : null;
     let prev: Link | null = null;
     let next: Link | null = null;
     if (n > 1) {
@@ -300,6 +303,12 @@ export class WorkerSession {
     await this.d.yieldToLoop();
   }
 
+  private async heartbeat() {
+    const next = this.nextPeer;
+    const stats = next ? await this.mesh?.stats?.(next).catch(() => null) : null;
+    this.send({ type: 'heartbeat', ...(next && stats ? { link: { peer: next, rttMs: stats.rttMs, relayed: stats.relayed } } : {}) });
+  }
+
   private stateBytes(): Uint8Array {
     return encodeState({ step: this.view.step, params: this.replica!.params, optimizer: this.optimizer!.state() });
   }
@@ -357,7 +366,7 @@ export class WorkerSession {
   }
 
   /** Idempotent teardown. */
-  destroy(err?: Error, state: WorkerState = 'done') {
+  destroy(err?: Error, state: WorkerState = 'done', o: { keepSocket?: boolean } = {}) {
     if (this.destroyed) return;
     this.stopHeartbeat();
     this.syncCtrl?.abort(err);
@@ -366,13 +375,15 @@ export class WorkerSession {
     this.mesh?.destroy(err);
     this.set({ state, detail: err ? err.message : this.view.detail });
     this.destroyed = true;
-    this.d.socket.disconnect();
+    if (o.keepSocket) setTimeout(() => this.d.socket.disconnect(), 2000); // unless the server closes it first
+    else this.d.socket.disconnect();
     this.replica?.dispose();
     this.d.onEnd?.(state, err?.message ?? state);
   }
 
+  /** Leaves cleanly: says so, stops work, and lets the server close the socket (closing it here could drop the 'leave'). */
   leave(reason = 'left') {
     this.send({ type: 'leave' });
-    this.destroy(new TabswarmError('ABORTED', reason), this.view.state === 'done' ? 'done' : 'left');
+    this.destroy(new TabswarmError('ABORTED', reason), this.view.state === 'done' ? 'done' : 'left', { keepSocket: true });
   }
 }

@@ -148,7 +148,7 @@ describe('invalid job specs are rejected, naming the field', () => {
     ['model config not an object', { model: { class_name: 'Sequential', config: 'layers' } }, 'model.config'],
     ['negative seed', { seed: -1 }, 'seed'],
     ['seed past 32 bits', { seed: 2 ** 32 }, 'seed'],
-    ['unknown encoding', { encoding: 'fp16' }, 'encoding'],
+    ['unknown encoding', { encoding: 'bf16' }, 'encoding'],
     ['unknown backend', { backend: 'metal' }, 'backend'],
     ['unknown loss', { loss: 'meanSquaredError' }, 'loss'],
     ['zero minWorkers', { minWorkers: 0 }, 'minWorkers'],

@@ -1,0 +1,94 @@
+/**
+ * What the dashboard shows of a job, read straight from its coordinator: the public summary
+ * anybody with the job id may see, and the owner's private view. Pure functions of the
+ * coordinator's state, so a late-opened dashboard sees the whole stored history.
+ */
+import { planSlices } from '../shared/batchPlan.ts';
+import type { MemberRow, PrivateView, PublicSummary } from '../shared/dashboardProtocol.ts';
+import { isGone } from './memberState.ts';
+import type { Job } from './jobs.ts';
+
+interface LayerJson {
+  class_name?: string;
+  config?: { units?: number; filters?: number; output_dim?: number; kernel_size?: number[]; activation?: string; pool_size?: number[] };
+}
+
+/** A one-line description of a Layers topology, e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)". */
+export function describeModel(model: unknown): string {
+  const m = model as { class_name?: string; config?: { layers?: LayerJson[] } | LayerJson[] };
+  const layers = Array.isArray(m.config) ? m.config : (m.config?.layers ?? []);
+  const one = (l: LayerJson) => {
+    const c = l.config ?? {};
+    const args = [c.units ?? c.filters ?? c.output_dim, c.kernel_size ? `${c.kernel_size.join('×')}` : null, c.pool_size ? c.pool_size.join('×') : null, c.activation && c.activation !== 'linear' ? c.activation : null]
+      .filter((x) => x !== null && x !== undefined);
+    return `${l.class_name ?? '?'}${args.length ? `(${args.join(', ')})` : ''}`;
+  };
+  return `${m.class_name ?? 'Model'}: ${layers.map(one).join(' → ')}`.slice(0, 300);
+}
+
+export function publicSummary(job: Job, paramCount: number): PublicSummary {
+  const c = job.coordinator;
+  return {
+    id: job.id,
+    name: job.spec.name,
+    status: c.status,
+    step: c.step,
+    steps: job.spec.steps,
+    dataset: job.spec.dataset.id,
+    activeMembers: [...c.members.values()].filter((m) => !isGone(m.state)).length,
+    paramCount,
+    model: describeModel(job.spec.model),
+  };
+}
+
+/** Every member ever seen, with its share of the next global batch (as the coordinator will slice it). */
+export function memberRows(job: Job): MemberRow[] {
+  const c = job.coordinator;
+  const active = c.active();
+  const slices = planSlices(job.spec.batchSize, active.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
+  const share = new Map(slices.map((s) => [s.peerId, s.count / job.spec.batchSize]));
+  return [...c.members.values()].map((m) => ({
+    id: m.id,
+    state: m.state,
+    backend: m.info?.backend ?? null,
+    adapter: m.info?.adapter || null,
+    reason: m.info?.reason || null,
+    goneReason: m.reason,
+    samplesPerSec: m.samplesPerSec,
+    share: share.get(m.id) ?? 0,
+    samplesDone: m.samplesDone,
+    stepsDone: m.stepsDone,
+    rttMs: m.link?.rttMs ?? null,
+    link: m.link && m.link.relayed !== null ? (m.link.relayed ? 'relayed' : 'direct') : null,
+    joinedAt: m.joinedAt,
+  }));
+}
+
+export function membersMessage(job: Job) {
+  const c = job.coordinator;
+  return {
+    type: 'members' as const,
+    members: memberRows(job),
+    ring: [...c.ring],
+    epoch: c.epoch,
+    learningRate: c.learningRate,
+    checkpointStep: c.checkpoint?.step ?? null,
+    hasFinalWeights: c.finalParams !== null,
+  };
+}
+
+export function privateView(job: Job): PrivateView {
+  const c = job.coordinator;
+  const m = membersMessage(job);
+  return {
+    spec: job.spec as unknown as Record<string, unknown>,
+    learningRate: m.learningRate,
+    epoch: m.epoch,
+    ring: m.ring,
+    members: m.members,
+    metrics: c.metrics.map((x) => ({ ...x })),
+    events: c.events.map((e) => ({ ...e })),
+    checkpointStep: m.checkpointStep,
+    hasFinalWeights: m.hasFinalWeights,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * A restarted server brings its jobs back from the store.
+ *
+ * - waiting/running/paused jobs resume from their last checkpoint: the coordinator starts at
+ *   the checkpoint's step (or 0 without one) and hands the checkpoint to the first worker that
+ *   rejoins; committed steps after the checkpoint are forgotten (rows deleted) and redone, so
+ *   the committed-step history has neither a gap nor a duplicate. running comes back as
+ *   waiting (no worker is connected yet); paused stays paused.
+ * - done/stopped jobs come back read-only with their whole history and final parameters.
+ * Members that were connected to the old process are marked dropped ('server-restart').
+ */
+import type { Coordinator, JobEvent } from '../coordinator.ts';
+import type { Job, JobRegistry } from '../jobs.ts';
+import type { Logger } from '../log.ts';
+import type { Store, StoredJob } from './store.ts';
+
+export interface RestoreReport {
+  jobId: string;
+  status: string;
+  /** the step training resumes at (the checkpoint's), or null for a finished job */
+  resumeStep: number | null;
+  /** committed steps before the restart that are redone */
+  redone: number;
+}
+
+function addEvent(store: Store, c: Coordinator, e: JobEvent) {
+  c.events.push(e);
+  store.addEvent(c.jobId, e);
+}
+
+function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number): { job: Job; report: RestoreReport } {
+  const rec = { id: s.id, spec: s.spec, tokenHash: s.tokenHash, createdAt: s.createdAt };
+  if (s.status === 'done' || s.status === 'stopped') {
+    const job = jobs.adopt(rec);
+    const c = job.coordinator;
+    c.status = s.status;
+    c.metrics = s.metrics;
+    c.step = (s.metrics.at(-1)?.step ?? -1) + 1;
+    c.checkpoint = s.checkpoint;
+    c.finalParams = s.finalParams;
+    if (s.learningRate !== null) c.learningRate = s.learningRate;
+    c.events.push(...s.events);
+    return { job, report: { jobId: s.id, status: s.status, resumeStep: null, redone: 0 } };
+  }
+  const resumeStep = s.checkpoint?.step ?? 0;
+  const redone = s.metrics.filter((m) => m.step >= resumeStep).length;
+  const job = jobs.adopt(rec, { checkpoint: s.checkpoint, metrics: s.metrics });
+  const c = job.coordinator;
+  if (s.learningRate !== null) c.learningRate = s.learningRate;
+  if (s.status === 'paused') c.status = 'paused';
+  c.events.push(...s.events);
+  store.deleteMetricsFrom(s.id, resumeStep);
+  store.closeMembers(s.id, 'server-restart', now);
+  store.updateJob(s.id, { status: c.status });
+  const from = s.checkpoint ? `the checkpoint at step ${resumeStep} (hash ${s.checkpoint.paramHash})` : 'the initial weights (no checkpoint yet)';
+  addEvent(store, c, { at: now, kind: 'rollback', detail: `server restarted: resuming from ${from}; ${redone} committed step(s) will be redone` });
+  return { job, report: { jobId: s.id, status: c.status, resumeStep, redone } };
+}
+
+/** Loads every stored job into the registry; a job that fails to load is logged and skipped. */
+export function restoreJobs(store: Store, jobs: JobRegistry, now: () => number, log: Logger): RestoreReport[] {
+  const reports: RestoreReport[] = [];
+  const corrupt = (jobId: string, e: Error) => log('error', 'stored job does not decode: skipped', { jobId, err: e.message });
+  for (const s of store.loadJobs(corrupt)) {
+    try {
+      const { report } = restoreOne(store, jobs, s, now());
+      reports.push(report);
+      log('info', 'job restored', { ...report });
+    } catch (e) {
+      jobs.jobs.get(s.id)?.coordinator.destroy();
+      jobs.jobs.delete(s.id);
+      log('error', 'job could not be restored', { jobId: s.id, err: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  return reports;
+}
