@@ -11,6 +11,8 @@
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
+import { hashFloat32 } from '../shared/hash.ts';
+import { decodeState } from '../shared/stateCodec.ts';
 import { DEFAULT_DEADLINE, stepDeadlineMs, type DeadlineOptions } from './deadline.ts';
 import { isGone, transition, type DropReason, type MemberEvent, type MemberState } from './memberState.ts';
 
@@ -125,6 +127,9 @@ export class Coordinator {
   finalParams: { step: number; paramHash: string; params: Float32Array } | null = null;
   readonly options: CoordinatorOptions;
   private open: OpenStep | null = null;
+  private cpRound: { step: number; voters: Set<string>; votes: Map<string, string>; upload: Checkpoint | null; uploader: string } | null = null;
+  private cpCursor = 0;
+  private finalCandidate: { step: number; paramHash: string; params: Float32Array } | null = null;
   private syncs = new Map<string, Sync>();
   private donorCursor = 0;
   private stepTimes: number[] = [];
@@ -267,6 +272,16 @@ export class Coordinator {
     this.deps.onRollback?.(to);
   }
 
+  /** The other end of a running state sync (donor of a joiner, or a joiner of a donor). */
+  syncPartners(id: string): string[] {
+    const out: string[] = [];
+    for (const s of this.syncs.values()) {
+      if (s.joiner === id && s.donor !== 'server') out.push(s.donor);
+      if (s.donor === id) out.push(s.joiner);
+    }
+    return out;
+  }
+
   syncSent(id: string, step: number, to: string, paramHash: string) {
     const s = this.syncs.get(to);
     if (!s || s.donor !== id || s.step !== step) return;
@@ -340,17 +355,70 @@ export class Coordinator {
     if (this.stepTimes.length > 100) this.stepTimes.splice(0, this.stepTimes.length - 100);
     this.deps.onMetrics?.(m);
     this.step = o.step + 1;
-    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) {
-      this.send(o.ring[(this.step / this.spec.checkpointEvery) % o.ring.length]!, { type: 'checkpoint-request', step: this.step });
-    }
+    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) this.askCheckpoint();
     this.advance();
   }
 
+  /**
+   * Asks one active member (rotating) for its state at the current boundary and every other
+   * one for the hash of its weights there. The upload is kept only when its bytes hash to what
+   * it claims and a strict majority of the members holds that hash: one dishonest member
+   * cannot plant the checkpoint that rejoiners and a restarted server resume from.
+   */
+  private askCheckpoint(): boolean {
+    const act = this.active();
+    if (act.length === 0) return false;
+    const uploader = act[this.cpCursor++ % act.length]!;
+    this.cpRound = { step: this.step, voters: new Set(act.map((m) => m.id)), votes: new Map(), upload: null, uploader: uploader.id };
+    for (const m of act) m.handle.send({ type: 'checkpoint-request', step: this.step, upload: m.id === uploader.id });
+    return true;
+  }
+
+  paramHashVote(id: string, step: number, paramHash: string) {
+    const r = this.cpRound;
+    if (!r || r.step !== step || !r.voters.has(id)) return;
+    r.votes.set(id, paramHash);
+    this.settleCheckpoint();
+  }
+
   checkpointed(id: string, step: number, paramHash: string, state: Uint8Array) {
-    if (!this.members.has(id) || step > this.step || (this.checkpoint && this.checkpoint.step >= step)) return;
-    this.checkpoint = { step, paramHash, state: Uint8Array.from(state) };
-    this.event('checkpoint', `checkpoint of step ${step} (hash ${paramHash}, ${state.byteLength} bytes)`, id);
-    this.deps.onCheckpoint?.(this.checkpoint);
+    const r = this.cpRound;
+    if (!r || r.step !== step || r.uploader !== id) return;
+    let ok = false;
+    try {
+      const st = decodeState(state);
+      ok = st.step === step && hashFloat32(st.params) === paramHash;
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      this.cpRound = null;
+      return this.evict(id, `its checkpoint of step ${step} does not hash to ${paramHash}`);
+    }
+    r.votes.set(id, paramHash);
+    r.upload = { step, paramHash, state: Uint8Array.from(state) };
+    this.settleCheckpoint();
+  }
+
+  private settleCheckpoint() {
+    const r = this.cpRound!;
+    const live = [...r.voters].filter((v) => this.members.get(v)?.state === 'active');
+    if (r.upload) {
+      const agree = [...r.votes.values()].filter((h) => h === r.upload!.paramHash).length;
+      if (agree * 2 > live.length) {
+        this.cpRound = null;
+        if (this.checkpoint && this.checkpoint.step >= r.step) return;
+        this.checkpoint = r.upload;
+        this.event('checkpoint', `checkpoint of step ${r.step} (hash ${r.upload.paramHash}, ${r.upload.state.byteLength} bytes, ${agree}/${live.length} agree)`, r.uploader);
+        this.deps.onCheckpoint?.(this.checkpoint);
+        return;
+      }
+    }
+    if (live.every((v) => r.votes.has(v))) {
+      this.cpRound = null;
+      this.event('checkpoint', `checkpoint of step ${r.step} discarded: no majority for the uploaded weights`);
+      if (r.upload) this.evict(r.uploader, `its checkpoint of step ${r.step} differs from the majority`);
+    }
   }
 
   evaluated(id: string, step: number, testAccuracy: number) {
@@ -454,14 +522,23 @@ export class Coordinator {
     this.event('done', `finished ${this.step} steps`);
   }
 
+  /** Final weights are served once their bytes hash to what the uploader claims and a strict majority of finals agree. */
   final(id: string, f: Extract<ClientMessage, { type: 'final' }>) {
     const m = this.members.get(id);
     if (!m || this.status !== 'done') return;
     m.final = { paramHash: f.paramHash, testAccuracy: f.testAccuracy };
-    if (f.params && f.paramHash === this.committedParamHash()) {
-      const copy = new Uint8Array(f.params);
-      this.finalParams = { step: f.step, paramHash: f.paramHash, params: new Float32Array(copy.buffer) };
-      this.deps.onParams?.(f.step, f.paramHash, this.finalParams.params);
+    if (f.params) {
+      const params = new Float32Array(Uint8Array.from(f.params).buffer);
+      if (hashFloat32(params) !== f.paramHash) return this.evict(id, 'its final weights do not hash to what it claims');
+      this.finalCandidate = { step: f.step, paramHash: f.paramHash, params };
+    }
+    const c = this.finalCandidate;
+    if (!c || this.finalParams) return;
+    const live = this.active();
+    const agree = live.filter((x) => x.final?.paramHash === c.paramHash).length;
+    if (agree * 2 > live.length) {
+      this.finalParams = c;
+      this.deps.onParams?.(c.step, c.paramHash, c.params);
     }
   }
 
@@ -501,12 +578,9 @@ export class Coordinator {
     this.event('status', `learning rate set to ${lr} from step ${this.open ? this.step + 1 : this.step}`);
   }
 
-  /** Asks a member for the state after the last commit (e.g. for a download); false when nobody can. */
+  /** Asks for the state after the last commit (e.g. for a download); false when nobody can. */
   requestCheckpoint(): boolean {
-    const donor = this.active()[0];
-    if (!donor) return false;
-    donor.handle.send({ type: 'checkpoint-request', step: this.step });
-    return true;
+    return this.askCheckpoint();
   }
 
   /** Idempotent. */

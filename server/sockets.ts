@@ -143,6 +143,11 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
           c.synced(m.id, msg.step, msg.paramHash);
           return;
         }
+        case 'param-hash': {
+          const { c, m } = member();
+          c.paramHashVote(m.id, msg.step, msg.paramHash);
+          return;
+        }
         case 'checkpoint': {
           const { c, m } = member();
           c.checkpointed(m.id, msg.step, msg.paramHash, msg.state);

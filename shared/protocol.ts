@@ -72,6 +72,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sync-sent'), step, to: id, paramHash: hash }),
   z.object({ type: z.literal('synced'), step, paramHash: hash }),
   z.object({ type: z.literal('checkpoint'), step, paramHash: hash, state: stateBytes }),
+  z.object({ type: z.literal('param-hash'), step, paramHash: hash }),
   z.object({
     type: z.literal('heartbeat'),
     /** the link to the next rank, for the owner's members table */
@@ -99,7 +100,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sync-receive'), step, from: id }),
   /** to a joiner when no member can donate: the server's checkpoint */
   z.object({ type: z.literal('sync-state'), step, state: stateBytes }),
-  z.object({ type: z.literal('checkpoint-request'), step }),
+  /** upload: send the whole state; otherwise just report the hash of your weights at `step` (a vote) */
+  z.object({ type: z.literal('checkpoint-request'), step, upload: z.boolean().default(true) }),
   z.object({
     type: z.literal('step'),
     step,

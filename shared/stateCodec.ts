@@ -66,7 +66,7 @@ export function decodeState(bytes: Uint8Array): TrainingState {
   if (!Number.isInteger(h.step) || !Number.isInteger(h.size) || h.size < 0) throw bad('bad header');
   const n = 1 + (h.hasM ? 1 : 0) + (h.hasV ? 1 : 0);
   if (bytes.byteLength !== 8 + jl + n * h.size * 4) throw bad(`length ${bytes.byteLength} does not match ${h.size} parameters`);
-  const body = bytes.slice(8 + jl); // aligned copy
+  const body = new Uint8Array(bytes.subarray(8 + jl)); // an aligned copy (a Node Buffer's slice() would be a view)
   const arr = (i: number) => new Float32Array(body.buffer, i * h.size * 4, h.size);
   let i = 0;
   const params = arr(i++);

@@ -44,7 +44,7 @@ export function receiveState(link: Link, step: number, timeoutMs: number, signal
       const i = dv.getUint32(8, true);
       const total = dv.getUint32(12, true);
       if (s !== step || i >= total || parts[i]) return;
-      parts[i] = b.slice(HEADER);
+      parts[i] = new Uint8Array(b.subarray(HEADER)); // a copy, also for Node Buffers
       if (++got === total) {
         const size = parts.reduce((a, x) => a + x.byteLength, 0);
         const out = new Uint8Array(size);

@@ -167,7 +167,7 @@ export class WorkerSession {
       case 'sync-state':
         return this.load(m.step, m.state, 'the server checkpoint');
       case 'checkpoint-request':
-        return this.uploadCheckpoint(m.step);
+        return m.upload ? this.uploadCheckpoint(m.step) : this.voteParamHash(m.step);
       default:
         return;
     }
@@ -349,6 +349,10 @@ export class WorkerSession {
     const paramHash = hashFloat32(this.replica!.params);
     this.set({ state: 'waiting', step, paramHash, detail: `synced step ${step} from ${source}` });
     this.send({ type: 'synced', step, paramHash });
+  }
+
+  private async voteParamHash(step: number) {
+    if (this.view.step === step) this.send({ type: 'param-hash', step, paramHash: hashFloat32(this.replica!.params) });
   }
 
   private async uploadCheckpoint(step: number) {

@@ -4,6 +4,8 @@
  * sleeps. `worker()` plays an honest member that commits steps without training (the
  * coordinator only sees hashes and metrics, so the control plane runs in milliseconds).
  */
+import { hashFloat32 } from '../../../shared/hash.ts';
+import { encodeState } from '../../../shared/stateCodec.ts';
 import { io, type Socket } from 'socket.io-client';
 import { TimeoutError } from '../../../shared/errors.ts';
 import { PROTOCOL_VERSION, type ServerMessage } from '../../../shared/protocol.ts';
@@ -105,6 +107,9 @@ const HASH = '0123456789abcdef';
  */
 export async function runWorker(c: ProtocolClient, o: { stopAfterStep?: number; params?: Float32Array } = {}): Promise<{ committed: number[] }> {
   const committed: number[] = [];
+  // every honest member holds the same weights; uploads must hash to what is claimed
+  const params = o.params ?? Float32Array.from([1, 2, 3]);
+  const PH = hashFloat32(params);
   for (;;) {
     const m = await c.until('a step, commit, checkpoint request, sync or done', () => {
       const i = c.inbox.findIndex((x) => ['step', 'commit', 'checkpoint-request', 'sync-state', 'done'].includes(x.type));
@@ -112,18 +117,18 @@ export async function runWorker(c: ProtocolClient, o: { stopAfterStep?: number; 
     }, 20_000);
     if (m.type === 'step') {
       c.send({ type: 'computed', step: m.step, epoch: m.epoch, computeMs: 1 });
-      c.send({ type: 'reduced', step: m.step, epoch: m.epoch, hash: HASH, paramHash: HASH, computeMs: 1, allreduceMs: 1, loss: 30 / (m.step + 1), correct: 15, count: 30 });
+      c.send({ type: 'reduced', step: m.step, epoch: m.epoch, hash: HASH, paramHash: PH, computeMs: 1, allreduceMs: 1, loss: 30 / (m.step + 1), correct: 15, count: 30 });
     } else if (m.type === 'commit') {
       committed.push(m.step);
       if (m.evaluate) c.send({ type: 'eval', step: m.step, testAccuracy: 0.25 });
       if (o.stopAfterStep !== undefined && m.step >= o.stopAfterStep) return { committed };
     } else if (m.type === 'checkpoint-request') {
-      c.send({ type: 'checkpoint', step: m.step, paramHash: HASH, state: new Uint8Array([m.step & 0xff, 1, 2, 3]) });
+      if (m.upload) c.send({ type: 'checkpoint', step: m.step, paramHash: PH, state: encodeState({ step: m.step, params, optimizer: { name: 'sgd', iterations: m.step } }) as Uint8Array<ArrayBuffer> });
+      else c.send({ type: 'param-hash', step: m.step, paramHash: PH });
     } else if (m.type === 'sync-state') {
-      c.send({ type: 'synced', step: m.step, paramHash: HASH });
+      c.send({ type: 'synced', step: m.step, paramHash: PH });
     } else if (m.type === 'done') {
-      const params = o.params ?? Float32Array.from([1, 2, 3]);
-      c.send({ type: 'final', step: m.step, paramHash: HASH, testAccuracy: 0.5, ...(m.upload ? { params: new Uint8Array(params.buffer.slice(0)) } : {}) });
+      c.send({ type: 'final', step: m.step, paramHash: PH, testAccuracy: 0.5, ...(m.upload ? { params: new Uint8Array(params.buffer.slice(0)) } : {}) });
       return { committed };
     }
   }

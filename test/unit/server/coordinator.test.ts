@@ -8,6 +8,8 @@ import { Coordinator } from '../../../server/coordinator.ts';
 import { jobSpecSchema } from '../../../shared/jobSpec.ts';
 import { presetSpec } from '../../../shared/presets.ts';
 import type { ServerMessage } from '../../../shared/protocol.ts';
+import { hashFloat32 } from '../../../shared/hash.ts';
+import { encodeState } from '../../../shared/stateCodec.ts';
 
 const H = (c: string) => c.repeat(16);
 const info = { backend: 'cpu' as const, adapter: '', reason: '', calibration: {}, userAgent: '' };
@@ -160,8 +162,11 @@ describe('coordinator', () => {
     t.add('a');
     t.finishStep();
     t.finishStep();
-    expect(t.last('a', 'checkpoint-request')).toMatchObject({ step: 2 });
-    t.c.checkpointed('a', 2, H('e'), new Uint8Array([1, 2, 3]));
+    expect(t.last('a', 'checkpoint-request')).toMatchObject({ step: 2, upload: true });
+    const params = Float32Array.from([1, 2, 3]);
+    const cpHash = hashFloat32(params);
+    t.c.checkpointed('a', 2, cpHash, encodeState({ step: 2, params, optimizer: { name: 'sgd', iterations: 2 } }));
+    expect(t.c.checkpoint?.step).toBe(2);
     t.finishStep();
     expect(t.c.step).toBe(3);
     t.c.remove('a', 'left');
@@ -170,7 +175,7 @@ describe('coordinator', () => {
     expect(t.c.step).toBe(2);
     expect(t.last('n', 'sync-state')).toMatchObject({ step: 2 });
     expect(t.c.metrics.map((m) => m.step)).toEqual([0, 1]);
-    t.c.synced('n', 2, H('e'));
+    t.c.synced('n', 2, cpHash);
     expect(t.lastStep('n')).toMatchObject({ step: 2, ring: ['n'] });
   });
 
@@ -208,5 +213,28 @@ describe('coordinator', () => {
     t.c.stepFailed('b', s.step, s.epoch, 'FRAME_NON_FINITE', 'NaN in segment 1', 'a');
     expect(t.c.members.get('a')!.reason).toBe('evicted');
     expect(t.lastStep('b')).toMatchObject({ step: 0, ring: ['b', 'c'] });
+  });
+
+  it('keeps an uploaded checkpoint only when its bytes match its hash and a majority holds that hash', () => {
+    const t = setup({ minWorkers: 3, checkpointEvery: 1 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    t.finishStep();
+    const uploader = ['a', 'b', 'c'].find((id) => t.last(id, 'checkpoint-request')?.upload)!;
+    const voters = ['a', 'b', 'c'].filter((id) => id !== uploader);
+    const params = Float32Array.from([4, 5, 6]);
+    const state = encodeState({ step: 1, params, optimizer: { name: 'sgd', iterations: 1 } });
+    // a lie about the hash gets the uploader evicted at once
+    t.c.checkpointed(uploader, 1, H('9'), state);
+    expect(t.c.members.get(uploader)!.reason).toBe('evicted');
+    expect(t.c.checkpoint).toBeNull();
+    // next boundary: an honest upload is kept once a majority reports the same hash
+    t.finishStep();
+    const up2 = voters.find((id) => t.last(id, 'checkpoint-request')?.step === 2 && t.last(id, 'checkpoint-request')?.upload)!;
+    const other = voters.find((id) => id !== up2)!;
+    const p2 = Float32Array.from([7, 8, 9]);
+    t.c.checkpointed(up2, 2, hashFloat32(p2), encodeState({ step: 2, params: p2, optimizer: { name: 'sgd', iterations: 2 } }));
+    expect(t.c.checkpoint).toBeNull(); // 1 of 2: not a strict majority yet
+    t.c.paramHashVote(other, 2, hashFloat32(p2));
+    expect(t.c.checkpoint?.step).toBe(2);
   });
 });
