@@ -65,7 +65,7 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
         handle(parsed.value);
       } catch (e) {
         if (!(e instanceof TabswarmError)) d.log('error', 'socket handler failed', { err: String(e), type: parsed.value.type });
-        fail(errorCode(e), e instanceof TabswarmError ? e.message : 'internal error');
+        fail(errorCode(e), e instanceof TabswarmError ? e.detail : 'internal error');
       }
     });
 
@@ -91,7 +91,7 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
           if (job) throw new TabswarmError('BAD_REQUEST', 'already joined');
           if (guard && !guard.join()) throw new TabswarmError('RATE_LIMITED', 'too many joins from this address; try again later');
           const j = d.jobs.get(msg.jobId);
-          if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('BAD_REQUEST', `job ${j.id} is ${j.coordinator.status}`);
+          if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('JOB_FINISHED', `job ${j.id} is ${j.coordinator.status}`);
           job = j;
           peerId = randomBytes(6).toString('base64url');
           j.coordinator.join(peerId, { send, disconnect: (reason) => { fail('DROPPED', reason); socket.disconnect(true); } });

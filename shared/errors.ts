@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'FRAME_NON_FINITE'
   | 'FRAME_OVERFLOW'
   | 'FRAME_OUT_OF_BOUNDS'
+  | 'JOB_FINISHED'
   | 'DATASET_UNKNOWN'
   | 'BACKEND_UNAVAILABLE'
   | 'INTERNAL';
@@ -38,10 +39,13 @@ export class TabswarmError extends Error {
   readonly code: ErrorCode;
   /** the remote peer this error is about, when there is one (a failed link's other end) */
   readonly peer: string | undefined;
+  /** the message without the code in front, for wire errors that carry the code separately */
+  readonly detail: string;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; peer?: string }) {
     super(`${code}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TabswarmError';
     this.code = code;
+    this.detail = message;
     this.peer = options?.peer;
   }
 }

@@ -130,7 +130,13 @@ export interface ServerToClientEvents {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 'BAD_REQUEST'; message: string };
 
 function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown): Parsed<T> {
-  const r = schema.safeParse(raw);
+  let r: ReturnType<typeof schema.safeParse>;
+  try {
+    r = schema.safeParse(raw);
+  } catch {
+    // e.g. a stack overflow on absurdly nested input inside a refinement
+    return { ok: false, code: 'BAD_REQUEST', message: '(root): input too deeply nested or malformed' };
+  }
   if (r.success) return { ok: true, value: r.data };
   const first = r.error.issues[0];
   return { ok: false, code: 'BAD_REQUEST', message: `${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}` };

@@ -140,6 +140,8 @@ export class WorkerSession {
     if (m.type === 'abort') this.stepCtrl?.abort(new TabswarmError('STEP_ABORTED', m.reason));
     if (m.type === 'error') {
       if (m.code === 'DROPPED') return this.destroy(new TabswarmError('STEP_ABORTED', `dropped by the coordinator (${m.message})`), 'dropped');
+      // nothing to rejoin: the job is over or gone
+      if (m.code === 'JOB_FINISHED' || m.code === 'UNKNOWN_JOB') return this.destroy(new TabswarmError(m.code, m.message), 'done');
       return this.set({ detail: `server: ${m.code}: ${m.message}` });
     }
     if (m.type === 'sync-receive' || m.type === 'sync-state') this.syncCtrl?.abort(new TabswarmError('ABORTED', 'sync restarted'));

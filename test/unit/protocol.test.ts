@@ -79,7 +79,7 @@ describe('valid server messages parse', () => {
     { type: 'sync-send', step: 4, to: 'joiner' },
     { type: 'sync-receive', step: 4, from: 'donor' },
     { type: 'sync-state', step: 4, state: new Uint8Array(16) },
-    { type: 'checkpoint-request', step: 25 },
+    { type: 'checkpoint-request', step: 25, upload: true },
     { type: 'commit', step: 4, epoch: 2, evaluate: false },
     { type: 'abort', step: 4, epoch: 2, reason: 'member b dropped' },
     { type: 'done', step: 100, upload: true },
