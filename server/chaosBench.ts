@@ -3,8 +3,8 @@
  * in the middle of an all-reduce and a browser process killed while computing — each victim
  * replaced by a fresh tab. Prints time to recover per fault (fault → that step committed),
  * steps lost (re-executions), and the final weights' distance to the fault-free run.
+ * Registered as a bench in server/bench/chaos.ts.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright';
 import { createTabswarmServer } from './app.ts';
 import { launchChromium, launchChromiumServer, workerContext } from './browser.ts';
@@ -19,7 +19,6 @@ export interface ChaosOptions {
   faults: number;
   every: number;
   print: (l: string) => void;
-  resultsDir: string;
 }
 
 interface Fault {
@@ -122,8 +121,6 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosResult> {
     for (const f of faultLog) o.print(`${f.kind.padEnd(30)} ${String(f.step).padStart(4)}   ${f.recoveryMs.toFixed(0).padStart(8)}`);
     o.print(`recovery p50 ${result.recoveryMsP50.toFixed(0)} ms, max ${result.recoveryMsMax.toFixed(0)} ms; steps committed ${result.stepsCommitted}/${steps}, re-executed ${result.stepsReexecuted}`);
     o.print(`replicas ${result.replicaHashes.length}, ${new Set(result.replicaHashes).size === 1 ? 'all equal' : 'DIFFER'}; max |swarm − fault-free| = ${result.maxAbsDiff.toExponential(3)}`);
-    await mkdir(o.resultsDir, { recursive: true });
-    await writeFile(`${o.resultsDir}/chaos.json`, JSON.stringify({ machine: 'see README Performance', at: new Date().toISOString(), ...result }, null, 2));
     return result;
   } finally {
     await shared.close().catch(() => {});

@@ -1,5 +1,5 @@
 /**
- * The `tabswarm` command: serve | workers | demo.
+ * The `tabswarm` command: serve | workers | demo | bench.
  */
 import { parseArgs } from 'node:util';
 import { createTabswarmServer } from './app.ts';
@@ -11,11 +11,15 @@ import { startWorkers } from './workers.ts';
 const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
 
   tabswarm serve   [--port 8080] [--host 127.0.0.1] [--data ./data] [--dist ./dist]
+                   [--allow-origin https://other.example]...
   tabswarm workers --url JOIN_URL [--count 2] [--backend webgl|wasm|cpu|webgpu] [--headful]
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--verify] [--json] [--timeout 900]
+  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|all]
+                   [--quick] [--json]   (tables on stdout, results in bench/results/)
+  tabswarm bench summary                (the saved results as Markdown)
 
-Multi-peer commands (workers, demo) re-run themselves in a loopback-only network
+Multi-peer commands (workers, demo, bench) re-run themselves in a loopback-only network
 namespace when run as root; set TABSWARM_NETNS=off to stay on the host network.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,8 +27,16 @@ async function main(argv: string[]): Promise<number> {
   const print = (l: string) => process.stdout.write(l + '\n');
   switch (cmd) {
     case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string', default: './data' }, dist: { type: 'string', default: './dist' } } });
-      const s = await createTabswarmServer({ port: Number(values.port), host: values.host, distDir: values.dist, log: createLogger('info') });
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string', default: './data' },
+          dist: { type: 'string', default: './dist' }, 'allow-origin': { type: 'string', multiple: true, default: [] },
+        },
+      });
+      const s = await createTabswarmServer({
+        port: Number(values.port), host: values.host, distDir: values.dist, dataDir: values.data, allowedOrigins: values['allow-origin'], log: createLogger('info'),
+      });
       print(`tabswarm serving on ${s.url} — POST ${s.url}/api/jobs to create a job`);
       const stop = () => void s.close().then(() => process.exit(0));
       process.once('SIGINT', stop);
@@ -48,6 +60,14 @@ async function main(argv: string[]): Promise<number> {
         }
       }, 2000);
       return new Promise(() => {});
+    }
+    case 'bench': {
+      const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
+      if (ns !== null) return ns;
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+      const { runBenches } = await import('./bench/index.ts');
+      await runBenches(positionals, { quick: values.quick, json: values.json, print });
+      return 0;
     }
     case 'demo': {
       const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();

@@ -5,7 +5,7 @@
  */
 export interface Link {
   readonly remoteId: string;
-  /** queue a message; it is copied or owned by the link from here on */
+  /** queue a message; the link copies it before returning, so the caller may reuse the buffer at once (the ring's pooled frames rely on this) */
   send(data: Uint8Array): void;
   /** bytes queued and not yet handed to the network */
   readonly bufferedAmount: number;

@@ -22,6 +22,7 @@ import { encodeChunk, reduceChunk } from './chunkCodec.ts';
 import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.ts';
 import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
 import { RingLayout } from './layout.ts';
+import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
 
@@ -46,6 +47,7 @@ interface Run {
 type Outgoing = { frame: Uint8Array; seg?: undefined; chunk?: undefined } | { frame: null; seg: number; chunk: number };
 
 export const DEFAULT_HIGH_WATER = 4 * 1024 * 1024;
+export const DEFAULT_SCHEDULE: 'fifo' | 'forward-first' = 'forward-first';
 const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
 
 export class RingAllReduce {
@@ -53,8 +55,7 @@ export class RingAllReduce {
   private early = new Map<number, Uint8Array[]>();
   private earlyBytes = 0;
   private lastStep = -1;
-  private queue: Outgoing[] = [];
-  private qHead = 0;
+  private readonly queue: SendQueue<Outgoing>;
   private pumping = false;
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
@@ -70,6 +71,7 @@ export class RingAllReduce {
     if (CODEC_ID[this.codec] === undefined) throw new TabswarmError('BAD_REQUEST', `unknown encoding ${String(o.encoding)}`);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems)), MAX_CHUNK_ELEMS);
     this.feedback = o.errorFeedback ?? new ErrorFeedback();
+    this.queue = new SendQueue((o.schedule ?? DEFAULT_SCHEDULE) === 'forward-first');
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
@@ -95,7 +97,7 @@ export class RingAllReduce {
       return Promise.resolve({ ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 });
     }
     const n = this.o.size;
-    const layout = new RingLayout(vec.length, n, this.chunkElems, this.o.exactTail ?? 0);
+    const layout = new RingLayout(vec.length, n, this.chunkElems, this.codec === 'fp32' ? 0 : (this.o.exactTail ?? 0));
     let maxChunks = 1;
     for (let s = 0; s < n; s++) maxChunks = Math.max(maxChunks, layout.chunks(s));
     if ((this.sumBuf?.length ?? 0) < layout.maxChunkElems) this.sumBuf = new Float32Array(layout.maxChunkElems);
@@ -120,7 +122,7 @@ export class RingAllReduce {
       };
       if (opts.signal?.aborted) return onAbort();
       const seg = layout.rsSendSeg(this.o.rank, 0);
-      for (let c = 0; c < layout.chunks(seg); c++) this.queue.push({ frame: null, seg, chunk: c });
+      for (let c = 0; c < layout.chunks(seg); c++) this.queue.push({ frame: null, seg, chunk: c }, false);
       void this.pump();
       const pending = this.early.get(step) ?? [];
       this.early.delete(step);
@@ -152,7 +154,7 @@ export class RingAllReduce {
     const high = this.o.highWaterBytes ?? DEFAULT_HIGH_WATER;
     const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
     try {
-      while (this.qHead < this.queue.length && !this.destroyed) {
+      while (this.queue.size > 0 && !this.destroyed) {
         if (next.bufferedAmount > high) {
           const t = performance.now();
           await next.drained(low);
@@ -160,15 +162,13 @@ export class RingAllReduce {
           continue;
         }
         const run = this.run;
-        const item = this.queue[this.qHead++]!;
+        const item = this.queue.shift()!;
         if (!run) continue;
         const f = item.frame ?? this.encodeFirst(run, item.seg, item.chunk);
         next.send(f);
         run.stats.bytesSent += f.byteLength;
         run.stats.framesSent++;
       }
-      this.queue = [];
-      this.qHead = 0;
     } catch (e) {
       this.fail(e instanceof Error ? e : new TabswarmError('LINK_FAILED', String(e)));
     } finally {
@@ -255,13 +255,13 @@ export class RingAllReduce {
   }
 
   private forward(frame: Uint8Array) {
-    this.queue.push({ frame });
+    this.queue.push({ frame }, true);
     void this.pump();
   }
 
   private maybeFinish() {
     const run = this.run;
-    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.qHead < this.queue.length || this.pumping) return;
+    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.size > 0 || this.pumping) return;
     this.run = null;
     this.lastStep = run.step;
     for (const [s, frames] of [...this.early]) {
@@ -277,8 +277,7 @@ export class RingAllReduce {
     const run = this.run;
     if (!run) return;
     this.run = null;
-    this.queue = [];
-    this.qHead = 0;
+    this.queue.clear();
     this.lastStep = run.step;
     run.reject(err);
   }

@@ -17,9 +17,11 @@ export interface RingOptions {
   highWaterBytes?: number;
   /** resume once it has drained to this many (default: half of highWaterBytes) */
   lowWaterBytes?: number;
+  /** send order: frames to forward before this rank's own first-round chunks (default), or arrival order */
+  schedule?: 'fifo' | 'forward-first';
   /** frame encoding (default fp32, exact) */
   encoding?: CodecName;
-  /** the last K elements always travel as fp32 (sample counts and loss sums) */
+  /** with a lossy encoding, the last K elements still travel as fp32 (sample counts and loss sums) */
   exactTail?: number;
   /** residuals of a lossy encoding; keep one per worker to carry them across epochs */
   errorFeedback?: ErrorFeedback;

@@ -147,3 +147,35 @@ describe('ring all-reduce with lossy encodings', () => {
     for (const s of stats) expect(s.bytesSent).toBe(2 * 2 * (999 / 3) * 4 + s.framesSent * 32);
   });
 });
+
+describe('send order', () => {
+  for (const schedule of ['fifo', 'forward-first'] as const) {
+    it(`${schedule}: exact integer sums for N = 2..6, several steps on the same ring`, async () => {
+      for (let n = 2; n <= 6; n++) {
+        const rs = rings(n, { schedule, chunkElems: 7 });
+        for (let step = 0; step < 3; step++) {
+          const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 101 }, (_, i) => r * 1000 + i + step));
+          await Promise.all(rs.map((r, i) => r.allReduce(step, vs[i]!)));
+          const want = Array.from({ length: 101 }, (_, i) => (1000 * n * (n - 1)) / 2 + n * (i + step));
+          for (const v of vs) expect(Array.from(v)).toEqual(want);
+        }
+      }
+    });
+  }
+
+  it('the send queue serves forwarded frames first only when asked to', async () => {
+    const { SendQueue } = await import('../../../shared/allreduce/sendQueue.ts');
+    const ff = new SendQueue<string>(true);
+    const fifo = new SendQueue<string>(false);
+    for (const q of [ff, fifo]) {
+      q.push('own0', false);
+      q.push('fwd0', true);
+      q.push('own1', false);
+      q.push('fwd1', true);
+    }
+    const drain = (q: InstanceType<typeof SendQueue<string>>) => Array.from({ length: q.size }, () => q.shift());
+    expect(drain(ff)).toEqual(['fwd0', 'fwd1', 'own0', 'own1']);
+    expect(drain(fifo)).toEqual(['own0', 'fwd0', 'own1', 'fwd1']);
+    expect(ff.size).toBe(0);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * `tabswarm bench allreduce`: the ring all-reduce measured as nccl-tests do (time, algbw,
+ * busbw = algbw·2(N−1)/N) next to the point-to-point throughput of one data channel between
+ * two of the same peers, measured in the same run, interleaved with the ring steps.
+ *
+ * Transports: Node peers (one process each, node-datachannel WebRTC) on loopback and on
+ * capped links (each host in its own network namespace, 50 Mbit/s tbf each way), and
+ * Chromium tabs on loopback.
+ */
+import { TabHosts } from './browserHosts.ts';
+import { Cluster } from './cluster.ts';
+import { p2pRate, ringOfStreams, ringTime, TUNED, type RingConfig } from './measure.ts';
+import type { Hosts } from './proto.ts';
+import type { Bench, BenchContext, Table } from './report.ts';
+import { bandwidth, median } from './stats.ts';
+import { cappedSupported, cappedTopology, loopbackTopology } from './topology.ts';
+
+export interface AllreduceRow {
+  transport: string;
+  n: number;
+  bytes: number;
+  ms: number;
+  algbwMBs: number;
+  busbwMBs: number;
+  p2pMBs: number;
+  ratio: number;
+  /** every rank streaming to its next at once (capped links only): each link's MB/s with both directions busy */
+  streamsMBs: number | null;
+  /** slowest-rank time of every timed step */
+  samplesMs: number[];
+}
+
+export const MB = 1e6;
+export const CAP_MBIT = 50;
+
+interface Plan {
+  transport: string;
+  ns: number[];
+  sizes: number[];
+  start: (n: number) => Promise<Hosts>;
+  iters: (bytes: number) => number;
+  warmup: (bytes: number) => number;
+  streams?: boolean;
+}
+
+/** Runs one ring configuration over `sizes`, p2p and ring interleaved `reps` times. */
+export async function measureRows(h: Hosts, transport: string, n: number, sizes: number[], cfg: RingConfig, iters: (b: number) => number, warmup: (b: number) => number, reps = 2, streams = false): Promise<AllreduceRow[]> {
+  const rows: AllreduceRow[] = [];
+  for (const bytes of sizes) {
+    const p2p: number[] = [];
+    const samples: number[] = [];
+    const both: number[] = [];
+    for (let k = 0; k < reps; k++) {
+      p2p.push(...(await p2pRate(h, bytes, cfg.chunkBytes, cfg.highWater, Math.max(1, iters(bytes) - 1))).samples);
+      if (streams) both.push((await ringOfStreams(h, n, bytes, cfg.chunkBytes, cfg.highWater)).medianMBs);
+      samples.push(...(await ringTime(h, n, bytes, cfg, iters(bytes), k === 0 ? warmup(bytes) : 0)).samples);
+    }
+    const ms = median(samples);
+    const p2pMBs = median(p2p);
+    const bw = bandwidth(bytes, ms, n);
+    rows.push({ transport, n, bytes, ms, ...bw, p2pMBs, ratio: bw.busbwMBs / p2pMBs, streamsMBs: both.length ? median(both) : null, samplesMs: samples });
+  }
+  return rows;
+}
+
+function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
+  const skipped: string[] = [];
+  const sizes = [1 * MB, 4 * MB, 16 * MB];
+  const out: Plan[] = [
+    {
+      transport: 'node-loopback', ns: [2, 4, 8], sizes,
+      start: (n) => Cluster.start(loopbackTopology(), n),
+      iters: (b) => (b >= 16 * MB ? 2 : 3), warmup: () => 1,
+    },
+  ];
+  const capped = cappedSupported();
+  if (capped.ok) {
+    out.push({
+      transport: `node-capped-${CAP_MBIT}mbit`, ns: quick ? [4] : [2, 4, 8], sizes: quick ? [16 * MB] : sizes,
+      start: async (n) => Cluster.start(await cappedTopology(n, CAP_MBIT), n),
+      iters: (b) => (b >= 16 * MB ? 1 : b >= 4 * MB ? 2 : 3), warmup: (b) => (b >= 16 * MB ? 0 : 1), streams: true,
+    });
+  } else skipped.push(`node-capped: ${capped.why}`);
+  out.push({
+    transport: 'chromium-loopback', ns: quick ? [2] : [2, 4], sizes: quick ? [4 * MB] : sizes,
+    start: (n) => TabHosts.start(n),
+    iters: (b) => (b >= 16 * MB ? 2 : 3), warmup: () => 1,
+  });
+  return { plans: out, skipped };
+}
+
+export function allreduceTable(rows: AllreduceRow[], title: string, note?: string): Table {
+  return {
+    title,
+    columns: ['transport', 'N', 'MB', 'ms', 'algbw MB/s', 'busbw MB/s', 'p2p MB/s', 'busbw/p2p', 'both-ways MB/s', 'busbw/both-ways'],
+    rows: rows.map((r) => [r.transport, r.n, r.bytes / MB, r.ms, r.algbwMBs, r.busbwMBs, r.p2pMBs, r.ratio, r.streamsMBs, r.streamsMBs ? r.busbwMBs / r.streamsMBs : null]),
+    note,
+  };
+}
+
+export const allreduceBench: Bench = async (ctx: BenchContext) => {
+  const { plans: list, skipped } = plans(ctx.quick);
+  const rows: AllreduceRow[] = [];
+  for (const p of list) {
+    for (const n of p.ns) {
+      ctx.print(`${p.transport} N=${n}: starting hosts`);
+      const h = await p.start(n);
+      try {
+        await h.connect('ring');
+        const got = await measureRows(h, p.transport, n, p.sizes, TUNED, p.iters, p.warmup, ctx.quick ? 1 : 2, p.streams);
+        for (const r of got) ctx.print(`  ${(r.bytes / MB).toFixed(0)} MB: ${r.ms.toFixed(1)} ms, busbw ${r.busbwMBs.toFixed(1)} MB/s, p2p ${r.p2pMBs.toFixed(1)} MB/s, ratio ${r.ratio.toFixed(2)}`);
+        rows.push(...got);
+      } finally {
+        await h.close();
+      }
+    }
+  }
+  const cfg = `${Math.round(TUNED.chunkBytes / 1024)} KiB frames, ${TUNED.highWater / 2 ** 20} MiB send window, fp32`;
+  return {
+    tables: [allreduceTable(rows, `Ring all-reduce (${cfg})`, [
+      'busbw = algbw·2(N−1)/N; p2p = one data channel between ranks 0 and 1, same message size and window, measured in the same run between the ring steps; medians.',
+      'both-ways (capped only): every rank streams to its next at the same time, no ring logic — what a link carries while its reverse direction is busy too, as in any ring (median link).',
+      `capped: every host in its own network namespace behind a ${CAP_MBIT} Mbit/s tbf link each way (veth + bridge). loopback: all hosts share this machine's cores.`,
+      ...skipped.map((s) => `skipped ${s}`),
+    ].join('\n'))],
+    result: { rows: rows.map(({ samplesMs: _s, ...r }) => r), samples: rows.map((r) => r.samplesMs), config: TUNED, skipped },
+    figures: [{
+      file: 'allreduce.svg', title: 'Ring all-reduce: busbw / point-to-point', unit: 'ratio',
+      bars: rows.map((r) => ({ label: `${r.transport} N=${r.n} ${r.bytes / MB} MB`, value: r.ratio, group: r.transport })),
+    }],
+  };
+};
