@@ -86,7 +86,7 @@ export const compressionBench: Bench = async (ctx: BenchContext) => {
   wires.push(...(await wireRows(loopbackTopology(), 'loopback', n, bytes, ctx.quick ? 2 : 4)));
   const errors = await Promise.all(CODECS.map(async (e) => ({ encoding: e, ...(await sumError(e, n, 1 << 20)) })));
 
-  const steps = ctx.quick ? 60 : 150;
+  const steps = ctx.quick ? 60 : 100;
   const acc: (SwarmRunResult & { encoding: CodecName })[] = [];
   for (const encoding of CODECS) {
     ctx.print(`MNIST MLP, 2 tabs, ${steps} steps, ${encoding}`);

@@ -61,9 +61,9 @@ export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
       let lastPrint = 0;
       for (;;) {
         view = await get<View>('');
-        if (view.status === 'done' || view.status === 'stopped') {
-          if (view.members.filter((m) => m.final).length >= view.members.filter((m) => m.state === 'active').length) break;
-        }
+        // a stopped job ends without final uploads; a finished one waits for every member's
+        if (view.status === 'stopped') break;
+        if (view.status === 'done' && view.members.filter((m) => m.final).length >= view.members.filter((m) => m.state === 'active').length) break;
         if (o.stopAtAccuracy !== undefined && !stopped) {
           const { metrics } = await get<{ metrics: Metric[] }>('/metrics');
           if (metrics.some((m) => (m.testAccuracy ?? 0) >= o.stopAtAccuracy!)) {

@@ -16,8 +16,8 @@ const TARGET = 0.97;
 export const trainingBench: Bench = async (ctx: BenchContext) => {
   const runs: SwarmRunResult[] = [];
   const plan: { preset: 'mnist-mlp' | 'mnist-cnn'; steps: number }[] = [
-    { preset: 'mnist-mlp', steps: ctx.quick ? 30 : 60 },
-    { preset: 'mnist-cnn', steps: ctx.quick ? 10 : 16 },
+    { preset: 'mnist-mlp', steps: ctx.quick ? 30 : 50 },
+    { preset: 'mnist-cnn', steps: ctx.quick ? 10 : 14 },
   ];
   for (const p of plan) {
     for (const n of ctx.quick ? [1, 2] : [1, 2, 4]) {

@@ -115,7 +115,7 @@ export const tuneBench: Bench = async (ctx: BenchContext) => {
       ctx.print(`  before ${b.ms.toFixed(0)} ms → after ${a.ms.toFixed(0)} ms (busbw/p2p ${b.ratio.toFixed(2)} → ${a.ratio.toFixed(2)})`);
       const doKnobs = s.n === 4 && !s.transport.startsWith('chromium') && !ctx.quick;
       if (doKnobs) {
-        const bytes = s.transport === 'node-loopback' ? s.bytes : 8 * MB;
+        const bytes = s.transport === 'node-loopback' ? s.bytes : 4 * MB;
         const k = await compareConfigs(h, s.n, bytes, knobs(), 2);
         const base = k.rows[0]!.ms;
         for (const r of k.rows) kt.rows.push([s.transport, s.n, bytes / MB, r.label, r.ms, r.busbwMBs, r.ratio, base / r.ms]);
