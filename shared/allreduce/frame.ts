@@ -63,18 +63,7 @@ export function retarget(bytes: Uint8Array, phase: Phase, round: number): void {
 /** Writes a whole fp32 frame into a fresh buffer (header + a copy of `values`). */
 export function encodeFrame(h: Omit<FrameHeader, 'count' | 'encoding'>, values: Float32Array): Uint8Array {
   const bytes = new Uint8Array(HEADER_BYTES + values.length * 4);
-  const dv = new DataView(bytes.buffer);
-  dv.setUint16(0, FRAME_MAGIC, true);
-  dv.setUint8(2, FRAME_VERSION);
-  dv.setUint8(3, h.phase);
-  dv.setUint32(4, h.jobTag, true);
-  dv.setUint32(8, h.epoch, true);
-  dv.setUint32(12, h.step, true);
-  dv.setUint16(16, h.round, true);
-  dv.setUint16(18, h.segment, true);
-  dv.setUint32(20, h.chunk, true);
-  dv.setUint8(24, Encoding.fp32);
-  dv.setUint32(28, values.length, true);
+  writeHeader(bytes, { ...h, encoding: Encoding.fp32, count: values.length });
   new Float32Array(bytes.buffer, HEADER_BYTES, values.length).set(values);
   return bytes;
 }
