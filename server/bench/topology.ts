@@ -11,6 +11,7 @@
  * when our stdin pipe closes, so nothing is left behind when the bench ends or dies (no
  * /run/netns entries). Needs root, `unshare`, `nsenter`, `ip` and `tc`.
  */
+import { readlinkSync } from 'node:fs';
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { promisify } from 'node:util';
 import { TabswarmError } from '../../shared/errors.ts';
@@ -51,12 +52,32 @@ export function cappedSupported(): { ok: boolean; why: string } {
   return { ok: true, why: '' };
 }
 
-function holder(): Promise<ChildProcess> {
+/**
+ * A process holding a fresh network namespace. 'spawn' fires before unshare(2) has run, and an
+ * nsenter then would enter our own namespace: wait until the holder's namespace is its own.
+ */
+async function holder(): Promise<ChildProcess> {
   const p = spawn('unshare', ['-n', 'cat'], { stdio: ['pipe', 'ignore', 'inherit'] });
-  return new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     p.once('error', reject);
-    p.once('spawn', () => resolve(p));
+    p.once('spawn', () => resolve());
   });
+  const mine = readlinkSync('/proc/self/ns/net');
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let theirs = mine;
+    try {
+      theirs = readlinkSync(`/proc/${p.pid}/ns/net`);
+    } catch {
+      /* not there yet */
+    }
+    if (theirs !== mine) return p;
+    if (Date.now() > deadline) {
+      p.kill();
+      throw new TabswarmError('TIMEOUT', 'network namespace holder did not unshare within 5000 ms');
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const sh = (args: string[]) => run(args[0]!, args.slice(1)).catch((e: Error & { stderr?: string }) => {
