@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright';
 import { TabswarmError } from '../../shared/errors.ts';
 import { launchChromium, workerContext } from '../browser.ts';
 import { createDatasetFiles } from '../datasetFiles.ts';
-import type { AgentCmd, Hosts } from './proto.ts';
+import { linkPeers, type AgentCmd, type Hosts } from './proto.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = join(tmpdir(), 'tabswarm-bench-pages');
@@ -122,7 +122,7 @@ export class TabHosts implements Hosts {
     const ids = this.ids.slice(0, n);
     await this.all((r) => ({
       op: 'connect',
-      peers: shape === 'mesh' ? ids.filter((_, j) => j !== r) : [...new Set([ids[(r + n - 1) % n]!, ids[(r + 1) % n]!])],
+      peers: linkPeers(shape, ids, r),
     }), ids.map((_, i) => i));
   }
 

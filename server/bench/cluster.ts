@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TabswarmError } from '../../shared/errors.ts';
-import type { AgentCmd, FromAgent, Hosts, ToAgent, Usage } from './proto.ts';
+import { linkPeers, type AgentCmd, type FromAgent, type Hosts, type ToAgent, type Usage } from './proto.ts';
 import type { Topology } from './topology.ts';
 
 const AGENT = fileURLToPath(new URL('./agent.ts', import.meta.url));
@@ -107,7 +107,7 @@ export class Cluster implements Hosts {
     const ids = this.ids.slice(0, n);
     await this.all((r) => ({
       op: 'connect',
-      peers: shape === 'mesh' ? ids.filter((_, j) => j !== r) : [...new Set([ids[(r + n - 1) % n]!, ids[(r + 1) % n]!])],
+      peers: linkPeers(shape, ids, r),
     }), ids.map((_, i) => i));
   }
 

@@ -66,3 +66,9 @@ export interface Hosts {
 /** Bench traffic that is not a ring frame starts with this byte (ring frames start 'TW'). */
 export const BENCH_TAG = 0xb0;
 export const Kind = { P2pData: 1, P2pEnd: 2, P2pAck: 3, A2a: 4 } as const;
+
+/** The peers rank `r` links to: both ring neighbours (one when n = 2), or everyone for a full mesh. */
+export function linkPeers(shape: 'ring' | 'mesh', ids: string[], r: number): string[] {
+  const n = ids.length;
+  return shape === 'mesh' ? ids.filter((_, j) => j !== r) : [...new Set([ids[(r + n - 1) % n]!, ids[(r + 1) % n]!])];
+}
