@@ -71,10 +71,26 @@ export class Replica {
 
   /** Sum of per-sample gradients, loss and correct predictions over `indices`. */
   async gradient(ds: Dataset, indices: ArrayLike<number>): Promise<Float32Array> {
-    const { tf } = this;
     const out = new Float32Array(this.size + EXTRA_SLOTS);
+    await this.gradientInto(ds, indices, out);
+    return out;
+  }
+
+  /**
+   * Like `gradient`, written into `out` (length size + EXTRA_SLOTS, zeroed), calling
+   * `filled(offset, length)` as each part lands: every variable's gradient as soon as its
+   * read-back completes (all are requested at once, so on GPU backends the last layers,
+   * which backpropagation finishes first, come first), then the loss, correct and count slots.
+   * The all-reduce consumes the parts while the rest is still computed or read back.
+   */
+  async gradientInto(ds: Dataset, indices: ArrayLike<number>, out: Float32Array, filled: (offset: number, length: number) => void = () => {}): Promise<void> {
+    const { tf } = this;
     const n = indices.length;
-    if (n === 0) return out;
+    if (n === 0) {
+      out.fill(0);
+      filled(0, out.length);
+      return;
+    }
     const { xs, ys } = this.batch(ds, indices);
     const x = tf.tensor(xs, [n, ...ds.featureShape]);
     const y = tf.tensor(ys, [n, ds.numClasses]);
@@ -84,19 +100,28 @@ export class Replica {
       probs = tf.keep(p);
       return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))))) as tfjs.Scalar;
     }, this.vars);
-    let off = 0;
-    for (const v of this.vars) {
-      const g = grads[v.name]!;
-      const data = (await g.data()) as Float32Array;
-      out.set(data, off);
-      off += data.length;
-    }
-    out[this.size] = (await value.data())[0]!;
     const correct = tf.tidy(() => tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1))));
-    out[this.size + 1] = (await correct.data())[0]!;
-    out[this.size + 2] = n;
-    tf.dispose([x, y, value, correct, probs!, ...Object.values(grads)]);
-    return out;
+    try {
+      let off = 0;
+      const reads: Promise<void>[] = [];
+      for (const v of this.vars) {
+        const at = off;
+        const g = grads[v.name]!;
+        off += g.size;
+        reads.push(g.data().then((data) => {
+          out.set(data as Float32Array, at);
+          filled(at, g.size);
+        }));
+      }
+      const failed = (await Promise.allSettled(reads)).find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      out[this.size] = (await value.data())[0]!;
+      out[this.size + 1] = (await correct.data())[0]!;
+      out[this.size + 2] = n;
+      filled(this.size, EXTRA_SLOTS);
+    } finally {
+      tf.dispose([x, y, value, correct, probs!, ...Object.values(grads)]);
+    }
   }
 
   /** Fraction of `ds` (its first `limit` samples) classified correctly. */

@@ -14,6 +14,7 @@ import { createOptimizer, type Optimizer } from '../../shared/optimizer.ts';
 import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMessage, type WorkerInfo } from '../../shared/protocol.ts';
 import { EXTRA_SLOTS, Replica } from '../../shared/replica.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
+import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
 import { decodeState, encodeState } from '../../shared/stateCodec.ts';
@@ -69,8 +70,14 @@ export interface SessionDeps {
   /** lets the page breathe between steps (a loop that never yields freezes the tab) */
   yieldToLoop(): Promise<void>;
   every(ms: number, fn: () => void): () => void;
-  /** `vec` is the gradient vector at that point (own sum after compute, the reduced sum after the all-reduce) */
+  /**
+   * `vec` is the gradient vector at that point (own sum after compute, the reduced sum after
+   * the all-reduce). With this hook set, none of the contribution leaves before the 'compute'
+   * phase has returned (a test may inspect or alter it), so compute and ring do not overlap.
+   */
   onPhase?(phase: Phase, step: number, vec: Float32Array): Promise<void> | void;
+  /** start the all-reduce while the gradient is still computed and read back (default true) */
+  overlap?: boolean;
   /** the session ended; `rejoin` says whether trying again makes sense */
   onEnd?(state: WorkerState, reason: string): void;
 }
@@ -251,23 +258,47 @@ export class WorkerSession {
     this.stepCtrl = ctrl;
     this.set({ state: 'training', share: slice.count / this.spec!.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
     try {
-      const t0 = this.d.now();
-      const vec = await replica.gradient(this.train!, this.plan!.indices(step, slice.start, slice.count));
-      const computeMs = this.d.now() - t0;
-      this.send({ type: 'computed', step, epoch, computeMs });
-      this.guard.learn(vec, slice.count);
+      // The ring's links come up, and the ring starts, while the gradient is computed: it sends
+      // and sums each range as soon as that range of `vec` is filled (InputGate).
+      const P = replica.size;
+      const vec = new Float32Array(P + EXTRA_SLOTS);
+      const gate = new InputGate(vec.length);
+      const hold = this.d.onPhase !== undefined || this.d.overlap === false;
       this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
-      await this.d.onPhase?.('compute', step, vec);
-      const r = await this.ringFor(epoch, step, ring, rank, ctrl.signal);
+      // the ring also stops when the gradient cannot be computed (it would wait for input)
+      const ringCtrl = new AbortController();
+      ctrl.signal.addEventListener('abort', () => ringCtrl.abort(ctrl.signal.reason), { once: true });
+      const t0 = this.d.now();
+      const ringReady = this.ringFor(epoch, step, ring, rank, ctrl.signal);
+      const computing = replica.gradientInto(this.train!, this.plan!.indices(step, slice.start, slice.count), vec, hold ? undefined : (off, len) => gate.markReady(off, len));
+      computing.catch((e: unknown) => ringCtrl.abort(e)); // awaited below; the ring may fail first
+      ringReady.catch(() => {});
+      let computeMs = 0;
+      let t1 = 0;
+      let reducing: Promise<unknown>;
+      if (hold) {
+        await computing;
+        computeMs = this.d.now() - t0;
+        await this.afterCompute(step, epoch, computeMs, vec, slice.count);
+        const r = await ringReady;
+        gate.markReady(0, vec.length);
+        t1 = this.d.now();
+        reducing = r.allReduce(step, vec, { signal: ringCtrl.signal, timeoutMs: 60_000, input: gate });
+      } else {
+        const r = await ringReady;
+        t1 = this.d.now();
+        reducing = r.allReduce(step, vec, { signal: ringCtrl.signal, timeoutMs: 60_000, input: gate });
+        reducing.catch(() => {});
+        await computing;
+        computeMs = this.d.now() - t0;
+        await this.afterCompute(step, epoch, computeMs, vec, slice.count);
+      }
       this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
-      const t1 = this.d.now();
-      const reducing = r.allReduce(step, vec, { signal: ctrl.signal, timeoutMs: 60_000 });
       await this.d.onPhase?.('allreduce', step, vec);
       await reducing;
       const allreduceMs = this.d.now() - t1;
       await this.d.onPhase?.('reduced', step, vec);
       this.pending = { step, epoch, vec };
-      const P = replica.size;
       this.send({
         type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: hashFloat32(replica.params), computeMs, allreduceMs,
         loss: vec[P]!, correct: vec[P + 1]!, count: vec[P + 2]!,
@@ -280,6 +311,13 @@ export class WorkerSession {
     } finally {
       if (this.stepCtrl === ctrl) this.stepCtrl = null;
     }
+  }
+
+  /** The own gradient is complete: report it, learn its scale, let a test hook see it. */
+  private async afterCompute(step: number, epoch: number, computeMs: number, vec: Float32Array, count: number) {
+    this.send({ type: 'computed', step, epoch, computeMs });
+    this.guard.learn(vec, count);
+    await this.d.onPhase?.('compute', step, vec);
   }
 
   private async commit(step: number, evaluate: boolean) {

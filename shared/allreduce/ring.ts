@@ -21,6 +21,7 @@ import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts
 import { encodeChunk, reduceChunk } from './chunkCodec.ts';
 import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.ts';
 import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
+import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
 import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
@@ -37,6 +38,12 @@ interface Run {
   maxChunks: number;
   rsLeft: number;
   agLeft: number;
+  /** where this rank's contribution is already written (null: all of it) */
+  gate: InputGate | null;
+  /** own first-round chunks not yet queued (waiting for their input) */
+  firstLeft: number[];
+  /** reduce-scatter frames waiting for this rank's input at their range */
+  parked: { h: FrameHeader; bytes: Uint8Array }[];
   resolve: (s: RingStats) => void;
   reject: (e: Error) => void;
   t0: number;
@@ -84,7 +91,11 @@ export class RingAllReduce {
   }
 
   /** Sums `vec` in place across the ring for `step`. */
-  allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RingStats> {
+  /**
+   * With `input`, the ring starts before `vec` is complete: it sends and sums a chunk only once
+   * `input` marks its range ready (see InputGate); the result is the same.
+   */
+  allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) return Promise.reject(this.destroyed);
     if (this.run) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`));
     if (step <= this.lastStep) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`));
@@ -92,9 +103,11 @@ export class RingAllReduce {
     for (const l of [this.o.prev, this.o.next]) {
       if (l?.closed) return Promise.reject(new TabswarmError('LINK_CLOSED', `link to ${l.remoteId} is closed`, { peer: l.remoteId }));
     }
+    if (opts.input && opts.input.length !== vec.length) return Promise.reject(new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`));
     if (this.o.size === 1) {
       this.lastStep = step;
-      return Promise.resolve({ ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 });
+      const stats = { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 };
+      return !opts.input || opts.input.complete ? Promise.resolve(stats) : this.soloWait(opts.input, t0, stats, opts.signal);
     }
     const n = this.o.size;
     const layout = new RingLayout(vec.length, n, this.chunkElems, this.codec === 'fp32' ? 0 : (this.o.exactTail ?? 0));
@@ -106,8 +119,11 @@ export class RingAllReduce {
       const timer = setTimeout(() => this.fail(new TabswarmError('TIMEOUT', `all-reduce of step ${step} (epoch ${this.o.epoch}, rank ${this.o.rank}) timed out after ${timeoutMs} ms`)), timeoutMs);
       const onAbort = () => this.fail(new TabswarmError('ABORTED', `all-reduce of step ${step} aborted`, { cause: opts.signal?.reason }));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const gate = opts.input && !opts.input.complete ? opts.input : null;
+      const unGate = gate?.onReady(() => this.onInputReady()) ?? (() => {});
       const cleanup = () => {
         clearTimeout(timer);
+        unGate();
         opts.signal?.removeEventListener('abort', onAbort);
       };
       this.run = {
@@ -117,12 +133,16 @@ export class RingAllReduce {
         stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 },
         rsLeft: layout.expectedFrames(this.o.rank, 'rs'),
         agLeft: layout.expectedFrames(this.o.rank, 'ag'),
+        gate,
+        firstLeft: [],
+        parked: [],
         resolve: (s) => { cleanup(); resolve(s); },
         reject: (e) => { cleanup(); reject(e); },
       };
       if (opts.signal?.aborted) return onAbort();
       const seg = layout.rsSendSeg(this.o.rank, 0);
-      for (let c = 0; c < layout.chunks(seg); c++) this.queue.push({ frame: null, seg, chunk: c }, false);
+      for (let c = 0; c < layout.chunks(seg); c++) this.run.firstLeft.push(c);
+      this.queueReadyFirst(this.run);
       void this.pump();
       const pending = this.early.get(step) ?? [];
       this.early.delete(step);
@@ -131,6 +151,53 @@ export class RingAllReduce {
         this.onFrame(f);
       }
       this.maybeFinish();
+    });
+  }
+
+  /** Queues this rank's first-round chunks whose input is ready. */
+  private queueReadyFirst(run: Run) {
+    const seg = run.layout.rsSendSeg(this.o.rank, 0);
+    const waiting: number[] = [];
+    for (const c of run.firstLeft) {
+      const [off, len] = run.layout.chunk(seg, c);
+      if (run.gate && !run.gate.isReady(off, len)) waiting.push(c);
+      else this.queue.push({ frame: null, seg, chunk: c }, false);
+    }
+    run.firstLeft = waiting;
+  }
+
+  /** More input is ready: queue the first-round chunks and sum the parked frames it unblocks. */
+  private onInputReady() {
+    const run = this.run;
+    if (!run || !run.gate) return;
+    this.queueReadyFirst(run);
+    const parked = run.parked;
+    run.parked = [];
+    for (const p of parked) {
+      if (this.run !== run) return;
+      this.accept(run, p.h, p.bytes);
+    }
+    if (this.run === run) {
+      if (run.gate.complete) run.gate = null;
+      void this.pump();
+    }
+  }
+
+  /** A ring of one: the sum is the input, once it is all there. */
+  private soloWait(gate: InputGate, t0: number, stats: RingStats, signal?: AbortSignal): Promise<RingStats> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        off();
+        signal?.removeEventListener('abort', abort);
+        resolve({ ...stats, ms: performance.now() - t0 });
+      };
+      const abort = () => {
+        off();
+        reject(new TabswarmError('ABORTED', 'all-reduce aborted', { cause: signal?.reason }));
+      };
+      const off = gate.onReady(() => gate.complete && done());
+      signal?.addEventListener('abort', abort, { once: true });
+      if (gate.complete) done();
     });
   }
 
@@ -224,6 +291,10 @@ export class RingAllReduce {
     if (h.count !== len) return this.reject('FRAME_BAD_LENGTH', `chunk of ${h.count} values, expected ${len}`, true);
     const codec = this.codecOf(run, h.segment, h.chunk);
     if (h.encoding !== CODEC_ID[codec]) return this.reject('FRAME_BAD_ENCODING', `chunk ${h.chunk} of segment ${h.segment} has encoding ${h.encoding}, expected ${codec}`, true);
+    if (rs && run.gate && !run.gate.isReady(off, len)) {
+      run.parked.push({ h, bytes }); // summed when this rank's own values for the range are in
+      return;
+    }
     const key = ((h.phase - 1) * (n - 1) + h.round) * run.maxChunks + h.chunk; // the round fixes the segment
     if (run.seen[key]) return this.reject('FRAME_DUPLICATE', `duplicate chunk ${h.chunk} of segment ${h.segment}`, true);
     run.seen[key] = 1;
@@ -261,7 +332,7 @@ export class RingAllReduce {
 
   private maybeFinish() {
     const run = this.run;
-    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.size > 0 || this.pumping) return;
+    if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.size > 0 || this.pumping || run.firstLeft.length > 0) return;
     this.run = null;
     this.lastStep = run.step;
     for (const [s, frames] of [...this.early]) {

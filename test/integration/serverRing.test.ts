@@ -1,11 +1,14 @@
 /**
  * Four Node peers join a job on the real server over real socket.io, signal through it, open
  * real WebRTC data channels (node-datachannel) to their ring neighbours and all-reduce a 4 MB
- * vector; then the coordinator commits on their agreeing hashes.
+ * vector; then the coordinator commits on their agreeing hashes. Then the same all-reduce
+ * again with each peer's input arriving piece by piece while the ring already runs (the
+ * overlap of compute and all-reduce): the same bits.
  */
 import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
+import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { hashFloat32, hashString32 } from '../../shared/hash.ts';
 import { PROTOCOL_VERSION, type ServerMessage } from '../../shared/protocol.ts';
@@ -76,15 +79,35 @@ describe.runIf(loopbackOnly)('Node peers through the real server', () => {
         const nextId = step.ring[(rank + 1) % N]!;
         const [prev, next] = await Promise.all([p.mesh!.connect(prevId, { timeoutMs: 15_000 }), p.mesh!.connect(nextId, { timeoutMs: 15_000 })]);
         const ring = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch, rank, size: N, prev, next, chunkElems: 16384, firstStep: step.step });
-        const v = vectors[i]!;
+        const v = vectors[i]!.slice();
         await ring.allReduce(step.step, v, { timeoutMs: 30_000 });
         const hash = hashFloat32(v);
         p.socket.emit('msg', { type: 'reduced', step: step.step, epoch: step.epoch, hash, paramHash: 'ab'.repeat(8), computeMs: 1, allreduceMs: 1, loss: 1, correct: 0, count: 1 });
-        return { v, hash };
+        ring.destroy();
+        // again, on the same links, with the input written in 64 pieces (last first, like
+        // backpropagation) between event-loop turns while the ring runs
+        const gated = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch + 1, rank, size: N, prev, next, chunkElems: 16384 });
+        const w = new Float32Array(LEN);
+        const gate = new InputGate(LEN);
+        const reducing = gated.allReduce(0, w, { timeoutMs: 30_000, input: gate });
+        const piece = LEN / 64;
+        let sentBeforeComplete = 0;
+        for (let k = 63; k >= 0; k--) {
+          await new Promise((r) => setTimeout(r, 0));
+          w.set(vectors[i]!.subarray(k * piece, (k + 1) * piece), k * piece);
+          gate.markReady(k * piece, piece);
+          if (!gate.complete) sentBeforeComplete = (gated as unknown as { run: { stats: { framesSent: number } } | null }).run?.stats.framesSent ?? 0;
+        }
+        const stats = await reducing;
+        gated.destroy();
+        return { v, hash, gatedHash: hashFloat32(w), sentBeforeComplete, framesSent: stats.framesSent };
       }),
     );
 
     expect(new Set(results.map((r) => r.hash)).size).toBe(1);
+    for (const r of results) expect(r.gatedHash).toBe(r.hash);
+    // the overlap is real: frames left before the last piece of input was in
+    expect(results.some((r) => r.sentBeforeComplete > 0)).toBe(true);
     let maxErr = 0;
     for (let i = 0; i < LEN; i++) maxErr = Math.max(maxErr, Math.abs(results[0]!.v[i]! - want[i]!));
     expect(maxErr).toBeLessThan(1e-5);

@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
+import { memoryRing } from './memoryRing.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import type { Link } from '../../../shared/allreduce/link.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
 
-/** Builds an N-rank ring of in-memory links; links[i] = [prev, next]. */
-function memoryRing(n: number): { prev: Link | null; next: Link | null }[] {
-  const out = Array.from({ length: n }, () => ({ prev: null as Link | null, next: null as Link | null }));
-  if (n === 1) return out;
-  if (n === 2) {
-    const [a, b] = memoryLinkPair('r0', 'r1');
-    return [{ prev: a, next: a }, { prev: b, next: b }];
-  }
-  for (let i = 0; i < n; i++) {
-    const j = (i + 1) % n;
-    const [toNext, fromPrev] = memoryLinkPair(`r${j}`, `r${i}`);
-    out[i]!.next = toNext;
-    out[j]!.prev = fromPrev;
-  }
-  return out;
-}
 
 function randomVectors(n: number, len: number, seed: number): Float32Array[] {
   const rnd = mulberry32(seed);

@@ -3,28 +3,11 @@ import { CODEC_ID, ErrorFeedback, type CodecName } from '../../../shared/codec.t
 import { encodeFrame, Phase } from '../../../shared/allreduce/frame.ts';
 import { RingLayout } from '../../../shared/allreduce/layout.ts';
 import type { Link } from '../../../shared/allreduce/link.ts';
-import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
+import { memoryRing } from './memoryRing.ts';
 import { RingAllReduce, type RingOptions } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
 
-function memoryRing(n: number): { prev: Link; next: Link }[] {
-  if (n === 2) {
-    const [a, b] = memoryLinkPair('r0', 'r1');
-    return [{ prev: a, next: a }, { prev: b, next: b }];
-  }
-  const out: { prev: Link; next: Link }[] = [];
-  const nexts: Link[] = [];
-  const prevs: Link[] = [];
-  for (let i = 0; i < n; i++) {
-    const j = (i + 1) % n;
-    const [toNext, fromPrev] = memoryLinkPair(`r${j}`, `r${i}`);
-    nexts[i] = toNext;
-    prevs[j] = fromPrev;
-  }
-  for (let i = 0; i < n; i++) out.push({ prev: prevs[i]!, next: nexts[i]! });
-  return out;
-}
 
 let live: RingAllReduce[] = [];
 afterEach(() => {
@@ -133,7 +116,7 @@ describe('ring all-reduce with lossy encodings', () => {
     live.push(r1);
     const p = r1.allReduce(0, new Float32Array(12), { timeoutMs: 5000 });
     // rank 1 receives reduce-scatter round 0 (segment 0, values [0, 4)) from rank 0
-    links[0]!.next.send(encodeFrame({ phase: Phase.ReduceScatter, jobTag: 5, epoch: 1, step: 0, round: 0, segment: 0, chunk: 0 }, Float32Array.of(1, 2)));
+    links[0]!.next!.send(encodeFrame({ phase: Phase.ReduceScatter, jobTag: 5, epoch: 1, step: 0, round: 0, segment: 0, chunk: 0 }, Float32Array.of(1, 2)));
     await expect(p).rejects.toMatchObject({ code: 'FRAME_BAD_ENCODING' });
     expect(CODEC_ID.int8).toBe(2);
   });

@@ -1,0 +1,65 @@
+/**
+ * Which parts of the vector being all-reduced already hold this rank's contribution.
+ *
+ * Why: the ring can start before the gradient is complete. Backpropagation produces the
+ * last layers' gradients first, and on GPU backends each variable's gradient is read back
+ * on its own; the ring sends (and adds into) a chunk as soon as its range is ready, so the
+ * network works while the rest is still being computed or read back. The result does not
+ * depend on when ranges become ready: every segment is still summed in ring order.
+ *
+ * Contract: a range is written before it is marked, and never written again during the
+ * all-reduce (the all-gather overwrites it with the sum). Ranges only grow.
+ */
+export class InputGate {
+  /** disjoint, sorted [start, end) ranges */
+  private ranges: [number, number][] = [];
+  private readyBytes = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(readonly length: number) {}
+
+  /** A gate with the whole vector ready (what a plain all-reduce uses). */
+  static complete(length: number): InputGate {
+    const g = new InputGate(length);
+    g.markReady(0, length);
+    return g;
+  }
+
+  /** Marks [off, off + len) as holding this rank's contribution and wakes the waiting ring. */
+  markReady(off: number, len: number): void {
+    const start = Math.max(0, off);
+    const end = Math.min(this.length, off + len);
+    if (end <= start) return;
+    const merged: [number, number][] = [];
+    let s = start;
+    let e = end;
+    for (const r of this.ranges) {
+      if (r[1] < s || r[0] > e) merged.push(r);
+      else {
+        s = Math.min(s, r[0]);
+        e = Math.max(e, r[1]);
+      }
+    }
+    merged.push([s, e]);
+    merged.sort((a, b) => a[0] - b[0]);
+    this.ranges = merged;
+    this.readyBytes = merged.reduce((a, r) => a + r[1] - r[0], 0);
+    for (const l of [...this.listeners]) l();
+  }
+
+  isReady(off: number, len: number): boolean {
+    if (len <= 0) return true;
+    for (const r of this.ranges) if (r[0] <= off && off + len <= r[1]) return true;
+    return false;
+  }
+
+  get complete(): boolean {
+    return this.readyBytes >= this.length;
+  }
+
+  /** Calls `cb` after every markReady until the returned function is called. */
+  onReady(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+}
