@@ -13,6 +13,7 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
   tabswarm serve   [--port 8080] [--host 127.0.0.1] [--data ./data] [--dist ./dist]
                    [--allow-origin https://other.example]...
   tabswarm workers --url JOIN_URL [--count 2] [--backend webgl|wasm|cpu|webgpu] [--headful]
+                   [--uplink-mbit 50]   (pace ring traffic under this uplink rate)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--verify] [--json] [--timeout 900]
   tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|all]
@@ -46,9 +47,11 @@ async function main(argv: string[]): Promise<number> {
     case 'workers': {
       const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
       if (ns !== null) return ns;
-      const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, count: { type: 'string', default: '2' }, backend: { type: 'string' }, headful: { type: 'boolean', default: false } } });
+      const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, count: { type: 'string', default: '2' }, backend: { type: 'string' }, headful: { type: 'boolean', default: false }, 'uplink-mbit': { type: 'string' } } });
       if (!values.url) throw new Error('--url is required (the job link from POST /api/jobs)');
-      const swarm = await startWorkers({ url: values.url, count: Number(values.count), backend: values.backend, headless: !values.headful, loopbackOnly: process.env.TABSWARM_NETNS === '1' });
+      const uplink = values['uplink-mbit'] === undefined ? undefined : Number(values['uplink-mbit']);
+      if (uplink !== undefined && !(uplink > 0)) throw new Error('--uplink-mbit must be a positive number (Mbit/s)');
+      const swarm = await startWorkers({ url: values.url, count: Number(values.count), backend: values.backend, uplinkMbit: uplink, headless: !values.headful, loopbackOnly: process.env.TABSWARM_NETNS === '1' });
       print(`${values.count} workers on ${values.url}`);
       const timer = setInterval(async () => {
         const views = await swarm.views();

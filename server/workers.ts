@@ -25,13 +25,14 @@ export interface HeadlessSwarm {
   close(): Promise<void>;
 }
 
-export async function startWorkers(o: { url: string; count: number; backend?: string; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
+export async function startWorkers(o: { url: string; count: number; backend?: string; uplinkMbit?: number; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
   const browser = await launchChromium({ loopbackOnly: o.loopbackOnly, headless: o.headless });
   const pages: Page[] = [];
   let closing = false;
   let crashes = 0;
   const target = new URL(o.url);
   if (o.backend) target.searchParams.set('backend', o.backend);
+  if (o.uplinkMbit) target.searchParams.set('uplink', String(o.uplinkMbit));
   const addWorker = async () => {
     const ctx = await workerContext(browser);
     const page = await ctx.newPage();

@@ -1,5 +1,5 @@
 /**
- * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0]).
+ * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT]).
  * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
  * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
  * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
@@ -104,6 +104,8 @@ function start(id: string) {
       // a test's phase hook (installed before the page's scripts run) turns the overlap of compute and ring off; see SessionDeps.onPhase
       ...(w.__tabswarmPhase ? { onPhase: (phase: Phase, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
       overlap: params.get('overlap') !== '0',
+      // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
+      ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : {}),
       onEnd: (state: WorkerState, reason: string) => {
         if (current === session) current = null;
         if (stoppedByUser || state === 'done') return;

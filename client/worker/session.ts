@@ -15,6 +15,7 @@ import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMe
 import { EXTRA_SLOTS, Replica } from '../../shared/replica.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
 import { InputGate } from '../../shared/allreduce/inputGate.ts';
+import { paceForUplink } from '../../shared/allreduce/pacedLink.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
 import { decodeState, encodeState } from '../../shared/stateCodec.ts';
@@ -78,6 +79,8 @@ export interface SessionDeps {
   onPhase?(phase: Phase, step: number, vec: Float32Array): Promise<void> | void;
   /** start the all-reduce while the gradient is still computed and read back (default true) */
   overlap?: boolean;
+  /** this host's uplink rate, Mbit/s: the ring paces what it sends under it (see PacedLink) */
+  uplinkMbit?: number;
   /** the session ended; `rejoin` says whether trying again makes sense */
   onEnd?(state: WorkerState, reason: string): void;
 }
@@ -234,6 +237,7 @@ export class WorkerSession {
     const r = new RingAllReduce({
       jobTag: hashString32(this.view.jobId), epoch, rank, size: n, prev, next, chunkElems: this.spec!.chunkBytes / 4,
       encoding: this.spec!.encoding, exactTail: EXTRA_SLOTS, errorFeedback: this.feedback,
+      ...(this.d.uplinkMbit ? { paceBytesPerSec: paceForUplink(this.d.uplinkMbit) } : {}),
       firstStep: step,
       carriedFrames: carried,
       checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,

@@ -9,6 +9,7 @@
  */
 import { TabHosts } from './browserHosts.ts';
 import { Cluster } from './cluster.ts';
+import { paceForUplink, PACE_FRACTION } from '../../shared/allreduce/pacedLink.ts';
 import { p2pRate, ringOfStreams, ringTime, TUNED, type RingConfig } from './measure.ts';
 import type { Hosts } from './proto.ts';
 import type { Bench, BenchContext, Table } from './report.ts';
@@ -32,6 +33,17 @@ export interface AllreduceRow {
 
 export const MB = 1e6;
 export const CAP_MBIT = 50;
+/** 8 hosts × 50 Mbit/s of DTLS and SCTP keep both cores of this machine ~95 % busy: N=8 rows with a pacer run at 20 Mbit/s, where the link is the limit again */
+export const CAP8_MBIT = 20;
+
+/** A ring configuration measured on the same hosts as the others of its plan, interleaved. */
+interface Variant {
+  /** appended to the plan's transport name */
+  suffix: string;
+  cfg: RingConfig;
+  /** vector sizes for this variant (default: the plan's) */
+  sizes?: number[];
+}
 
 interface Plan {
   transport: string;
@@ -41,31 +53,45 @@ interface Plan {
   iters: (bytes: number) => number;
   warmup: (bytes: number) => number;
   streams?: boolean;
+  variants?: Variant[];
 }
 
-/** Runs one ring configuration over `sizes`, p2p and ring interleaved `reps` times. */
-export async function measureRows(h: Hosts, transport: string, n: number, sizes: number[], cfg: RingConfig, iters: (b: number) => number, warmup: (b: number) => number, reps = 2, streams = false): Promise<AllreduceRow[]> {
+/**
+ * Measures ring configurations over `sizes`: per size, `reps` rounds of the point-to-point
+ * channel, (capped) every rank streaming at once, then each variant's ring steps; every
+ * variant's ratio is against the same p2p samples.
+ */
+export async function measureRows(h: Hosts, transport: string, n: number, sizes: number[], variants: Variant[], iters: (b: number) => number, warmup: (b: number) => number, reps = 2, streams = false): Promise<AllreduceRow[]> {
   const rows: AllreduceRow[] = [];
   for (const bytes of sizes) {
     const p2p: number[] = [];
-    const samples: number[] = [];
     const both: number[] = [];
+    const active = variants.filter((v) => (v.sizes ?? sizes).includes(bytes));
+    const samples = active.map(() => [] as number[]);
     for (let k = 0; k < reps; k++) {
-      p2p.push(...(await p2pRate(h, bytes, cfg.chunkBytes, cfg.highWater, Math.max(1, iters(bytes) - 1))).samples);
-      if (streams) both.push((await ringOfStreams(h, n, bytes, cfg.chunkBytes, cfg.highWater)).medianMBs);
-      samples.push(...(await ringTime(h, n, bytes, cfg, iters(bytes), k === 0 ? warmup(bytes) : 0)).samples);
+      p2p.push(...(await p2pRate(h, bytes, TUNED.chunkBytes, TUNED.highWater, Math.max(1, iters(bytes) - 1))).samples);
+      if (streams) both.push((await ringOfStreams(h, n, bytes, TUNED.chunkBytes, TUNED.highWater)).medianMBs);
+      for (let i = 0; i < active.length; i++) samples[i]!.push(...(await ringTime(h, n, bytes, active[i]!.cfg, iters(bytes), k === 0 ? warmup(bytes) : 0)).samples);
     }
-    const ms = median(samples);
     const p2pMBs = median(p2p);
-    const bw = bandwidth(bytes, ms, n);
-    rows.push({ transport, n, bytes, ms, ...bw, p2pMBs, ratio: bw.busbwMBs / p2pMBs, streamsMBs: both.length ? median(both) : null, samplesMs: samples });
+    active.forEach((v, i) => {
+      const ms = median(samples[i]!);
+      const bw = bandwidth(bytes, ms, n);
+      rows.push({ transport: transport + v.suffix, n, bytes, ms, ...bw, p2pMBs, ratio: bw.busbwMBs / p2pMBs, streamsMBs: both.length ? median(both) : null, samplesMs: samples[i]! });
+    });
   }
   return rows;
+}
+
+/** the tuned ring paced for an uplink of `mbit` (64 KiB frames, the job default: a pacer wants frames well under its queue) */
+export function pacedConfig(mbit: number): RingConfig {
+  return { ...TUNED, chunkBytes: 64 * 1024 - 32, pace: paceForUplink(mbit) };
 }
 
 function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
   const skipped: string[] = [];
   const sizes = [1 * MB, 4 * MB, 16 * MB];
+  const tuned: Variant = { suffix: '', cfg: TUNED };
   const out: Plan[] = [
     {
       transport: 'node-loopback', ns: [2, 4, 8], sizes,
@@ -75,11 +101,21 @@ function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
   ];
   const capped = cappedSupported();
   if (capped.ok) {
+    const cappedIters = { iters: (b: number) => (b >= 16 * MB ? 1 : b >= 4 * MB ? 2 : 3), warmup: (b: number) => (b >= 16 * MB ? 0 : 1), streams: true };
     out.push({
       transport: `node-capped-${CAP_MBIT}mbit`, ns: quick ? [4] : [2, 4, 8], sizes: quick ? [16 * MB] : sizes,
       start: async (n) => Cluster.start(await cappedTopology(n, CAP_MBIT), n),
-      iters: (b) => (b >= 16 * MB ? 1 : b >= 4 * MB ? 2 : 3), warmup: (b) => (b >= 16 * MB ? 0 : 1), streams: true,
+      ...cappedIters,
+      variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP_MBIT) }],
     });
+    if (!quick) {
+      out.push({
+        transport: `node-capped-${CAP8_MBIT}mbit`, ns: [8], sizes: [16 * MB],
+        start: async (n) => Cluster.start(await cappedTopology(n, CAP8_MBIT), n),
+        ...cappedIters,
+        variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP8_MBIT) }],
+      });
+    }
   } else skipped.push(`node-capped: ${capped.why}`);
   out.push({
     transport: 'chromium-loopback', ns: quick ? [2] : [2, 4], sizes: quick ? [4 * MB] : sizes,
@@ -107,7 +143,7 @@ export const allreduceBench: Bench = async (ctx: BenchContext) => {
       const h = await p.start(n);
       try {
         await h.connect('ring');
-        const got = await measureRows(h, p.transport, n, p.sizes, TUNED, p.iters, p.warmup, ctx.quick ? 1 : 2, p.streams);
+        const got = await measureRows(h, p.transport, n, p.sizes, p.variants ?? [{ suffix: '', cfg: TUNED }], p.iters, p.warmup, ctx.quick ? 1 : 2, p.streams);
         for (const r of got) ctx.print(`  ${(r.bytes / MB).toFixed(0)} MB: ${r.ms.toFixed(1)} ms, busbw ${r.busbwMBs.toFixed(1)} MB/s, p2p ${r.p2pMBs.toFixed(1)} MB/s, ratio ${r.ratio.toFixed(2)}`);
         rows.push(...got);
       } finally {
@@ -120,7 +156,8 @@ export const allreduceBench: Bench = async (ctx: BenchContext) => {
     tables: [allreduceTable(rows, `Ring all-reduce (${cfg})`, [
       'busbw = algbw·2(N−1)/N; p2p = one data channel between ranks 0 and 1, same message size and window, measured in the same run between the ring steps; medians.',
       'both-ways (capped only): every rank streams to its next at the same time, no ring logic — what a link carries while its reverse direction is busy too, as in any ring (median link).',
-      `capped: every host in its own network namespace behind a ${CAP_MBIT} Mbit/s tbf link each way (veth + bridge). loopback: all hosts share this machine's cores.`,
+      `capped: every host in its own network namespace behind a ${CAP_MBIT} Mbit/s tbf link each way (veth + bridge; N=8 also at ${CAP8_MBIT} Mbit/s, where 8 hosts do not saturate the 2 cores). loopback: all hosts share this machine's cores.`,
+      `-paced: each rank paces what it sends at ${Math.round(PACE_FRACTION * 100)} % of its uplink's rate, in 64 KiB frames (PacedLink; a worker's --uplink-mbit / ?uplink=): the queue stays in the sender, the acknowledgements of the reverse traffic do not wait behind data in the router's 50 ms queue.`,
       ...skipped.map((s) => `skipped ${s}`),
     ].join('\n'))],
     result: { rows: rows.map(({ samplesMs: _s, ...r }) => r), samples: rows.map((r) => r.samplesMs), config: TUNED, skipped },

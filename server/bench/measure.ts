@@ -16,6 +16,8 @@ export interface RingConfig {
   lowWater?: number;
   encoding: CodecName;
   schedule?: 'fifo' | 'forward-first';
+  /** pace each rank's sends (bytes/s), see PacedLink */
+  pace?: number;
 }
 
 /** the tuned ring with the settings `bench tune` chose: frames of exactly 256 KiB (the data channels' maxMessageSize), forwarded frames first */
@@ -61,7 +63,7 @@ export async function ringTime(c: Hosts, n: number, bytes: number, cfg: RingConf
   const ids = c.ids;
   await c.all((r) => ({
     op: 'ringSetup', rank: r, size: n, prev: ids[(r + n - 1) % n]!, next: ids[(r + 1) % n]!, impl: cfg.impl, elems: bytes / 4,
-    chunkBytes: cfg.chunkBytes, highWater: cfg.highWater, lowWater: cfg.lowWater, encoding: cfg.encoding, schedule: cfg.schedule, epoch: ep,
+    chunkBytes: cfg.chunkBytes, highWater: cfg.highWater, lowWater: cfg.lowWater, encoding: cfg.encoding, schedule: cfg.schedule, pace: cfg.pace, epoch: ep,
   }), ranks);
   try {
     return await timedSteps(iters, warmup, (k) => c.all<StepResult>(() => ({ op: 'ringStep', step: k }), ranks), sameHash(`ring N=${n}`));

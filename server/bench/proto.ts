@@ -20,6 +20,8 @@ export interface RingSetup {
   lowWater?: number;
   encoding: CodecName;
   schedule?: 'fifo' | 'forward-first';
+  /** pace sends to the next rank (bytes/s; tuned ring only) */
+  pace?: number;
   epoch: number;
 }
 

@@ -23,6 +23,8 @@ import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.
 import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
 import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
+import type { Link } from './link.ts';
+import { PacedLink } from './pacedLink.ts';
 import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
@@ -71,6 +73,8 @@ export class RingAllReduce {
   private readonly feedback: ErrorFeedback;
   private sendBuf: Uint8Array | null = null;
   private sumBuf: Float32Array | null = null;
+  /** where frames to the next rank go: the next link, or a pacer in front of it */
+  private readonly out: Link | null;
 
   constructor(private readonly o: RingOptions) {
     if (o.size > 1 && (!o.prev || !o.next)) throw new TabswarmError('BAD_REQUEST', 'a ring of more than one rank needs prev and next links');
@@ -79,6 +83,10 @@ export class RingAllReduce {
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems)), MAX_CHUNK_ELEMS);
     this.feedback = o.errorFeedback ?? new ErrorFeedback();
     this.queue = new SendQueue((o.schedule ?? DEFAULT_SCHEDULE) === 'forward-first');
+    const pace = o.paceBytesPerSec;
+    if (pace !== undefined && !(pace > 0)) throw new TabswarmError('BAD_REQUEST', `paceBytesPerSec must be > 0, got ${pace}`);
+    // the bucket holds at least one frame, and what 8 ms of sending needs (browser timers fire every 4 ms or later)
+    this.out = o.next && pace ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008)) : o.next;
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
@@ -217,7 +225,7 @@ export class RingAllReduce {
   private async pump() {
     if (this.pumping) return;
     this.pumping = true;
-    const next = this.o.next!;
+    const next = this.out!;
     const high = this.o.highWaterBytes ?? DEFAULT_HIGH_WATER;
     const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
     try {
@@ -360,6 +368,7 @@ export class RingAllReduce {
     this.destroyed = err;
     for (const u of this.unsubs) u();
     this.unsubs = [];
+    if (this.out instanceof PacedLink) this.out.detach();
     this.early.clear();
   }
 }

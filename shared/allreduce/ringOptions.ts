@@ -17,6 +17,11 @@ export interface RingOptions {
   highWaterBytes?: number;
   /** resume once it has drained to this many (default: half of highWaterBytes) */
   lowWaterBytes?: number;
+  /**
+   * pace what this rank sends to its next rank at this many bytes per second (a bit under its
+   * uplink's rate; see PacedLink); unset: as fast as the link takes it
+   */
+  paceBytesPerSec?: number;
   /** send order: frames to forward before this rank's own first-round chunks (default), or arrival order */
   schedule?: 'fifo' | 'forward-first';
   /** frame encoding (default fp32, exact) */
