@@ -25,7 +25,7 @@ export interface HeadlessSwarm {
   close(): Promise<void>;
 }
 
-export async function startWorkers(o: { url: string; count: number; backend?: string; uplinkMbit?: number; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
+export async function startWorkers(o: { url: string; count: number; backend?: string; uplinkMbit?: number; overlap?: boolean; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
   const browser = await launchChromium({ loopbackOnly: o.loopbackOnly, headless: o.headless });
   const pages: Page[] = [];
   let closing = false;
@@ -33,6 +33,7 @@ export async function startWorkers(o: { url: string; count: number; backend?: st
   const target = new URL(o.url);
   if (o.backend) target.searchParams.set('backend', o.backend);
   if (o.uplinkMbit) target.searchParams.set('uplink', String(o.uplinkMbit));
+  if (o.overlap === false) target.searchParams.set('overlap', '0');
   const addWorker = async () => {
     const ctx = await workerContext(browser);
     const page = await ctx.newPage();

@@ -16,6 +16,8 @@ export interface SwarmRunOptions {
   overrides?: Record<string, unknown>;
   /** stop the job once a test evaluation reaches this accuracy */
   stopAtAccuracy?: number;
+  /** false: tabs compute the whole gradient before the ring starts (page ?overlap=0) */
+  overlap?: boolean;
   timeoutS: number;
   print(line: string): void;
 }
@@ -53,7 +55,7 @@ export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
     if (!created.ok) throw new TabswarmError('BAD_JOB_SPEC', `job creation failed: ${job.error?.message}`);
     const auth = { authorization: `Bearer ${job.ownerToken}` };
     const get = async <T>(path: string) => (await (await fetch(`${server.url}/api/jobs/${job.id}${path}`, { headers: auth })).json()) as T;
-    const swarm = await startWorkers({ url: job.joinUrl, count: o.workers });
+    const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, overlap: o.overlap });
     try {
       const deadline = Date.now() + o.timeoutS * 1000;
       let view: View;

@@ -19,12 +19,16 @@ export const trainingBench: Bench = async (ctx: BenchContext) => {
     { preset: 'mnist-mlp', steps: ctx.quick ? 30 : 50 },
     { preset: 'mnist-cnn', steps: ctx.quick ? 10 : 14 },
   ];
+  const overlapOff: SwarmRunResult[] = [];
   for (const p of plan) {
     for (const n of ctx.quick ? [1, 2] : [1, 2, 4]) {
-      ctx.print(`${p.preset}, ${n} tab${n > 1 ? 's' : ''}, ${p.steps} steps`);
-      runs.push(await swarmRun({ workers: n, preset: p.preset, overrides: { steps: p.steps, evalEvery: 0, dataset: { testSize: 2000 } }, timeoutS: 600, print: ctx.print }));
-      const r = runs.at(-1)!;
-      ctx.print(`  ${r.stepsPerSec.toFixed(2)} steps/s, compute ${r.computeMs.toFixed(0)} ms, all-reduce ${r.allreduceMs.toFixed(0)} ms, backends ${r.backends.join(',')}`);
+      // at N=2 also without the overlap of compute and ring, right after the run with it
+      for (const overlap of n === 2 && !ctx.quick ? [true, false] : [true]) {
+        ctx.print(`${p.preset}, ${n} tab${n > 1 ? 's' : ''}, ${p.steps} steps${overlap ? '' : ', no overlap'}`);
+        const r = await swarmRun({ workers: n, preset: p.preset, overrides: { steps: p.steps, evalEvery: 0, dataset: { testSize: 2000 } }, overlap, timeoutS: 600, print: ctx.print });
+        (overlap ? runs : overlapOff).push(r);
+        ctx.print(`  ${r.stepsPerSec.toFixed(2)} steps/s, compute ${r.computeMs.toFixed(0)} ms, all-reduce ${r.allreduceMs.toFixed(0)} ms, backends ${r.backends.join(',')}`);
+      }
     }
   }
   let toTarget: SwarmRunResult | null = null;
@@ -42,6 +46,17 @@ export const trainingBench: Bench = async (ctx: BenchContext) => {
     note: 'Steady state (steps after the first 3); compute = the slowest member\'s slice, all-reduce = the slowest member\'s ring time, as the coordinator records them. All tabs share this machine\'s 2 cores (and one software GPU process), so N tabs cannot compute N times faster here.',
   };
   const tables = [throughput];
+  if (overlapOff.length > 0) {
+    tables.push({
+      title: 'Overlap of compute and all-reduce (2 tabs): the ring starts while the gradient is computed and read back, vs after it',
+      columns: ['model', 'backends', 'steps/s overlapped', 'steps/s not', 'speed-up', 'step ms overlapped', 'step ms not'],
+      rows: overlapOff.map((off) => {
+        const on = runs.find((r) => r.preset === off.preset && r.workers === off.workers)!;
+        return [off.preset, [...new Set(on.backends)].join(','), on.stepsPerSec, off.stepsPerSec, on.stepsPerSec / off.stepsPerSec, 1000 / on.stepsPerSec, 1000 / off.stepsPerSec];
+      }),
+      note: 'Same job, same batches, runs back to back. What overlaps: link setup of a new ring, the read-back of each variable\'s gradient (GPU backends compute asynchronously, last layers first) and the ring. On wasm and cpu the gradient is computed synchronously, so only the read-back and link setup overlap.',
+    });
+  }
   if (toTarget) {
     const steps = toTarget.reached?.step ?? null;
     const mlp = runs.filter((r) => r.preset === 'mnist-mlp');
@@ -57,7 +72,7 @@ export const trainingBench: Bench = async (ctx: BenchContext) => {
   }
   return {
     tables,
-    result: { runs: runs.map(({ accuracy: _a, ...r }) => r), timeToTarget: toTarget ? { target: TARGET, ...toTarget } : null },
+    result: { runs: runs.map(({ accuracy: _a, ...r }) => r), noOverlap: overlapOff.map(({ accuracy: _a, ...r }) => r), timeToTarget: toTarget ? { target: TARGET, ...toTarget } : null },
     figures: [{ file: 'training.svg', title: 'Training throughput', unit: 'steps/s', bars: runs.map((r) => ({ label: `${r.preset} ${r.workers} tab${r.workers > 1 ? 's' : ''}`, value: r.stepsPerSec, group: r.preset })) }],
   };
 };
