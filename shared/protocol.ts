@@ -45,6 +45,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     /** hash of the parameters before this step's update */
     paramHash: hash,
     computeMs: finite.min(0),
+    /** all-reduce time after the own gradient was complete (with overlap, the ring's part that compute did not hide) */
     allreduceMs: finite.min(0),
     loss: finite,
     correct: finite.min(0),

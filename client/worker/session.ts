@@ -295,11 +295,13 @@ export class WorkerSession {
         reducing.catch(() => {});
         await computing;
         computeMs = this.d.now() - t0;
+        t1 = Math.max(t1, t0 + computeMs);
         await this.afterCompute(step, epoch, computeMs, vec, slice.count);
       }
       this.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
       await this.d.onPhase?.('allreduce', step, vec);
       await reducing;
+      // what the ring adds to the step: from when both the ring and the own gradient were ready
       const allreduceMs = this.d.now() - t1;
       await this.d.onPhase?.('reduced', step, vec);
       this.pending = { step, epoch, vec };

@@ -4,6 +4,7 @@
  * side by side on the same links in the same run — steps interleaved, so the machine's
  * noise hits both alike — and then each knob moved alone from the tuned settings.
  */
+import { CAP_MBIT, pacedConfig } from './allreduce.ts';
 import { TabHosts } from './browserHosts.ts';
 import { Cluster } from './cluster.ts';
 import { inProcessRing } from './inProcess.ts';
@@ -54,7 +55,7 @@ interface Setting {
   start: () => Promise<Hosts>;
 }
 
-function knobs(): { label: string; cfg: RingConfig }[] {
+function knobs(capped: boolean): { label: string; cfg: RingConfig }[] {
   return [
     { label: 'tuned', cfg: TUNED },
     { label: 'frames 16 KiB', cfg: { ...TUNED, chunkBytes: 16 * KiB } },
@@ -63,6 +64,7 @@ function knobs(): { label: string; cfg: RingConfig }[] {
     { label: 'window 8 MiB', cfg: { ...TUNED, highWater: 8 * MiB } },
     { label: `schedule ${TUNED.schedule === 'forward-first' ? 'fifo' : 'forward-first'}`, cfg: { ...TUNED, schedule: TUNED.schedule === 'forward-first' ? 'fifo' : 'forward-first' } },
     { label: 'pre-tuning code, tuned knobs', cfg: { ...TUNED, impl: 'baseline' } },
+    ...(capped ? [{ label: `paced for a ${CAP_MBIT} Mbit/s uplink, ${Math.round(pacedConfig(CAP_MBIT).chunkBytes / KiB)} KiB frames`, cfg: pacedConfig(CAP_MBIT) }] : []),
   ];
 }
 
@@ -116,7 +118,7 @@ export const tuneBench: Bench = async (ctx: BenchContext) => {
       const doKnobs = s.n === 4 && !s.transport.startsWith('chromium') && !ctx.quick;
       if (doKnobs) {
         const bytes = s.transport === 'node-loopback' ? s.bytes : 4 * MB;
-        const k = await compareConfigs(h, s.n, bytes, knobs(), 2);
+        const k = await compareConfigs(h, s.n, bytes, knobs(s.transport.startsWith('node-capped')), 2);
         const base = k.rows[0]!.ms;
         for (const r of k.rows) kt.rows.push([s.transport, s.n, bytes / MB, r.label, r.ms, r.busbwMBs, r.ratio, base / r.ms]);
         knobRows.push({ transport: s.transport, n: s.n, bytes, p2pMBs: k.p2pMBs, rows: k.rows });

@@ -68,15 +68,28 @@ export class PacedLink implements Link {
 
   send(data: Uint8Array): void {
     if (this.inner.closed) throw new TabswarmError('LINK_CLOSED', `link to ${this.inner.remoteId} is closed`, { peer: this.inner.remoteId });
-    this.queue.push(data.slice());
+    if (this.queue.length === 0) {
+      this.refill();
+      if (this.tokens >= 0) {
+        // within the budget: straight through (the link below copies), no copy here
+        this.tokens -= data.byteLength;
+        this.inner.send(data);
+        return;
+      }
+    }
+    this.queue.push(data.slice()); // the caller may reuse its buffer at once
     this.queued += data.byteLength;
     this.flush();
   }
 
-  private flush() {
+  private refill() {
     const now = this.clock.now();
     this.tokens = Math.min(this.burstBytes, this.tokens + ((now - this.last) / 1000) * this.rate());
     this.last = now;
+  }
+
+  private flush() {
+    this.refill();
     while (this.queue.length > 0 && this.tokens >= 0) {
       const m = this.queue.shift()!;
       this.queued -= m.byteLength;

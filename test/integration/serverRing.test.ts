@@ -3,7 +3,8 @@
  * real WebRTC data channels (node-datachannel) to their ring neighbours and all-reduce a 4 MB
  * vector; then the coordinator commits on their agreeing hashes. Then the same all-reduce
  * again with each peer's input arriving piece by piece while the ring already runs (the
- * overlap of compute and all-reduce): the same bits.
+ * overlap of compute and all-reduce): the same bits. And once more paced under a stated
+ * uplink rate (PacedLink): the same bits, never faster than the pace allows.
  */
 import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,14 +99,25 @@ describe.runIf(loopbackOnly)('Node peers through the real server', () => {
           gate.markReady(k * piece, piece);
           if (!gate.complete) sentBeforeComplete = (gated as unknown as { run: { stats: { framesSent: number } } | null }).run?.stats.framesSent ?? 0;
         }
-        const stats = await reducing;
+        await reducing;
         gated.destroy();
-        return { v, hash, gatedHash: hashFloat32(w), sentBeforeComplete, framesSent: stats.framesSent };
+        // paced: 20 MB/s, so the 6 MB each rank sends take at least (6 MB − one bucket) / rate
+        const pace = 20e6;
+        const paced = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch + 2, rank, size: N, prev, next, chunkElems: 16384, paceBytesPerSec: pace });
+        const u = vectors[i]!.slice();
+        const t0 = performance.now();
+        const ps = await paced.allReduce(0, u, { timeoutMs: 30_000 });
+        const pacedMs = performance.now() - t0;
+        paced.destroy();
+        const bucket = Math.max(64 * 1024, 16384 * 4 + 32, pace * 0.008);
+        return { v, hash, gatedHash: hashFloat32(w), sentBeforeComplete, pacedHash: hashFloat32(u), pacedMs, pacedFloorMs: ((ps.bytesSent - bucket) / pace) * 1000 };
       }),
     );
 
     expect(new Set(results.map((r) => r.hash)).size).toBe(1);
     for (const r of results) expect(r.gatedHash).toBe(r.hash);
+    for (const r of results) expect(r.pacedHash).toBe(r.hash);
+    for (const r of results) expect(r.pacedMs).toBeGreaterThanOrEqual(r.pacedFloorMs);
     // the overlap is real: frames left before the last piece of input was in
     expect(results.some((r) => r.sentBeforeComplete > 0)).toBe(true);
     let maxErr = 0;
