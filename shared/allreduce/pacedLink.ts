@@ -106,13 +106,28 @@ export class PacedLink implements Link {
     }
   }
 
+  /** Waiters whose share of the queue has left it wait on the link below for the rest. */
   private notify() {
+    if (this.queue.length === 0 && this.emptyWaiters.length > 0) {
+      const ws = this.emptyWaiters;
+      this.emptyWaiters = [];
+      for (const w of ws) w();
+    }
     const keep: typeof this.waiters = [];
     for (const w of this.waiters) {
       if (this.bufferedAmount <= w.low) w.resolve();
+      else if (this.queued <= w.low) this.inner.drained(w.low - this.queued).then(w.resolve, w.reject);
       else keep.push(w);
     }
     this.waiters = keep;
+  }
+
+  private emptyWaiters: (() => void)[] = [];
+
+  /** Resolves once every message sent so far has been handed to the link below. */
+  handedOver(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
   drained(lowWater: number): Promise<void> {
@@ -142,6 +157,7 @@ export class PacedLink implements Link {
     this.unsubClose();
     for (const w of this.waiters) w.reject(this.closedError());
     this.waiters = [];
+    this.notify(); // the queue is gone: nothing is left to hand over
   }
 
   private closedError() {

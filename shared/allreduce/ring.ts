@@ -341,6 +341,12 @@ export class RingAllReduce {
   private maybeFinish() {
     const run = this.run;
     if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.size > 0 || this.pumping || run.firstLeft.length > 0) return;
+    // everything this rank sends must have left its pacer (as unpaced, it has reached the data channel)
+    const pacer = this.out instanceof PacedLink ? this.out : null;
+    if (pacer && pacer.bufferedAmount > this.o.next!.bufferedAmount) {
+      void pacer.handedOver().then(() => this.maybeFinish());
+      return;
+    }
     this.run = null;
     this.lastStep = run.step;
     for (const [s, frames] of [...this.early]) {
