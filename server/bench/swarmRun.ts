@@ -35,6 +35,8 @@ export interface SwarmRunResult {
   computeMs: number;
   allreduceMs: number;
   stepMs: number;
+  /** median coordinator step time (open → commit) over the steady steps: robust to one slow step */
+  medianStepMs: number;
   accuracy: { step: number; testAccuracy: number; trainS: number }[];
   reached: { step: number; trainS: number } | null;
   finalTestAccuracy: number | null;
@@ -96,6 +98,7 @@ export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
         computeMs: median(steady.map((m) => m.computeMs)),
         allreduceMs: median(steady.map((m) => m.allreduceMs)),
         stepMs: mean(steady.map((m) => m.stepMs)),
+        medianStepMs: median(steady.map((m) => m.stepMs)),
         accuracy,
         reached: hit ? { step: hit.step, trainS: hit.trainS } : null,
         finalTestAccuracy: finals[0]?.final?.testAccuracy ?? accuracy.at(-1)?.testAccuracy ?? null,

@@ -10,6 +10,8 @@
  * Contract: a range is written before it is marked, and never written again during the
  * all-reduce (the all-gather overwrites it with the sum). Ranges only grow.
  */
+import { TabswarmError } from '../errors.ts';
+
 export class InputGate {
   /** disjoint, sorted [start, end) ranges */
   private ranges: [number, number][] = [];
@@ -55,6 +57,24 @@ export class InputGate {
 
   get complete(): boolean {
     return this.readyBytes >= this.length;
+  }
+
+  /** Resolves once the whole vector is ready (rejects with ABORTED when `signal` aborts first). */
+  whenComplete(signal?: AbortSignal): Promise<void> {
+    if (this.complete) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const abort = () => {
+        off();
+        reject(new TabswarmError('ABORTED', 'waiting for input aborted', { cause: signal?.reason }));
+      };
+      const off = this.onReady(() => {
+        if (!this.complete) return;
+        off();
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      });
+      signal?.addEventListener('abort', abort, { once: true });
+    });
   }
 
   /** Calls `cb` after every markReady until the returned function is called. */

@@ -115,7 +115,8 @@ export class RingAllReduce {
     if (this.o.size === 1) {
       this.lastStep = step;
       const stats = { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 };
-      return !opts.input || opts.input.complete ? Promise.resolve(stats) : this.soloWait(opts.input, t0, stats, opts.signal);
+      // a ring of one: the sum is the input, once it is all there
+      return !opts.input || opts.input.complete ? Promise.resolve(stats) : opts.input.whenComplete(opts.signal).then(() => ({ ...stats, ms: performance.now() - t0 }));
     }
     const n = this.o.size;
     const layout = new RingLayout(vec.length, n, this.chunkElems, this.codec === 'fp32' ? 0 : (this.o.exactTail ?? 0));
@@ -189,24 +190,6 @@ export class RingAllReduce {
       if (run.gate.complete) run.gate = null;
       void this.pump();
     }
-  }
-
-  /** A ring of one: the sum is the input, once it is all there. */
-  private soloWait(gate: InputGate, t0: number, stats: RingStats, signal?: AbortSignal): Promise<RingStats> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        off();
-        signal?.removeEventListener('abort', abort);
-        resolve({ ...stats, ms: performance.now() - t0 });
-      };
-      const abort = () => {
-        off();
-        reject(new TabswarmError('ABORTED', 'all-reduce aborted', { cause: signal?.reason }));
-      };
-      const off = gate.onReady(() => gate.complete && done());
-      signal?.addEventListener('abort', abort, { once: true });
-      if (gate.complete) done();
-    });
   }
 
   private codecOf(run: Run, seg: number, chunk: number): CodecName {
