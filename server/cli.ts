@@ -15,7 +15,7 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
   tabswarm workers --url JOIN_URL [--count 2] [--backend webgl|wasm|cpu|webgpu] [--headful]
                    [--uplink-mbit 50]   (pace ring traffic under this uplink rate)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
-                   [--backend NAME] [--verify] [--json] [--timeout 900]
+                   [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
   tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|all]
                    [--quick] [--json]   (tables on stdout, results in bench/results/)
   tabswarm bench summary                (the saved results as Markdown)
@@ -79,14 +79,14 @@ async function main(argv: string[]): Promise<number> {
         args: rest,
         options: {
           workers: { type: 'string', default: '3' }, preset: { type: 'string', default: 'mnist-mlp' }, steps: { type: 'string' },
-          'train-size': { type: 'string' }, 'test-size': { type: 'string' }, backend: { type: 'string' }, verify: { type: 'boolean', default: false },
+          'train-size': { type: 'string' }, 'test-size': { type: 'string' }, backend: { type: 'string' }, 'uplink-mbit': { type: 'string' }, verify: { type: 'boolean', default: false },
           json: { type: 'boolean', default: false }, port: { type: 'string', default: '0' }, timeout: { type: 'string', default: '900' },
         },
       });
       const num = (s: string | undefined) => (s === undefined ? undefined : Number(s));
       const result = await runDemo({
         workers: Number(values.workers), preset: values.preset, steps: num(values.steps), trainSize: num(values['train-size']), testSize: num(values['test-size']),
-        backend: values.backend, verify: values.verify, json: values.json, port: Number(values.port), timeoutS: Number(values.timeout), print,
+        backend: values.backend, uplinkMbit: num(values['uplink-mbit']), verify: values.verify, json: values.json, port: Number(values.port), timeoutS: Number(values.timeout), print,
       });
       if (values.json) print(JSON.stringify(result));
       return 0;

@@ -19,6 +19,8 @@ export interface DemoOptions {
   trainSize?: number;
   testSize?: number;
   backend?: string;
+  /** the workers' uplink, Mbit/s: their rings pace under it (page ?uplink=) */
+  uplinkMbit?: number;
   verify: boolean;
   json: boolean;
   port: number;
@@ -39,7 +41,11 @@ export interface DemoResult {
   stepsPerSec: number;
   samplesPerSec: number;
   allreduceMsMean: number;
+  /** the fastest step's all-reduce (max over workers) */
+  allreduceMsMin: number;
   computeMsMean: number;
+  /** trainable parameters (with --verify: the length of the downloaded weights) */
+  paramCount: number | null;
   wallS: number;
   maxAbsDiff: number | null;
   referenceTestAccuracy: number | null;
@@ -69,7 +75,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   o.print(`server ${server.url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
   o.print(`join link: ${job.joinUrl}`);
   const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
-  const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, backend: o.backend, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) });
+  const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, backend: o.backend, uplinkMbit: o.uplinkMbit, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) });
   try {
     const deadline = Date.now() + o.timeoutS * 1000;
     let view: JobView;
@@ -106,7 +112,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       stepsPerSec: (metrics.length / trainMs) * 1000,
       samplesPerSec: (metrics.reduce((a, m) => a + m.samples, 0) / trainMs) * 1000,
       allreduceMsMean: mean((m) => m.allreduceMs),
+      allreduceMsMin: Math.min(...metrics.map((m) => m.allreduceMs)),
       computeMsMean: mean((m) => m.computeMs),
+      paramCount: null,
       wallS: (Date.now() - t0) / 1000,
       maxAbsDiff: null,
       referenceTestAccuracy: null,
@@ -117,6 +125,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const swarmParams = new Float32Array(await w.arrayBuffer());
       const ref = await trainReference(view.spec, createDatasetFiles().source, result.steps);
       result.maxAbsDiff = maxAbsDiff(swarmParams, ref.params);
+      result.paramCount = swarmParams.length;
       result.referenceTestAccuracy = ref.testAccuracy;
     }
     o.print('');

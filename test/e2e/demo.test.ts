@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../server/demo.ts';
+import { paceForUplink } from '../../shared/allreduce/pacedLink.ts';
 
 const quiet = () => {};
 
@@ -22,6 +23,21 @@ describe('demo swarm', () => {
     expect(r.maxAbsDiff!).toBeLessThanOrEqual(1e-4);
     expect(r.testAccuracy!).toBeGreaterThan(0.6);
   }, 480_000);
+
+  it('paces the ring under the uplink the page is told (?uplink=): never faster than the pace, same result', async () => {
+    const uplinkMbit = 4; // paced at 425 kB/s: a 2-rank MNIST MLP all-reduce (~0.4 MB each way) takes ≥ ~0.65 s
+    const r = await runDemo({
+      workers: 2, preset: 'mnist-mlp', steps: 4, trainSize: 1024, testSize: 200, uplinkMbit,
+      verify: true, json: false, port: 0, timeoutS: 300, print: quiet,
+    });
+    expect(r.steps).toBe(4);
+    expect(new Set(r.replicaHashes).size).toBe(1);
+    expect(r.maxAbsDiff!).toBeLessThanOrEqual(1e-4);
+    // each rank sends its whole vector once (N=2); the pacer lets one bucket and one frame (64 KiB each) through early
+    const bytes = (r.paramCount! + 3) * 4;
+    const floorMs = ((bytes - 2 * (64 * 1024 + 32)) / paceForUplink(uplinkMbit)) * 1000;
+    expect(r.allreduceMsMin).toBeGreaterThanOrEqual(floorMs);
+  }, 360_000);
 
   it('trains on the WebGPU backend when the page forces it', async () => {
     const r = await runDemo({
