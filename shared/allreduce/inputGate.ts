@@ -15,17 +15,9 @@ import { TabswarmError } from '../errors.ts';
 export class InputGate {
   /** disjoint, sorted [start, end) ranges */
   private ranges: [number, number][] = [];
-  private readyBytes = 0;
   private readonly listeners = new Set<() => void>();
 
   constructor(readonly length: number) {}
-
-  /** A gate with the whole vector ready (what a plain all-reduce uses). */
-  static complete(length: number): InputGate {
-    const g = new InputGate(length);
-    g.markReady(0, length);
-    return g;
-  }
 
   /** Marks [off, off + len) as holding this rank's contribution and wakes the waiting ring. */
   markReady(off: number, len: number): void {
@@ -45,7 +37,6 @@ export class InputGate {
     merged.push([s, e]);
     merged.sort((a, b) => a[0] - b[0]);
     this.ranges = merged;
-    this.readyBytes = merged.reduce((a, r) => a + r[1] - r[0], 0);
     for (const l of [...this.listeners]) l();
   }
 
@@ -56,7 +47,7 @@ export class InputGate {
   }
 
   get complete(): boolean {
-    return this.readyBytes >= this.length;
+    return this.length === 0 || this.isReady(0, this.length);
   }
 
   /** Resolves once the whole vector is ready (rejects with ABORTED when `signal` aborts first). */

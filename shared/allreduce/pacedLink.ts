@@ -12,6 +12,7 @@
  */
 import { TabswarmError } from '../errors.ts';
 import type { Link } from './link.ts';
+import { SendQueue } from './sendQueue.ts';
 
 /**
  * The pace for an uplink of `mbit` Mbit/s: 85 % of it in application bytes. Headers (IP, UDP,
@@ -37,12 +38,13 @@ export const realClock: PaceClock = {
 };
 
 export class PacedLink implements Link {
-  private readonly queue: Uint8Array[] = [];
+  private readonly queue = new SendQueue<Uint8Array>(false);
   private queued = 0;
   private tokens: number;
   private last: number;
   private timer: (() => void) | null = null;
   private waiters: { low: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private emptyWaiters: (() => void)[] = [];
   private readonly unsubClose: () => void;
 
   constructor(
@@ -65,10 +67,14 @@ export class PacedLink implements Link {
   get bufferedAmount() {
     return this.queued + this.inner.bufferedAmount;
   }
+  /** bytes still waiting here, not yet handed to the link below */
+  get queuedBytes() {
+    return this.queued;
+  }
 
   send(data: Uint8Array): void {
     if (this.inner.closed) throw new TabswarmError('LINK_CLOSED', `link to ${this.inner.remoteId} is closed`, { peer: this.inner.remoteId });
-    if (this.queue.length === 0) {
+    if (this.queue.size === 0) {
       this.refill();
       if (this.tokens >= 0) {
         // within the budget: straight through (the link below copies), no copy here
@@ -77,7 +83,7 @@ export class PacedLink implements Link {
         return;
       }
     }
-    this.queue.push(data.slice()); // the caller may reuse its buffer at once
+    this.queue.push(data.slice(), false); // the caller may reuse its buffer at once
     this.queued += data.byteLength;
     this.flush();
   }
@@ -90,14 +96,14 @@ export class PacedLink implements Link {
 
   private flush() {
     this.refill();
-    while (this.queue.length > 0 && this.tokens >= 0) {
+    while (this.queue.size > 0 && this.tokens >= 0) {
       const m = this.queue.shift()!;
       this.queued -= m.byteLength;
       this.tokens -= m.byteLength;
       this.inner.send(m);
     }
     this.notify();
-    if (this.queue.length > 0 && !this.timer) {
+    if (this.queue.size > 0 && !this.timer) {
       const wait = Math.max(1, (-this.tokens / this.rate()) * 1000);
       this.timer = this.clock.after(wait, () => {
         this.timer = null;
@@ -108,7 +114,7 @@ export class PacedLink implements Link {
 
   /** Waiters whose share of the queue has left it wait on the link below for the rest. */
   private notify() {
-    if (this.queue.length === 0 && this.emptyWaiters.length > 0) {
+    if (this.queue.size === 0 && this.emptyWaiters.length > 0) {
       const ws = this.emptyWaiters;
       this.emptyWaiters = [];
       for (const w of ws) w();
@@ -122,18 +128,16 @@ export class PacedLink implements Link {
     this.waiters = keep;
   }
 
-  private emptyWaiters: (() => void)[] = [];
-
   /** Resolves once every message sent so far has been handed to the link below. */
   handedOver(): Promise<void> {
-    if (this.queue.length === 0) return Promise.resolve();
+    if (this.queue.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
   drained(lowWater: number): Promise<void> {
     if (this.inner.closed) return Promise.reject(this.closedError());
     if (this.bufferedAmount <= lowWater) return Promise.resolve();
-    if (this.queued === 0 || this.queued <= lowWater) return this.inner.drained(Math.max(0, lowWater - this.queued));
+    if (this.queued <= lowWater) return this.inner.drained(lowWater - this.queued);
     return new Promise((resolve, reject) => this.waiters.push({ low: lowWater, resolve, reject }));
   }
 
@@ -152,7 +156,7 @@ export class PacedLink implements Link {
   detach(): void {
     this.timer?.();
     this.timer = null;
-    this.queue.length = 0;
+    this.queue.clear();
     this.queued = 0;
     this.unsubClose();
     for (const w of this.waiters) w.reject(this.closedError());

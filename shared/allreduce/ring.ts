@@ -73,7 +73,9 @@ export class RingAllReduce {
   private readonly feedback: ErrorFeedback;
   private sendBuf: Uint8Array | null = null;
   private sumBuf: Float32Array | null = null;
-  /** where frames to the next rank go: the next link, or a pacer in front of it */
+  /** in front of the next link when sends are paced */
+  private readonly pacer: PacedLink | null;
+  /** where frames to the next rank go: the pacer, or the next link itself */
   private readonly out: Link | null;
 
   constructor(private readonly o: RingOptions) {
@@ -86,7 +88,8 @@ export class RingAllReduce {
     const pace = o.paceBytesPerSec;
     if (pace !== undefined && !(pace > 0)) throw new TabswarmError('BAD_REQUEST', `paceBytesPerSec must be > 0, got ${pace}`);
     // the bucket holds at least one frame, and what 8 ms of sending needs (browser timers fire every 4 ms or later)
-    this.out = o.next && pace ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008)) : o.next;
+    this.pacer = o.next && pace ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008)) : null;
+    this.out = this.pacer ?? o.next;
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
@@ -98,10 +101,10 @@ export class RingAllReduce {
     }
   }
 
-  /** Sums `vec` in place across the ring for `step`. */
   /**
-   * With `input`, the ring starts before `vec` is complete: it sends and sums a chunk only once
-   * `input` marks its range ready (see InputGate); the result is the same.
+   * Sums `vec` in place across the ring for `step`. With `input`, the ring starts before `vec`
+   * is complete: it sends and sums a chunk only once `input` marks its range ready (see
+   * InputGate); the result is the same.
    */
   allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) return Promise.reject(this.destroyed);
@@ -325,9 +328,8 @@ export class RingAllReduce {
     const run = this.run;
     if (!run || run.rsLeft > 0 || run.agLeft > 0 || this.queue.size > 0 || this.pumping || run.firstLeft.length > 0) return;
     // everything this rank sends must have left its pacer (as unpaced, it has reached the data channel)
-    const pacer = this.out instanceof PacedLink ? this.out : null;
-    if (pacer && pacer.bufferedAmount > this.o.next!.bufferedAmount) {
-      void pacer.handedOver().then(() => this.maybeFinish());
+    if (this.pacer && this.pacer.queuedBytes > 0) {
+      void this.pacer.handedOver().then(() => this.maybeFinish());
       return;
     }
     this.run = null;
@@ -357,7 +359,7 @@ export class RingAllReduce {
     this.destroyed = err;
     for (const u of this.unsubs) u();
     this.unsubs = [];
-    if (this.out instanceof PacedLink) this.out.detach();
+    this.pacer?.detach();
     this.early.clear();
   }
 }
