@@ -7,6 +7,7 @@ import { planSlices } from '../shared/batchPlan.ts';
 import type { MemberRow, PrivateView, PublicSummary } from '../shared/dashboardProtocol.ts';
 import { isGone } from './memberState.ts';
 import type { Job } from './jobs.ts';
+import { jobHeadline } from './security/jobViews.ts';
 
 interface LayerJson {
   class_name?: string;
@@ -29,11 +30,7 @@ export function describeModel(model: unknown): string {
 export function publicSummary(job: Job, paramCount: number): PublicSummary {
   const c = job.coordinator;
   return {
-    id: job.id,
-    name: job.spec.name,
-    status: c.status,
-    step: c.step,
-    steps: job.spec.steps,
+    ...jobHeadline(job),
     dataset: job.spec.dataset.id,
     activeMembers: [...c.members.values()].filter((m) => !isGone(m.state)).length,
     paramCount,

@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright';
 import { TabswarmError } from '../../shared/errors.ts';
 import { launchChromium, workerContext } from '../browser.ts';
 import { createDatasetFiles } from '../datasetFiles.ts';
-import { linkPeers, type AgentCmd, type Hosts } from './proto.ts';
+import { HostsBase, type AgentCmd } from './proto.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = join(tmpdir(), 'tabswarm-bench-pages');
@@ -67,16 +67,14 @@ interface BenchPageWindow {
 }
 
 /** N tabs, one browser context each, hosting the ring bench page. */
-export class TabHosts implements Hosts {
+export class TabHosts extends HostsBase {
   private constructor(
     private readonly browser: Browser,
     private readonly pages: Page[],
     private readonly site: { close(): Promise<void> },
     readonly ids: string[],
-  ) {}
-
-  get size(): number {
-    return this.pages.length;
+  ) {
+    super();
   }
 
   static async start(n: number): Promise<TabHosts> {
@@ -112,18 +110,6 @@ export class TabHosts implements Hosts {
     });
     const work = this.pages[i]!.evaluate((c) => (window as unknown as BenchPageWindow).__bench.handle(c), cmd) as Promise<T>;
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  all<T>(cmd: (rank: number) => AgentCmd, ranks: number[] = this.pages.map((_, i) => i), timeoutMs?: number): Promise<T[]> {
-    return Promise.all(ranks.map((r) => this.call<T>(r, cmd(r), timeoutMs)));
-  }
-
-  async connect(shape: 'ring' | 'mesh', n = this.size): Promise<void> {
-    const ids = this.ids.slice(0, n);
-    await this.all((r) => ({
-      op: 'connect',
-      peers: linkPeers(shape, ids, r),
-    }), ids.map((_, i) => i));
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TabswarmError } from '../../shared/errors.ts';
-import { linkPeers, type AgentCmd, type FromAgent, type Hosts, type ToAgent, type Usage } from './proto.ts';
+import { HostsBase, type AgentCmd, type FromAgent, type ToAgent, type Usage } from './proto.ts';
 import type { Topology } from './topology.ts';
 
 const AGENT = fileURLToPath(new URL('./agent.ts', import.meta.url));
@@ -19,17 +19,16 @@ interface Agent {
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
 }
 
-export class Cluster implements Hosts {
+export class Cluster extends HostsBase {
   private nextReq = 1;
   private constructor(
     readonly topo: Topology,
     private readonly agents: Agent[],
     private readonly ps: { proc: ChildProcess; url: string } | null,
-  ) {}
-
-  get size(): number {
-    return this.agents.length;
+  ) {
+    super();
   }
+
   get ids(): string[] {
     return this.agents.map((a) => a.id);
   }
@@ -95,20 +94,6 @@ export class Cluster implements Hosts {
       });
       a.proc.send({ id, cmd } satisfies ToAgent);
     });
-  }
-
-  /** The same kind of command on agents `ranks` (default all) at once. */
-  all<T>(cmd: (rank: number) => AgentCmd, ranks: number[] = this.agents.map((_, i) => i), timeoutMs?: number): Promise<T[]> {
-    return Promise.all(ranks.map((r) => this.call<T>(r, cmd(r), timeoutMs)));
-  }
-
-  /** Opens the links of a ring (each rank to both neighbours) or of a full mesh. */
-  async connect(shape: 'ring' | 'mesh', n = this.size): Promise<void> {
-    const ids = this.ids.slice(0, n);
-    await this.all((r) => ({
-      op: 'connect',
-      peers: linkPeers(shape, ids, r),
-    }), ids.map((_, i) => i));
   }
 
   async psUsage(): Promise<Usage | null> {

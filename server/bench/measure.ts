@@ -4,21 +4,11 @@
  * step is the figure), a single channel's point-to-point throughput, the all-to-all
  * exchange and the parameter server.
  */
-import type { CodecName } from '../../shared/codec.ts';
 import { TabswarmError } from '../../shared/errors.ts';
-import type { Hosts, RingImpl, StepResult } from './proto.ts';
+import type { Hosts, RingConfig, StepResult } from './proto.ts';
 import { median } from './stats.ts';
 
-export interface RingConfig {
-  impl: RingImpl;
-  chunkBytes: number;
-  highWater: number;
-  lowWater?: number;
-  encoding: CodecName;
-  schedule?: 'fifo' | 'forward-first';
-  /** pace each rank's sends (bytes/s), see PacedLink */
-  pace?: number;
-}
+export type { RingConfig } from './proto.ts';
 
 /** the tuned ring with the settings `bench tune` chose: frames of exactly 256 KiB (the data channels' maxMessageSize), forwarded frames first */
 export const TUNED: RingConfig = { impl: 'tuned', chunkBytes: 256 * 1024 - 32, highWater: 4 * 1024 * 1024, encoding: 'fp32', schedule: 'forward-first' };
@@ -62,8 +52,7 @@ export async function ringTime(c: Hosts, n: number, bytes: number, cfg: RingConf
   const ep = epoch++;
   const ids = c.ids;
   await c.all((r) => ({
-    op: 'ringSetup', rank: r, size: n, prev: ids[(r + n - 1) % n]!, next: ids[(r + 1) % n]!, impl: cfg.impl, elems: bytes / 4,
-    chunkBytes: cfg.chunkBytes, highWater: cfg.highWater, lowWater: cfg.lowWater, encoding: cfg.encoding, schedule: cfg.schedule, pace: cfg.pace, epoch: ep,
+    ...cfg, op: 'ringSetup', rank: r, size: n, prev: ids[(r + n - 1) % n]!, next: ids[(r + 1) % n]!, elems: bytes / 4, epoch: ep,
   }), ranks);
   try {
     return await timedSteps(iters, warmup, (k) => c.all<StepResult>(() => ({ op: 'ringStep', step: k }), ranks), sameHash(`ring N=${n}`));

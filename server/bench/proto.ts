@@ -7,21 +7,25 @@ import type { CodecName } from '../../shared/codec.ts';
 
 export type RingImpl = 'tuned' | 'baseline';
 
-export interface RingSetup {
-  op: 'ringSetup';
-  rank: number;
-  size: number;
-  prev: string;
-  next: string;
+/** How a measured ring runs (the knobs `bench tune` moves). */
+export interface RingConfig {
   impl: RingImpl;
-  elems: number;
   chunkBytes: number;
   highWater: number;
   lowWater?: number;
   encoding: CodecName;
   schedule?: 'fifo' | 'forward-first';
-  /** pace sends to the next rank (bytes/s; tuned ring only) */
+  /** pace each rank's sends to its next rank (bytes/s; tuned ring only), see PacedLink */
   pace?: number;
+}
+
+export interface RingSetup extends RingConfig {
+  op: 'ringSetup';
+  rank: number;
+  size: number;
+  prev: string;
+  next: string;
+  elems: number;
   epoch: number;
 }
 
@@ -63,6 +67,26 @@ export interface Hosts {
   /** opens the links of a ring (each rank to both neighbours) or of a full mesh among the first n */
   connect(shape: 'ring' | 'mesh', n?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What every Hosts does the same way on top of `call`: commands to many hosts, and links. */
+export abstract class HostsBase implements Hosts {
+  abstract readonly ids: string[];
+  abstract call<T>(i: number, cmd: AgentCmd, timeoutMs?: number): Promise<T>;
+  abstract close(): Promise<void>;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  all<T>(cmd: (rank: number) => AgentCmd, ranks: number[] = this.ids.map((_, i) => i), timeoutMs?: number): Promise<T[]> {
+    return Promise.all(ranks.map((r) => this.call<T>(r, cmd(r), timeoutMs)));
+  }
+
+  async connect(shape: 'ring' | 'mesh', n = this.size): Promise<void> {
+    const ids = this.ids.slice(0, n);
+    await this.all((r) => ({ op: 'connect', peers: linkPeers(shape, ids, r) }), ids.map((_, i) => i));
+  }
 }
 
 /** Bench traffic that is not a ring frame starts with this byte (ring frames start 'TW'). */

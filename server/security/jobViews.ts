@@ -13,14 +13,16 @@
  */
 import type { Job } from '../jobs.ts';
 
+/** Which job and how far along: the fields every view of a job starts with (REST, list, dashboard). */
+export function jobHeadline(job: Job) {
+  const c = job.coordinator;
+  return { id: job.id, name: job.spec.name, status: c.status, step: c.step, steps: job.spec.steps };
+}
+
 export function publicJobView(job: Job) {
   const c = job.coordinator;
   return {
-    id: job.id,
-    name: job.spec.name,
-    status: c.status,
-    step: c.step,
-    steps: job.spec.steps,
+    ...jobHeadline(job),
     epoch: c.epoch,
     dataset: job.spec.dataset.id,
     learningRate: c.learningRate,
@@ -55,6 +57,5 @@ export function privateJobView(job: Job) {
 
 /** The list of jobs: public fields only. */
 export function jobListEntry(job: Job) {
-  const c = job.coordinator;
-  return { id: job.id, name: job.spec.name, status: c.status, step: c.step, steps: job.spec.steps, createdAt: job.createdAt };
+  return { ...jobHeadline(job), createdAt: job.createdAt };
 }

@@ -12,10 +12,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { create, globals } from 'webgpu';
-import { limitIdx, loadDataset, type DatasetSource } from '../../../shared/datasets.ts';
-import { jobSpecSchema } from '../../../shared/jobSpec.ts';
-import { presetSpec, type PresetName } from '../../../shared/presets.ts';
-import { Replica } from '../../../shared/replica.ts';
+import { limitIdx, type DatasetSource } from '../../../shared/datasets.ts';
+import type { PresetName } from '../../../shared/presets.ts';
+import { timeSteps } from '../stepTiming.ts';
 
 Object.assign(globalThis, globals);
 (globalThis as unknown as { navigator: unknown }).navigator = { gpu: create([]) };
@@ -35,26 +34,7 @@ async function adapterInfo(): Promise<Record<string, unknown>> {
 }
 
 async function time(preset: PresetName, backend: string, batch: number, steps: number) {
-  const out = { preset, backend, batch, ok: false, firstMs: null as number | null, stepMs: [] as number[], error: null as string | null };
-  try {
-    if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend ${backend} unavailable`);
-    const spec = jobSpecSchema.parse(presetSpec(tf, preset));
-    const train = await loadDataset(source, 'mnist', 'train', batch * (steps + 1));
-    const r = await Replica.create(tf, spec);
-    for (let s = 0; s <= steps; s++) {
-      const idx = Array.from({ length: batch }, (_, i) => s * batch + i);
-      const t0 = performance.now();
-      await r.gradient(train, idx);
-      const ms = performance.now() - t0;
-      if (s === 0) out.firstMs = ms;
-      else out.stepMs.push(ms);
-    }
-    r.dispose();
-    out.ok = true;
-  } catch (e) {
-    out.error = String((e as Error).message).slice(0, 300);
-  }
-  return out;
+  return { preset, backend, batch, ...(await timeSteps(tf, source, preset, backend, batch, steps)) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
