@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Server } from 'socket.io';
-import type { ClientToServerEvents, ServerToClientEvents } from '../shared/protocol.ts';
+import { MAX_SOCKET_MESSAGE_BYTES, MAX_STATE_BYTES, type ClientToServerEvents, type ServerToClientEvents } from '../shared/protocol.ts';
 import type { CoordinatorOptions } from './coordinator.ts';
 import { attachDashboardFeed } from './dashboardFeed.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
@@ -15,12 +15,14 @@ import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
-import { JobRegistry } from './jobs.ts';
+import { JobRegistry, type Job } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
+import type { BucketSpec } from './security/rateLimit.ts';
 import { hardenHttpServer } from './security/headers.ts';
 import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
 import { attachSockets } from './sockets.ts';
+import { createUploadTable } from './uploads.ts';
 import { jobRecord, persistHooks, withPersistence } from './store/persist.ts';
 import { restoreJobs } from './store/restore.ts';
 import { createStore } from './store/store.ts';
@@ -38,6 +40,8 @@ export interface ServerOptions {
   /** web origins besides the server's own that may open socket.io connections (and that pages may connect to) */
   allowedOrigins?: string[];
   rateLimits?: Partial<RateLimits>;
+  /** malformed or out-of-role messages a socket may send before it is disconnected (server/sockets.ts) */
+  violations?: BucketSpec;
 }
 
 export interface TabswarmServer {
@@ -61,9 +65,20 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const store = createStore(o.dataDir ? { dir: o.dataDir, now } : { memory: true, now });
   const origins = normaliseOrigins(o.allowedOrigins ?? []);
   const guards = createGuards({ now, limits: o.rateLimits });
+  const uploads = createUploadTable({ now });
+  // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
+  const paramCounts = new Map<string, number>();
+  const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
+    const p = paramCounts.get(jobId);
+    if (p === undefined) return MAX_STATE_BYTES;
+    return kind === 'final' ? 4 * p : 12 * p + 4096;
+  };
   const jobs: JobRegistry = new JobRegistry({
     now,
-    onCreate: (job) => store.createJob(jobRecord(job)),
+    onCreate: (job) => {
+      store.createJob(jobRecord(job));
+      learnParamCount(job);
+    },
     coordinatorDeps: (jobId) => withPersistence({
       now,
       every: (ms, fn) => {
@@ -80,9 +95,17 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       onCheckpoint: () => signals.changed(jobId, 'checkpoint'),
       onParams: () => signals.changed(jobId, 'params'),
       onRollback: () => signals.changed(jobId, 'rollback'),
+      onFailure: (reason, err) => {
+        log('error', 'job quarantined', { jobId, reason, err: err instanceof Error ? err.stack : err === undefined ? undefined : String(err) });
+        signals.changed(jobId, 'event');
+      },
+      offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
+  const learnParamCount = (job: Job) =>
+    void exporter.layout(job).then((l) => paramCounts.set(job.id, l.trainableCount), () => {});
   restoreJobs(store, jobs, now, log);
+  for (const j of jobs.jobs.values()) learnParamCount(j);
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const handler = createHttpHandler({
@@ -94,15 +117,16 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     ownerRoutes: createOwnerRoutes({ jobs, exporter, log, readJson, send }),
     guards,
     connectOrigins: origins,
+    uploads,
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, {
-    maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false,
+    maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: false,
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
-  attachSockets(io, { jobs, log, iceServers: o.iceServers ?? [], guards });
-  attachDashboardFeed(io, { jobs, signals, log, every, paramCount: async (job) => (await exporter.layout(job)).trainableCount });
+  attachSockets(io, { jobs, log, iceServers: () => o.iceServers ?? [], guards, now, ...(o.violations ? { violations: o.violations } : {}) });
+  attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => (await exporter.layout(job)).trainableCount });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {
       for (const j of jobs.jobs.values()) j.coordinator.destroy();

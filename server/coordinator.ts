@@ -2,21 +2,28 @@
  * The coordinator of one job: membership, ring epochs, joins and the synchronous step.
  *
  * open step s on epoch e with slices → every ring member reports reduced(s, e, hash)
- * → all hashes equal: broadcast commit(s) → next step. A member that goes away (disconnect,
- * missed heartbeats, a neighbour's link report, the step deadline) aborts the open step; the
- * next epoch's ring leaves it out and the same global batch is re-sliced among the
- * survivors, so faults never change what a step trains on. Joiners are admitted at a step
+ * → all reports equal: broadcast commit(s) → next step. A member that goes away (disconnect,
+ * missed heartbeats, the step deadline, a neighbour's report judged on evidence) aborts the
+ * open step; the next epoch's ring leaves it out and the same global batch is re-sliced among
+ * the survivors, so faults never change what a step trains on. Joiners are admitted at a step
  * boundary after an exact state sync from a rotating donor, or from the last checkpoint.
+ *
+ * Every message it handles has passed server/messagePolicy.ts (its sender's role), so the
+ * handlers here decide what a report means, not whether its sender may make it. Votes on
+ * whole weights live in server/votes.ts, accusations in server/accusation.ts.
  */
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
 import { hashFloat32 } from '../shared/hash.ts';
 import { decodeState } from '../shared/stateCodec.ts';
+import { Accusation } from './accusation.ts';
 import { DEFAULT_DEADLINE, stepDeadlineMs, type DeadlineOptions } from './deadline.ts';
 import { isGone, transition, type DropReason, type MemberEvent, type MemberState } from './memberState.ts';
+import type { PolicyView } from './messagePolicy.ts';
+import { CheckpointRound, FinalRound, type FinalWeights } from './votes.ts';
 
-export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped';
+export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped' | 'failed';
 
 export interface MemberHandle {
   send(m: ServerMessage): void;
@@ -30,6 +37,7 @@ export interface Member {
   joinedAt: number;
   lastSeen: number;
   info: WorkerInfo | null;
+  /** slice weight: the claim at ready (clamped), then what the server measured */
   samplesPerSec: number;
   samplesDone: number;
   stepsDone: number;
@@ -74,9 +82,23 @@ export interface CoordinatorOptions {
   heartbeatTimeoutMs: number;
   syncTimeoutMs: number;
   deadline: DeadlineOptions;
+  /** events kept in memory (the store keeps more, compacted) */
+  maxEvents: number;
+  /** members that left or were dropped kept for the views; older ones are forgotten */
+  maxGoneMembers: number;
 }
 
-export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = { ringFormationMs: 20_000, heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE };
+export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = {
+  ringFormationMs: 20_000, heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE,
+  maxEvents: 1_000, maxGoneMembers: 200,
+};
+
+/** No claim of speed above this is believed before anything was measured (samples/s). */
+const MAX_CLAIMED_SPEED = 1e6;
+/** closed steps remembered, so that a report crossing an abort is recognised as late, not hostile */
+const RECENT_STEPS = 4;
+
+export type UploadKind = 'checkpoint' | 'final';
 
 export interface CoordinatorDeps {
   now: () => number;
@@ -88,6 +110,10 @@ export interface CoordinatorDeps {
   onCheckpoint?: (c: Checkpoint) => void;
   onRollback?: (toStep: number) => void;
   onParams?: (step: number, paramHash: string, params: Float32Array) => void;
+  /** an internal error quarantined the job */
+  onFailure?: (reason: string, err: unknown) => void;
+  /** a one-time id the member PUTs its upload to (server/uploads.ts); absent: a counter (unit tests) */
+  offerUpload?: (o: { peerId: string; kind: UploadKind; step: number }) => string;
   /** a restarted server hands back the job's last checkpoint */
   restore?: { checkpoint: Checkpoint | null; metrics: StepMetrics[] };
 }
@@ -102,7 +128,11 @@ interface OpenStep {
   openedAt: number;
   deadlineAt: number;
   computed: Set<string>;
+  /** when the server heard `computed`: the speed it measured, whatever the member claims */
+  computedAt: Map<string, number>;
   reports: Map<string, Reduced>;
+  reported: Set<string>;
+  failed: Set<string>;
 }
 
 interface Sync {
@@ -114,29 +144,44 @@ interface Sync {
   joinerHash: string | null;
 }
 
-export class Coordinator {
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)]!;
+};
+
+export class Coordinator implements PolicyView {
   status: JobStatus = 'waiting';
+  /** why the job failed (status 'failed'), or why its weights are not the final ones */
+  failure: string | null = null;
   /** the next step to run = number of committed steps */
   step = 0;
   epoch = 0;
   ring: string[] = [];
   readonly members = new Map<string, Member>();
   metrics: StepMetrics[] = [];
+  /** the newest `maxEvents` events; `eventSeq` counts every event ever logged */
   readonly events: JobEvent[] = [];
+  eventSeq = 0;
   checkpoint: Checkpoint | null = null;
-  finalParams: { step: number; paramHash: string; params: Float32Array } | null = null;
+  finalParams: FinalWeights | null = null;
   readonly options: CoordinatorOptions;
+  /** applied from the next opened step on, by every replica alike */
+  learningRate: number;
   private open: OpenStep | null = null;
-  private cpRound: { step: number; voters: Set<string>; votes: Map<string, string>; upload: Checkpoint | null; uploader: string } | null = null;
+  private recent: { step: number; epoch: number; ring: string[] }[] = [];
+  private cpRound: CheckpointRound | null = null;
   private cpCursor = 0;
-  private finalCandidate: { step: number; paramHash: string; params: Float32Array } | null = null;
+  private finalRound: FinalRound | null = null;
   private syncs = new Map<string, Sync>();
   private donorCursor = 0;
   private stepTimes: number[] = [];
   private lastCommitHash: string | null = null;
+  private evals = new Map<number, { by: string; answered: boolean }>();
+  private accusation: Accusation | null = null;
+  private readonly tickMs: number;
+  private lastTickAt: number;
+  private uploadSeq = 0;
   private cancelTick: () => void;
-  /** applied from the next opened step on, by every replica alike */
-  learningRate: number;
 
   constructor(
     readonly jobId: string,
@@ -150,18 +195,89 @@ export class Coordinator {
       this.metrics = deps.restore.metrics.filter((m) => m.step < (this.checkpoint?.step ?? 0));
       this.step = this.checkpoint?.step ?? 0;
     }
-    this.cancelTick = deps.every(Math.max(100, Math.min(1000, this.options.heartbeatMs / 2)), () => this.tick());
+    this.tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
+    this.lastTickAt = deps.now();
+    this.cancelTick = deps.every(this.tickMs, () => this.guarded('the step timer', () => this.tick()));
+  }
+
+  // ── the policy's view (server/messagePolicy.ts) ────────────────────────────────────────
+
+  member(id: string) {
+    return this.members.get(id);
+  }
+  openStep() {
+    return this.open;
+  }
+  recentRing(step: number, epoch: number) {
+    return this.recent.find((r) => r.step === step && r.epoch === epoch)?.ring ?? null;
+  }
+  syncOf(id: string) {
+    const s = this.syncs.get(id);
+    return s && s.donor !== 'server' ? { donor: s.donor, step: s.step, joinerReported: s.joinerHash !== null, donorReported: s.donorHash !== null } : s ? { donor: '', step: s.step, joinerReported: s.joinerHash !== null, donorReported: true } : undefined;
+  }
+  checkpointRound() {
+    const r = this.cpRound;
+    return r ? { step: r.step, voters: r.voters, voted: new Set(r.votes.keys()), uploader: r.uploader } : null;
+  }
+  evaluation(step: number) {
+    return this.evals.get(step);
+  }
+  finish() {
+    const f = this.finalRound;
+    return f ? { step: f.step, finishers: f.finishers, reported: new Set(f.reports.keys()) } : null;
+  }
+
+  // ── boundaries ──────────────────────────────────────────────────────────────────────────
+
+  /** Runs `fn`; an exception quarantines this job (status 'failed', reason visible) instead of escaping. */
+  guarded<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      this.fail(`internal error in ${what}: ${e instanceof Error ? e.message : String(e)}`, e);
+      return undefined;
+    }
+  }
+
+  /** Quarantines the job: no more steps, members told and let go, the reason in the views. Idempotent. */
+  fail(reason: string, err?: unknown) {
+    if (this.status === 'failed') return;
+    this.open = null;
+    this.status = 'failed';
+    this.failure = reason;
+    try {
+      this.event('status', `failed: ${reason}`);
+      for (const m of this.members.values()) {
+        if (isGone(m.state)) continue;
+        m.state = 'dropped';
+        m.reason = 'job-failed';
+        m.handle.send({ type: 'error', code: 'JOB_FAILED', message: reason });
+        m.handle.disconnect(`job failed: ${reason}`);
+      }
+    } finally {
+      this.deps.onFailure?.(reason, err);
+    }
   }
 
   private event(kind: JobEvent['kind'], detail: string, peerId?: string) {
     const e: JobEvent = { at: this.deps.now(), kind, detail, ...(peerId ? { peerId } : {}) };
     this.events.push(e);
+    this.eventSeq++;
+    if (this.events.length > this.options.maxEvents) this.events.splice(0, this.events.length - this.options.maxEvents);
     this.deps.onEvent?.(e);
+  }
+
+  /** Events logged after the first `seq` (as counted by `eventSeq`), as far as memory reaches back. */
+  eventsAfter(seq: number): JobEvent[] {
+    const n = Math.min(this.events.length, Math.max(0, this.eventSeq - seq));
+    return n === 0 ? [] : this.events.slice(-n);
   }
 
   private move(m: Member, ev: MemberEvent) {
     m.state = transition(m.state, ev);
   }
+
+  // ── membership ─────────────────────────────────────────────────────────────────────────
 
   /** Any message from a member counts as a heartbeat. */
   touch(id: string) {
@@ -176,15 +292,32 @@ export class Coordinator {
       samplesDone: 0, stepsDone: 0, lastParamHash: null, final: null, reason: null, link: null,
     };
     this.members.set(id, m);
+    this.forgetOldMembers();
     this.event('join', 'joined', id);
     return m;
+  }
+
+  /** Bounded memory: only the newest `maxGoneMembers` members that are gone stay listed. */
+  private forgetOldMembers() {
+    let gone = 0;
+    for (const m of this.members.values()) if (isGone(m.state)) gone++;
+    for (const [id, m] of this.members) {
+      if (gone <= this.options.maxGoneMembers) break;
+      if (isGone(m.state)) {
+        this.members.delete(id);
+        gone--;
+      }
+    }
   }
 
   ready(id: string, info: WorkerInfo, samplesPerSec: number) {
     const m = this.members.get(id);
     if (!m || m.state !== 'joining') return;
     m.info = info;
-    m.samplesPerSec = samplesPerSec;
+    // a claim is only a claim: at most 4× the median of what the others hold, until measured
+    const others = [...this.members.values()].filter((x) => x !== m && !isGone(x.state) && x.samplesPerSec > 0).map((x) => x.samplesPerSec);
+    const cap = others.length > 0 ? 4 * median(others) : MAX_CLAIMED_SPEED;
+    m.samplesPerSec = Math.min(samplesPerSec, cap, MAX_CLAIMED_SPEED);
     this.move(m, { type: 'ready' });
     this.advance();
   }
@@ -192,6 +325,8 @@ export class Coordinator {
   active(): Member[] {
     return [...this.members.values()].filter((m) => m.state === 'active').sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1));
   }
+
+  private alive = (id: string) => this.members.get(id)?.state === 'active';
 
   private send(id: string, msg: ServerMessage) {
     this.members.get(id)?.handle.send(msg);
@@ -202,10 +337,20 @@ export class Coordinator {
     this.event('active', `active at step ${this.step} on ${m.info?.backend ?? '?'}${m.info?.adapter ? ` (${m.info.adapter})` : ''}; ${how}`, m.id);
   }
 
+  private uploadId(peerId: string, kind: UploadKind, step: number) {
+    return this.deps.offerUpload?.({ peerId, kind, step }) ?? `u${String(++this.uploadSeq).padStart(31, '0')}`;
+  }
+
+  // ── the step loop ──────────────────────────────────────────────────────────────────────
+
+  private stopped() {
+    return this.status === 'done' || this.status === 'stopped' || this.status === 'failed';
+  }
+
   /** Everything that happens at a step boundary: admit joiners, then open the next step. */
   private advance() {
-    if (this.open || this.status === 'done' || this.status === 'stopped' || this.status === 'paused') return;
-    if (this.step >= this.spec.steps) return this.finish();
+    if (this.open || this.stopped() || this.status === 'paused' || this.accusation) return;
+    if (this.step >= this.spec.steps) return this.finishJob();
     this.startSyncs();
     if (this.syncs.size > 0) return; // hold the boundary until joiners hold the same state
     const act = this.active();
@@ -228,11 +373,203 @@ export class Coordinator {
     const now = this.deps.now();
     const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
     this.open = {
-      step: this.step, epoch: this.epoch, ring, slices, openedAt: now, deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline) + (newRing ? this.options.ringFormationMs : 0),
-      computed: new Set(), reports: new Map(),
+      step: this.step, epoch: this.epoch, ring, slices, openedAt: now,
+      deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline) + (newRing ? this.options.ringFormationMs : 0),
+      computed: new Set(), computedAt: new Map(), reports: new Map(), reported: new Set(), failed: new Set(),
     };
     for (const id of ring) this.send(id, { type: 'step', step: this.step, epoch: this.epoch, ring, slices, learningRate: this.learningRate });
   }
+
+  private close(o: OpenStep) {
+    if (this.open === o) this.open = null;
+    this.recent.push({ step: o.step, epoch: o.epoch, ring: o.ring });
+    if (this.recent.length > RECENT_STEPS) this.recent.shift();
+  }
+
+  computed(id: string, step: number, epoch: number) {
+    const o = this.open;
+    if (!o || o.step !== step || o.epoch !== epoch || !o.ring.includes(id)) return;
+    o.computed.add(id);
+    if (!o.computedAt.has(id)) o.computedAt.set(id, this.deps.now());
+  }
+
+  reduced(id: string, r: Reduced) {
+    const o = this.open;
+    if (!o || r.step !== o.step || r.epoch !== o.epoch || !o.ring.includes(id) || o.reported.has(id)) return;
+    this.computed(id, r.step, r.epoch);
+    o.reports.set(id, r);
+    o.reported.add(id);
+    if (o.reports.size < o.ring.length) return;
+    const reports = [...o.reports.values()];
+    // the loss, correct and count slots are part of the reduced vector every rank holds: they
+    // must agree as exactly as its hash, so one reporter cannot set the job's metrics
+    if (new Set(reports.map(reportKey)).size !== 1) return this.disagreement(o);
+    const first = reports[0]!;
+    if (!(first.correct <= first.count)) return this.abort(`step ${o.step}: reported ${first.correct} correct of ${first.count} samples`);
+    const now = this.deps.now();
+    this.close(o);
+    for (const [pid, x] of o.reports) {
+      const m = this.members.get(pid);
+      if (!m) continue;
+      const slice = o.slices.find((s) => s.peerId === pid)!;
+      m.samplesDone += slice.count;
+      m.stepsDone++;
+      m.lastParamHash = x.paramHash;
+      // speed as the server saw it: from the step's opening to the member's `computed`
+      const ms = (o.computedAt.get(pid) ?? now) - o.openedAt;
+      if (ms > 0 && slice.count > 0) {
+        const sps = Math.min((slice.count / ms) * 1000, MAX_CLAIMED_SPEED);
+        m.samplesPerSec = m.samplesPerSec > 0 ? 0.7 * m.samplesPerSec + 0.3 * sps : sps;
+      }
+    }
+    this.lastCommitHash = first.paramHash;
+    const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
+    if (evalStep) {
+      this.evals.set(o.step, { by: o.ring[0]!, answered: false });
+      for (const s of this.evals.keys()) if (this.evals.size > 16) this.evals.delete(s);
+    }
+    o.ring.forEach((rid, i) => this.send(rid, { type: 'commit', step: o.step, epoch: o.epoch, evaluate: evalStep && i === 0 }));
+    const m: StepMetrics = {
+      step: o.step, epoch: o.epoch, members: o.ring.length,
+      loss: first.count > 0 ? first.loss / first.count : 0,
+      accuracy: first.count > 0 ? first.correct / first.count : 0,
+      samples: first.count,
+      stepMs: now - o.openedAt,
+      computeMs: Math.max(...reports.map((x) => x.computeMs)),
+      allreduceMs: Math.max(...reports.map((x) => x.allreduceMs)),
+      at: now,
+    };
+    this.metrics.push(m);
+    this.stepTimes.push(m.stepMs);
+    if (this.stepTimes.length > 100) this.stepTimes.splice(0, this.stepTimes.length - 100);
+    this.deps.onMetrics?.(m);
+    this.step = o.step + 1;
+    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) this.askCheckpoint();
+    this.advance();
+  }
+
+  evaluated(id: string, step: number, testAccuracy: number) {
+    const e = this.evals.get(step);
+    if (!e || e.by !== id || e.answered) return;
+    e.answered = true;
+    const m = this.metrics.find((x) => x.step === step);
+    if (m) m.testAccuracy = testAccuracy;
+  }
+
+  private abort(reason: string) {
+    const o = this.open;
+    if (!o) return;
+    this.close(o);
+    this.event('abort', `step ${o.step} (epoch ${o.epoch}) aborted: ${reason}`);
+    for (const id of o.ring) this.send(id, { type: 'abort', step: o.step, epoch: o.epoch, reason });
+    this.advance();
+  }
+
+  /**
+   * Replicas disagree on the reduced vector (its hash or its loss/correct/count slots) or on
+   * the weights they hold. When a strict majority agrees, the others are evicted (a faulty or
+   * dishonest peer) and the step is redone without them; without a majority it is only redone.
+   */
+  private disagreement(o: OpenStep) {
+    const groups = new Map<string, string[]>();
+    for (const [id, r] of o.reports) groups.set(reportKey(r), [...(groups.get(reportKey(r)) ?? []), id]);
+    const [winner, majority] = [...groups].sort((a, b) => b[1].length - a[1].length)[0]!;
+    const detail = [...o.reports].map(([p, r]) => `${p}=${r.hash}/${r.paramHash}`).join(', ');
+    if (majority.length * 2 <= o.ring.length) return this.abort(`hash mismatch at step ${o.step} with no majority: ${detail}`);
+    const outliers = [...o.reports.keys()].filter((id) => reportKey(o.reports.get(id)!) !== winner);
+    this.event('abort', `hash mismatch at step ${o.step}: ${detail}; majority ${winner.split('|').slice(0, 2).join('/')}`);
+    this.evict(outliers, `reduced vector or weights differ from the majority at step ${o.step}`);
+  }
+
+  /** A peer found faulty: out of the job, reason in the event log; its slice is redone by the others. */
+  evict(ids: string | string[], why: string) {
+    const list = (Array.isArray(ids) ? ids : [ids]).filter((id) => {
+      const m = this.members.get(id);
+      return m && !isGone(m.state);
+    });
+    for (const id of list) this.event('drop', `evicted: ${why}`, id);
+    this.remove(list, 'evicted');
+  }
+
+  /**
+   * A ring member could not finish its part. Without a suspect it leaves the ring itself
+   * (it may rejoin): a failure nobody else caused is the reporter's. With a suspect it is an
+   * accusation, judged on evidence and never free (server/accusation.ts).
+   */
+  stepFailed(id: string, step: number, epoch: number, code: string, message: string, suspect?: string) {
+    const o = this.open;
+    if (!o || o.step !== step || o.epoch !== epoch || !o.ring.includes(id) || o.failed.has(id)) return;
+    o.failed.add(id);
+    if (!suspect || suspect === id || !o.ring.includes(suspect)) {
+      this.event('drop', `reported ${code} in step ${step}: ${message}`, id);
+      return this.remove(id, 'step-failed');
+    }
+    const a = new Accusation(id, suspect, code, message, this.deps.now(), 1.5 * this.options.heartbeatMs);
+    if (a.frames) {
+      // the suspect sent frames, so it is alive: judged at once
+      return this.settleAccusation(a, 'frames');
+    }
+    this.accusation = a;
+    this.abort(`${id} reports its link to ${suspect} failed (${code}: ${message})`);
+  }
+
+  /** Links: evidence first (did the suspect go silent or away?), then both leave the ring. */
+  private judgeAccusation(now: number) {
+    const a = this.accusation;
+    if (!a) return;
+    const suspect = this.members.get(a.suspect);
+    const accuser = this.members.get(a.accuser);
+    if (!suspect || isGone(suspect.state) || !accuser || isGone(accuser.state)) {
+      this.accusation = null;
+      return this.advance();
+    }
+    if (now < a.judgeAt) return;
+    this.accusation = null;
+    this.settleAccusation(a, suspect.lastSeen <= a.at ? 'silent' : 'both-alive');
+  }
+
+  private settleAccusation(a: Accusation, evidence: 'frames' | 'silent' | 'both-alive') {
+    if (evidence === 'silent') {
+      this.event('drop', `${a.accuser} reports its link to it failed (${a.code}: ${a.message}), and it has been silent since`, a.suspect);
+      return this.remove(a.suspect, 'link-failed');
+    }
+    if (evidence === 'frames') this.event('drop', `evicted: ${a.accuser} rejected its frames (${a.code}: ${a.message})`, a.suspect);
+    else this.event('drop', `${a.accuser} reports its link to it failed (${a.code}: ${a.message}); both still talk to the server`, a.suspect);
+    this.event('drop', `accused ${a.suspect}: an accusation costs the accuser its place in the ring (it may rejoin)`, a.accuser);
+    const accuser = this.members.get(a.accuser);
+    if (accuser && !isGone(accuser.state)) {
+      this.move(accuser, { type: 'drop', reason: 'accuser' });
+      accuser.reason = 'accuser';
+      accuser.handle.disconnect('dropped: you accused a ring neighbour; rejoin to continue');
+    }
+    this.remove(a.suspect, evidence === 'frames' ? 'evicted' : 'link-failed');
+  }
+
+  /** The member leaves (reason 'left') or is dropped; an open step it is part of is redone without it. */
+  remove(id: string | string[], reason: DropReason | 'left') {
+    const gone = (Array.isArray(id) ? id : [id]).filter((x) => {
+      const m = this.members.get(x);
+      return m && !isGone(m.state);
+    });
+    for (const x of gone) {
+      const m = this.members.get(x)!;
+      this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
+      m.reason = reason;
+      if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
+      if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
+      this.syncs.delete(x);
+      for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor
+    }
+    if (this.cpRound) this.settleCheckpoint();
+    if (this.finalRound) this.finalMemberGone();
+    const o = this.open;
+    const inStep = o ? [...new Set([...gone, ...o.ring.filter((x) => this.members.get(x)?.state !== 'active')])].filter((x) => o.ring.includes(x)) : [];
+    if (inStep.length > 0) this.abort(`${inStep.join(', ')} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
+    else if (this.accusation) this.judgeAccusation(this.deps.now());
+    else this.advance();
+  }
+
+  // ── joins ───────────────────────────────────────────────────────────────────────────────
 
   private startSyncs() {
     const joiners = [...this.members.values()].filter((m) => m.state === 'syncing' && !this.syncs.has(m.id));
@@ -308,248 +645,216 @@ export class Coordinator {
     this.advance();
   }
 
-  computed(id: string, step: number, epoch: number) {
-    if (this.open && this.open.step === step && this.open.epoch === epoch) this.open.computed.add(id);
-  }
-
-  reduced(id: string, r: Reduced) {
-    const o = this.open;
-    if (!o || r.step !== o.step || r.epoch !== o.epoch || !o.ring.includes(id)) return;
-    o.computed.add(id);
-    o.reports.set(id, r);
-    if (o.reports.size < o.ring.length) return;
-    const reports = [...o.reports.values()];
-    const hashes = new Set(reports.map((x) => x.hash));
-    const paramHashes = new Set(reports.map((x) => x.paramHash));
-    if (hashes.size !== 1 || paramHashes.size !== 1) return this.disagreement(o);
-    const first = reports[0]!;
-    const now = this.deps.now();
-    this.open = null;
-    for (const [pid, x] of o.reports) {
-      const m = this.members.get(pid);
-      if (!m) continue;
-      const slice = o.slices.find((s) => s.peerId === pid)!;
-      m.samplesDone += slice.count;
-      m.stepsDone++;
-      m.lastParamHash = x.paramHash;
-      if (x.computeMs > 0 && slice.count > 0) {
-        const sps = (slice.count / x.computeMs) * 1000;
-        m.samplesPerSec = m.samplesPerSec > 0 ? 0.7 * m.samplesPerSec + 0.3 * sps : sps;
-      }
-    }
-    this.lastCommitHash = first.paramHash;
-    const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
-    o.ring.forEach((id, i) => this.send(id, { type: 'commit', step: o.step, epoch: o.epoch, evaluate: evalStep && i === 0 }));
-    const m: StepMetrics = {
-      step: o.step, epoch: o.epoch, members: o.ring.length,
-      loss: first.count > 0 ? first.loss / first.count : 0,
-      accuracy: first.count > 0 ? first.correct / first.count : 0,
-      samples: first.count,
-      stepMs: now - o.openedAt,
-      computeMs: Math.max(...reports.map((x) => x.computeMs)),
-      allreduceMs: Math.max(...reports.map((x) => x.allreduceMs)),
-      at: now,
-    };
-    this.metrics.push(m);
-    this.stepTimes.push(m.stepMs);
-    if (this.stepTimes.length > 100) this.stepTimes.splice(0, this.stepTimes.length - 100);
-    this.deps.onMetrics?.(m);
-    this.step = o.step + 1;
-    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) this.askCheckpoint();
-    this.advance();
-  }
+  // ── checkpoints ─────────────────────────────────────────────────────────────────────────
 
   /**
    * Asks one active member (rotating) for its state at the current boundary and every other
-   * one for the hash of its weights there. The upload is kept only when its bytes hash to what
-   * it claims and a strict majority of the members holds that hash: one dishonest member
-   * cannot plant the checkpoint that rejoiners and a restarted server resume from.
+   * one for the hash of its weights there (server/votes.ts).
    */
   private askCheckpoint(): boolean {
     const act = this.active();
     if (act.length === 0) return false;
     const uploader = act[this.cpCursor++ % act.length]!;
-    this.cpRound = { step: this.step, voters: new Set(act.map((m) => m.id)), votes: new Map(), upload: null, uploader: uploader.id };
-    for (const m of act) m.handle.send({ type: 'checkpoint-request', step: this.step, upload: m.id === uploader.id });
+    this.cpRound = new CheckpointRound(this.step, new Set(act.map((m) => m.id)), uploader.id);
+    for (const m of act) {
+      const up = m.id === uploader.id;
+      m.handle.send({ type: 'checkpoint-request', step: this.step, upload: up, ...(up ? { uploadId: this.uploadId(m.id, 'checkpoint', this.step) } : {}) });
+    }
     return true;
   }
 
   paramHashVote(id: string, step: number, paramHash: string) {
     const r = this.cpRound;
-    if (!r || r.step !== step || !r.voters.has(id)) return;
-    r.votes.set(id, paramHash);
+    if (!r || r.step !== step) return;
+    r.vote(id, paramHash);
     this.settleCheckpoint();
   }
 
-  checkpointed(id: string, step: number, paramHash: string, state: Uint8Array) {
+  /** The uploader's state arrived (PUT /api/uploads/:id): it must decode, be of the round's step, and win the vote. */
+  checkpointUploaded(id: string, step: number, state: Uint8Array) {
     const r = this.cpRound;
-    if (!r || r.step !== step || r.uploader !== id) return;
-    let ok = false;
+    if (!r || r.step !== step || r.uploader !== id || r.upload || !this.alive(id)) return false;
+    let paramHash: string | null = null;
     try {
       const st = decodeState(state);
-      ok = st.step === step && hashFloat32(st.params) === paramHash;
+      if (st.step === step) paramHash = hashFloat32(st.params);
     } catch {
-      ok = false;
+      paramHash = null;
     }
-    if (!ok) {
+    if (!paramHash) {
       this.cpRound = null;
-      return this.evict(id, `its checkpoint of step ${step} does not hash to ${paramHash}`);
+      this.evict(id, `its checkpoint of step ${step} does not decode as a state of that step`);
+      return false;
     }
-    r.votes.set(id, paramHash);
-    r.upload = { step, paramHash, state: Uint8Array.from(state) };
+    r.uploaded({ step, paramHash, state: Uint8Array.from(state) });
     this.settleCheckpoint();
+    return true;
   }
 
   private settleCheckpoint() {
-    const r = this.cpRound!;
-    const live = [...r.voters].filter((v) => this.members.get(v)?.state === 'active');
-    if (r.upload) {
-      const agree = [...r.votes.values()].filter((h) => h === r.upload!.paramHash).length;
-      if (agree * 2 > live.length) {
-        this.cpRound = null;
-        if (this.checkpoint && this.checkpoint.step >= r.step) return;
-        this.checkpoint = r.upload;
-        this.event('checkpoint', `checkpoint of step ${r.step} (hash ${r.upload.paramHash}, ${r.upload.state.byteLength} bytes, ${agree}/${live.length} agree)`, r.uploader);
-        this.deps.onCheckpoint?.(this.checkpoint);
-        return;
-      }
+    const r = this.cpRound;
+    if (!r) return;
+    const out = r.settle(this.alive);
+    if (!out) return;
+    this.cpRound = null;
+    if (out.kind === 'keep') {
+      if (this.checkpoint && this.checkpoint.step >= r.step) return;
+      this.checkpoint = out.checkpoint;
+      this.event('checkpoint', `checkpoint of step ${r.step} (hash ${out.checkpoint.paramHash}, ${out.checkpoint.state.byteLength} bytes, ${out.agree}/${out.live} agree)`, r.uploader);
+      this.deps.onCheckpoint?.(out.checkpoint);
+      return;
     }
-    if (live.every((v) => r.votes.has(v))) {
-      this.cpRound = null;
-      this.event('checkpoint', `checkpoint of step ${r.step} discarded: no majority for the uploaded weights`);
-      if (r.upload) this.evict(r.uploader, `its checkpoint of step ${r.step} differs from the majority`);
+    this.event('checkpoint', `checkpoint of step ${r.step} discarded: no majority for the uploaded weights`);
+    if (out.evictUploader) this.evict(r.uploader, `its checkpoint of step ${r.step} differs from the majority`);
+  }
+
+  // ── the end ─────────────────────────────────────────────────────────────────────────────
+
+  private finishJob() {
+    if (this.status === 'done') return;
+    this.setStatus('done');
+    const act = this.active();
+    this.finalRound = new FinalRound(this.step, new Set(act.map((m) => m.id)));
+    this.event('done', `finished ${this.step} steps`);
+    const first = act[0];
+    for (const m of act) if (m !== first) m.handle.send({ type: 'done', step: this.step, upload: false });
+    if (first) this.askFinalUpload(first.id);
+    else this.finalFromCheckpoint('no member was active at the end');
+  }
+
+  private askFinalUpload(id: string) {
+    this.finalRound!.asked.push(id);
+    this.send(id, { type: 'done', step: this.step, upload: true, uploadId: this.uploadId(id, 'final', this.step) });
+  }
+
+  /** A finisher's report: the hash of its weights after the last step (a vote) and its test accuracy. */
+  final(id: string, f: Pick<Extract<ClientMessage, { type: 'final' }>, 'step' | 'paramHash' | 'testAccuracy'>) {
+    const r = this.finalRound;
+    const m = this.members.get(id);
+    if (!r || !m || !r.finishers.has(id) || f.step !== r.step || r.reports.has(id)) return;
+    m.final = { paramHash: f.paramHash, testAccuracy: f.testAccuracy };
+    r.report(id, f.paramHash, f.testAccuracy);
+    this.settleFinal();
+  }
+
+  /** The final weights arrived from the member asked for them (PUT /api/uploads/:id). */
+  finalUploaded(id: string, step: number, bytes: Uint8Array) {
+    const r = this.finalRound;
+    if (!r || r.step !== step || r.uploader !== id || r.candidate || this.finalParams || !this.alive(id)) return false;
+    if (bytes.byteLength % 4 !== 0) {
+      this.evict(id, 'its final weights are not whole float32 values');
+      return false;
+    }
+    const params = new Float32Array(Uint8Array.from(bytes).buffer);
+    r.candidate = { paramHash: hashFloat32(params), params, from: id };
+    this.settleFinal();
+    return true;
+  }
+
+  private settleFinal() {
+    const r = this.finalRound;
+    if (!r || this.finalParams) return;
+    if (r.agreed(this.alive)) {
+      const c = r.candidate!;
+      this.finalParams = { step: r.step, paramHash: c.paramHash, params: c.params, source: 'final' };
+      this.deps.onParams?.(r.step, c.paramHash, c.params);
+      this.event('done', `final weights of step ${r.step} (hash ${c.paramHash}) from ${c.from}`);
+      return;
+    }
+    // an upload a strict majority contradicts is a lie: its sender goes, the next one is asked
+    const maj = r.majority(this.alive);
+    const live = [...r.finishers].filter(this.alive).length;
+    if (r.candidate && maj && maj.count * 2 > live && maj.paramHash !== r.candidate.paramHash) {
+      const liar = r.candidate.from;
+      r.candidate = null;
+      this.evict(liar, `its final weights differ from the majority's (${maj.paramHash})`);
     }
   }
 
-  evaluated(id: string, step: number, testAccuracy: number) {
-    const m = this.metrics.find((x) => x.step === step);
-    if (m && this.ring[0] === id) m.testAccuracy = testAccuracy;
-  }
-
-  private abort(reason: string) {
-    const o = this.open;
-    if (!o) return;
-    this.open = null;
-    this.event('abort', `step ${o.step} (epoch ${o.epoch}) aborted: ${reason}`);
-    for (const id of o.ring) this.send(id, { type: 'abort', step: o.step, epoch: o.epoch, reason });
-    this.advance();
-  }
-
-  /**
-   * Replicas disagree on the reduced vector or on the weights they hold. When a strict
-   * majority agrees, the others are evicted (a faulty or dishonest peer) and the step is
-   * redone without them; without a majority the step is only redone.
-   */
-  private disagreement(o: OpenStep) {
-    const key = (r: Reduced) => `${r.hash}/${r.paramHash}`;
-    const groups = new Map<string, string[]>();
-    for (const [id, r] of o.reports) groups.set(key(r), [...(groups.get(key(r)) ?? []), id]);
-    const [winner, majority] = [...groups].sort((a, b) => b[1].length - a[1].length)[0]!;
-    const detail = [...o.reports].map(([p, r]) => `${p}=${key(r)}`).join(', ');
-    if (majority.length * 2 <= o.ring.length) return this.abort(`hash mismatch at step ${o.step} with no majority: ${detail}`);
-    const outliers = [...o.reports.keys()].filter((id) => key(o.reports.get(id)!) !== winner);
-    this.event('abort', `hash mismatch at step ${o.step}: ${detail}; majority ${winner}`);
-    this.evict(outliers, `reduced vector or weights differ from the majority at step ${o.step}`);
-  }
-
-  /** A peer found faulty: out of the job, reason in the event log; its slice is redone by the others. */
-  evict(ids: string | string[], why: string) {
-    const list = (Array.isArray(ids) ? ids : [ids]).filter((id) => {
-      const m = this.members.get(id);
-      return m && !isGone(m.state);
-    });
-    for (const id of list) this.event('drop', `evicted: ${why}`, id);
-    this.remove(list, 'evicted');
-  }
-
-  stepFailed(id: string, step: number, epoch: number, code: string, message: string, suspect?: string) {
-    if (!this.open || this.open.step !== step || this.open.epoch !== epoch) return;
-    if (suspect && suspect !== id && this.open.ring.includes(suspect) && code.startsWith('FRAME_')) {
-      return this.evict(suspect, `${id} rejected its frames (${code}: ${message})`);
+  /** A member went after `done`: the vote may now be settled, or the upload must be asked of someone else. */
+  private finalMemberGone() {
+    const r = this.finalRound!;
+    if (this.finalParams) return;
+    this.settleFinal();
+    if (this.finalParams) return;
+    const up = r.uploader;
+    if (up && this.alive(up) && (!r.candidate || r.candidate.from === up)) return;
+    const next = r.nextUploader(this.alive);
+    if (next) {
+      this.event('done', `${up ?? 'the uploader'} left before its final weights were agreed: asking ${next}`);
+      return this.askFinalUpload(next);
     }
-    if (suspect && suspect !== id && this.open.ring.includes(suspect)) {
-      this.event('drop', `${id} reports its link to ${suspect} failed (${code}: ${message})`, suspect);
-      return this.remove(suspect, 'link-failed');
-    }
-    this.abort(`${id} reported ${code}: ${message}`);
+    this.finalFromCheckpoint('every member that trained to the end left before its weights were agreed');
   }
 
-  /** The member leaves (reason 'left') or is dropped; an open step it is part of is redone without it. */
-  remove(id: string | string[], reason: DropReason | 'left') {
-    const gone = (Array.isArray(id) ? id : [id]).filter((x) => {
-      const m = this.members.get(x);
-      return m && !isGone(m.state);
-    });
-    if (gone.length === 0) return;
-    for (const x of gone) {
-      const m = this.members.get(x)!;
-      this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
-      m.reason = reason;
-      if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
-      if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
-      this.syncs.delete(x);
-      for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor
+  private finalFromCheckpoint(why: string) {
+    if (this.finalParams) return;
+    const cp = this.checkpoint;
+    if (!cp) {
+      this.failure = `no final weights: ${why}, and there is no checkpoint`;
+      this.event('done', this.failure);
+      return;
     }
-    const inStep = gone.filter((x) => this.open?.ring.includes(x));
-    if (inStep.length > 0) this.abort(`${inStep.join(', ')} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
-    else this.advance();
+    const params = decodeState(cp.state).params;
+    this.failure = `final weights are the checkpoint of step ${cp.step}, not of step ${this.step}: ${why}`;
+    this.finalParams = { step: cp.step, paramHash: cp.paramHash, params, source: 'checkpoint' };
+    this.event('done', this.failure);
+    this.deps.onParams?.(cp.step, cp.paramHash, params);
   }
+
+  /** Hash the replicas agree on for the parameters after the last commit. */
+  committedParamHash(): string | null {
+    if (this.finalParams?.source === 'final') return this.finalParams.paramHash;
+    return this.lastCommitHash;
+  }
+
+  // ── time ────────────────────────────────────────────────────────────────────────────────
 
   private tick() {
     const now = this.deps.now();
+    const gap = now - this.lastTickAt - this.tickMs;
+    this.lastTickAt = now;
+    if (gap > Math.max(1000, 2 * this.tickMs)) {
+      // The server itself stood still (a GC pause, SIGSTOP, an overloaded host): messages that
+      // arrived meanwhile are still queued behind this timer. Nobody is judged on time the
+      // server did not watch: every clock it judges by moves on by the gap.
+      for (const m of this.members.values()) m.lastSeen += gap;
+      if (this.open) this.open.deadlineAt += gap;
+      for (const s of this.syncs.values()) s.startedAt += gap;
+      this.accusation?.postpone(gap);
+      return;
+    }
     for (const m of this.members.values()) {
       if (!isGone(m.state) && now - m.lastSeen > this.options.heartbeatTimeoutMs) this.remove(m.id, 'heartbeat-timeout');
     }
     for (const s of [...this.syncs.values()]) {
       if (now - s.startedAt > this.options.syncTimeoutMs) this.remove(s.joiner, 'sync-failed');
     }
+    this.judgeAccusation(now);
     const o = this.open;
-    if (o && now > o.deadlineAt) {
-      const late = o.ring.filter((id) => !o.computed.has(id));
-      if (late.length > 0 && late.length < o.ring.length) this.remove(late, 'step-deadline');
-      else if (this.open === o) {
-        this.ring = []; // fresh links next time
-        this.abort(`step ${o.step} passed its deadline of ${Math.round(o.deadlineAt - o.openedAt)} ms`);
-      }
-    }
+    if (o && now > o.deadlineAt) this.judgeDeadline(o, now);
   }
 
-  private finish() {
-    if (this.status === 'done') return;
-    this.setStatus('done');
-    const act = this.active();
-    act.forEach((m, i) => m.handle.send({ type: 'done', step: this.step, upload: i === 0 }));
-    this.event('done', `finished ${this.step} steps`);
+  /**
+   * A step past its deadline, judged on evidence: members that have not computed are dropped;
+   * if all computed and a strict majority reported the result, those that did not are; else
+   * members silent for 1.5 heartbeats are; if everyone is demonstrably alive, the step is
+   * redone on fresh links.
+   */
+  private judgeDeadline(o: OpenStep, now: number) {
+    const late = o.ring.filter((id) => !o.computed.has(id));
+    if (late.length > 0 && late.length < o.ring.length) return this.remove(late, 'step-deadline');
+    const stalled = o.ring.filter((id) => !o.reported.has(id));
+    if (late.length === 0 && o.reported.size * 2 > o.ring.length) return this.remove(stalled, 'step-deadline');
+    const silentMs = 1.5 * this.options.heartbeatMs;
+    const silent = o.ring.filter((id) => now - (this.members.get(id)?.lastSeen ?? 0) > silentMs);
+    if (silent.length > 0 && silent.length < o.ring.length) return this.remove(silent, 'step-deadline');
+    if (now < o.deadlineAt + silentMs && silent.length === 0) return; // give a frozen member the time to show it
+    this.ring = []; // fresh links next time
+    this.abort(`step ${o.step} passed its deadline of ${Math.round(o.deadlineAt - o.openedAt)} ms`);
   }
 
-  /** Final weights are served once their bytes hash to what the uploader claims and a strict majority of finals agree. */
-  final(id: string, f: Extract<ClientMessage, { type: 'final' }>) {
-    const m = this.members.get(id);
-    if (!m || this.status !== 'done') return;
-    m.final = { paramHash: f.paramHash, testAccuracy: f.testAccuracy };
-    if (f.params) {
-      const params = new Float32Array(Uint8Array.from(f.params).buffer);
-      if (hashFloat32(params) !== f.paramHash) return this.evict(id, 'its final weights do not hash to what it claims');
-      this.finalCandidate = { step: f.step, paramHash: f.paramHash, params };
-    }
-    const c = this.finalCandidate;
-    if (!c || this.finalParams) return;
-    const live = this.active();
-    const agree = live.filter((x) => x.final?.paramHash === c.paramHash).length;
-    if (agree * 2 > live.length) {
-      this.finalParams = c;
-      this.deps.onParams?.(c.step, c.paramHash, c.params);
-    }
-  }
-
-  /** Hash the replicas agree on for the parameters after the last commit (once finals arrive). */
-  committedParamHash(): string | null {
-    const counts = new Map<string, number>();
-    for (const m of this.members.values()) if (m.final) counts.set(m.final.paramHash, (counts.get(m.final.paramHash) ?? 0) + 1);
-    let best: string | null = null;
-    for (const [h, c] of counts) if (best === null || c > counts.get(best)!) best = h;
-    return best ?? this.lastCommitHash;
-  }
+  // ── the owner's controls ───────────────────────────────────────────────────────────────
 
   private setStatus(s: JobStatus) {
     this.status = s;
@@ -568,7 +873,7 @@ export class Coordinator {
   }
 
   stop() {
-    if (this.status === 'done' || this.status === 'stopped') return;
+    if (this.stopped()) return;
     if (this.open) this.abort('job stopped');
     this.setStatus('stopped');
   }
@@ -580,6 +885,8 @@ export class Coordinator {
 
   /** Asks for the state after the last commit (e.g. for a download); false when nobody can. */
   requestCheckpoint(): boolean {
+    if (this.status === 'failed') return false;
+    if (this.cpRound?.step === this.step) return true;
     return this.askCheckpoint();
   }
 
@@ -588,3 +895,6 @@ export class Coordinator {
     this.cancelTick();
   }
 }
+
+/** What every replica of a step must report alike: its reduced vector and weights, and the vector's bookkeeping slots. */
+const reportKey = (r: Reduced) => `${r.hash}|${r.paramHash}|${r.loss}|${r.correct}|${r.count}`;

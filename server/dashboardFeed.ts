@@ -22,6 +22,7 @@ import { membersMessage, privateView, publicSummary } from './dashboardView.ts';
 import type { Job, JobRegistry } from './jobs.ts';
 import type { JobSignals } from './jobSignals.ts';
 import type { Logger } from './log.ts';
+import type { Guards } from './security/guards.ts';
 
 type Sock = Socket<DashboardClientEvents, DashboardServerEvents>;
 type Nsp = Namespace<DashboardClientEvents, DashboardServerEvents>;
@@ -40,6 +41,8 @@ export interface DashboardFeedDeps {
   maxInvalid?: number;
   /** at most this many messages per socket per 10 s */
   maxPerWindow?: number;
+  /** the same per-IP connection limit as the worker namespace (server/security/guards.ts) */
+  guards?: Guards;
 }
 
 /** What a job's rooms were last sent. */
@@ -70,6 +73,23 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
     return k > 0 && (m.step + 1) % k === 0;
   }
 
+  /**
+   * A view that cannot be computed (a bug, a job in a state nobody foresaw) must not take the
+   * process down: the error is logged with the job, its subscribers told, the cursor dropped.
+   */
+  function safeFlush(c: Cursor) {
+    try {
+      flush(c);
+    } catch (e) {
+      d.log('error', 'dashboard feed failed: subscribers of the job disconnected', { jobId: c.job.id, err: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      c.stop();
+      cursors.delete(c.job.id);
+      const rooms = [ownerRoom(c.job.id), publicRoom(c.job.id)];
+      nsp.to(rooms).emit('msg', { type: 'error', code: 'INTERNAL', message: 'the live view of this job failed; reload to try again' });
+      nsp.in(rooms).disconnectSockets(true);
+    }
+  }
+
   /** Sends the job's rooms whatever changed since the last flush. Synchronous. */
   function flush(c: Cursor) {
     const co = c.job.coordinator;
@@ -90,9 +110,9 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
       c.metricsSent = ms.length;
       c.lastMetric = ms.at(-1) ?? null;
     }
-    if (co.events.length > c.eventsSent) {
-      toOwners(c, { type: 'events', events: co.events.slice(c.eventsSent).map((e) => ({ ...e })) });
-      c.eventsSent = co.events.length;
+    if (co.eventSeq > c.eventsSent) {
+      toOwners(c, { type: 'events', events: co.eventsAfter(c.eventsSent).map((e) => ({ ...e })) });
+      c.eventsSent = co.eventSeq;
     }
     const mem = membersMessage(c.job);
     const memJson = JSON.stringify(mem);
@@ -109,31 +129,32 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
   }
 
   function cursorFor(job: Job, paramCount: number): Cursor {
-    let c = cursors.get(job.id);
-    if (c) return c;
+    const existing = cursors.get(job.id);
+    if (existing) return existing;
     const co = job.coordinator;
+    // everything that can throw runs before any timer or listener is registered
+    const cur: Cursor = {
+      job, paramCount, metricsSent: co.metrics.length, lastMetric: co.metrics.at(-1) ?? null, evalPending: [], eventsSent: co.eventSeq,
+      members: JSON.stringify(membersMessage(job)), summary: JSON.stringify(publicSummary(job, paramCount)), subscribers: 0,
+      stop: () => {},
+    };
     let scheduled = false;
     const schedule = () => {
       if (scheduled) return;
       scheduled = true;
       setImmediate(() => {
         scheduled = false;
-        if (cursors.get(job.id) === cur) flush(cur);
+        if (cursors.get(job.id) === cur) safeFlush(cur);
       });
     };
     const stopListen = d.signals.listen(job.id, schedule);
     const stopTick = d.every(d.tickMs ?? 1000, schedule);
-    const cur: Cursor = {
-      job, paramCount, metricsSent: co.metrics.length, lastMetric: co.metrics.at(-1) ?? null, evalPending: [], eventsSent: co.events.length,
-      members: JSON.stringify(membersMessage(job)), summary: JSON.stringify(publicSummary(job, paramCount)), subscribers: 0,
-      stop: () => {
-        stopListen();
-        stopTick();
-      },
+    cur.stop = () => {
+      stopListen();
+      stopTick();
     };
-    c = cur;
-    cursors.set(job.id, c);
-    return c;
+    cursors.set(job.id, cur);
+    return cur;
   }
 
   /** Brings the rooms up to date, then sends `to` the whole state as of now. */
@@ -143,7 +164,7 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
     c.metricsSent = co.metrics.length;
     c.lastMetric = co.metrics.at(-1) ?? null;
     c.evalPending = co.metrics.filter((x) => x.testAccuracy === undefined && isEvalStep(c, x)).slice(-20);
-    c.eventsSent = co.events.length;
+    c.eventsSent = co.eventSeq;
     c.members = JSON.stringify(membersMessage(c.job));
     const summary = publicSummary(c.job, c.paramCount);
     c.summary = JSON.stringify(summary);
@@ -156,6 +177,13 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
   }
 
   nsp.on('connection', (socket: Sock) => {
+    const guard = d.guards?.connect(socket.handshake.address) ?? null;
+    if (d.guards && !guard) {
+      socket.emit('msg', { type: 'error', code: 'RATE_LIMITED', message: 'too many connections from this address' });
+      socket.disconnect(true);
+      return;
+    }
+    socket.on('disconnect', () => guard?.release());
     let sub: { cursor: Cursor; owner: boolean } | null = null;
     let invalid = 0;
     let windowStart = Date.now();
@@ -204,7 +232,8 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
       const paramCount = await d.paramCount(job);
       if (socket.disconnected) return;
       const cursor = cursorFor(job, paramCount);
-      flush(cursor); // existing subscribers get everything up to now first
+      safeFlush(cursor); // existing subscribers get everything up to now first
+      if (cursors.get(job.id) !== cursor) throw new TabswarmError('INTERNAL', 'the live view of this job failed');
       cursor.subscribers++;
       sub = { cursor, owner };
       void socket.join((owner ? ownerRoom : publicRoom)(job.id));

@@ -10,21 +10,27 @@ import type { Job } from './jobs.ts';
 import { jobHeadline } from './security/jobViews.ts';
 
 interface LayerJson {
-  class_name?: string;
-  config?: { units?: number; filters?: number; output_dim?: number; kernel_size?: number[]; activation?: string; pool_size?: number[] };
+  class_name?: unknown;
+  config?: { units?: unknown; filters?: unknown; output_dim?: unknown; kernel_size?: unknown; activation?: unknown; pool_size?: unknown };
 }
+
+/** tfjs takes `kernel_size: 3` as well as `[3, 3]`: show either, and anything else as nothing. */
+const dims = (v: unknown): string | null =>
+  typeof v === 'number' ? String(v) : Array.isArray(v) && v.every((x) => typeof x === 'number') ? v.join('×') : null;
+const word = (v: unknown): string | null => (typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 40) : null);
 
 /** A one-line description of a Layers topology, e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)". */
 export function describeModel(model: unknown): string {
-  const m = model as { class_name?: string; config?: { layers?: LayerJson[] } | LayerJson[] };
-  const layers = Array.isArray(m.config) ? m.config : (m.config?.layers ?? []);
-  const one = (l: LayerJson) => {
-    const c = l.config ?? {};
-    const args = [c.units ?? c.filters ?? c.output_dim, c.kernel_size ? `${c.kernel_size.join('×')}` : null, c.pool_size ? c.pool_size.join('×') : null, c.activation && c.activation !== 'linear' ? c.activation : null]
-      .filter((x) => x !== null && x !== undefined);
-    return `${l.class_name ?? '?'}${args.length ? `(${args.join(', ')})` : ''}`;
+  const m = (model ?? {}) as { class_name?: unknown; config?: { layers?: unknown } | unknown[] };
+  const raw = Array.isArray(m.config) ? m.config : (m.config as { layers?: unknown } | undefined)?.layers;
+  const layers = (Array.isArray(raw) ? raw : []) as (LayerJson | null)[];
+  const one = (l: LayerJson | null) => {
+    const c = (l && typeof l.config === 'object' && l.config) || {};
+    const act = word(c.activation);
+    const args = [word(c.units ?? c.filters ?? c.output_dim), dims(c.kernel_size), dims(c.pool_size), act && act !== 'linear' ? act : null].filter((x) => x !== null);
+    return `${word(l?.class_name) ?? '?'}${args.length ? `(${args.join(', ')})` : ''}`;
   };
-  return `${m.class_name ?? 'Model'}: ${layers.map(one).join(' → ')}`.slice(0, 300);
+  return `${word(m.class_name) ?? 'Model'}: ${layers.slice(0, 50).map(one).join(' → ')}`.slice(0, 300);
 }
 
 export function publicSummary(job: Job, paramCount: number): PublicSummary {

@@ -48,7 +48,7 @@ export function createDatasetFiles(): { source: DatasetSource; contentType(file:
   const cache = new Map<string, Uint8Array>();
   let sotu: Promise<Record<'train.bin' | 'test.bin', Uint8Array>> | null = null;
   const source: DatasetSource = async (id: DatasetId, file: string, limit: number) => {
-    if (!DATASETS[id]) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
+    if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
     if (id === 'iris') {
       if (file !== 'train.json' && file !== 'test.json') throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in iris`);
       const j = irisSplit(file === 'train.json' ? 'train' : 'test');
@@ -60,7 +60,7 @@ export function createDatasetFiles(): { source: DatasetSource; contentType(file:
       const bytes = (await (sotu ??= sotuSplits()))[file];
       return limit > 0 ? bytes.subarray(0, Math.min(bytes.length, sotuBytesFor(limit))) : bytes;
     }
-    const name = MNIST_FILES[file];
+    const name = Object.hasOwn(MNIST_FILES, file) ? MNIST_FILES[file] : undefined;
     if (!name) throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in mnist`);
     let bytes = cache.get(name);
     if (!bytes) {

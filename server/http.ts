@@ -15,6 +15,7 @@ import { specFromBody, type Job, type JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
 import { requireOwner } from './ownerRoutes.ts';
 import type { Guards } from './security/guards.ts';
+import { readBytes, type UploadTable } from './uploads.ts';
 import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
 import { jobListEntry, privateJobView, publicJobView } from './security/jobViews.ts';
 
@@ -24,7 +25,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
 export interface HttpDeps {
@@ -39,6 +40,8 @@ export interface HttpDeps {
   guards?: Guards;
   /** origins besides our own that pages may connect to (for their CSP) */
   connectOrigins?: string[];
+  /** one-time upload ids for checkpoints and final weights (server/uploads.ts) */
+  uploads?: UploadTable;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -91,7 +94,7 @@ export function createHttpHandler(d: HttpDeps) {
       if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
       if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
         const id = parts[1] as DatasetId;
-        if (!(id in DATASETS)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
+        if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
         const limit = Number(url.searchParams.get('limit') ?? 0);
         if (!Number.isInteger(limit) || limit < 0) throw new TabswarmError('BAD_REQUEST', 'limit must be a non-negative integer');
         const bytes = await d.datasets.source(id, parts[2]!, limit);
@@ -112,6 +115,7 @@ export function createHttpHandler(d: HttpDeps) {
       presetSpecs ??= Object.fromEntries(PRESET_NAMES.map((n) => [n, presetSpec(tf, n)]));
       return send(res, 200, { presets: PRESET_NAMES, datasets: Object.values(DATASETS), specs: presetSpecs });
     }
+    if (p[0] === 'uploads' && p.length === 2 && req.method === 'PUT' && d.uploads) return await upload(req, res, p[1]!);
     if (p[0] !== 'jobs') throw new TabswarmError('BAD_REQUEST', `no route ${url.pathname}`);
     if (p.length === 1 && req.method === 'POST') {
       if (d.guards && !d.guards.createJob(req.socket.remoteAddress)) throw new TabswarmError('RATE_LIMITED', 'too many jobs created from this address; try again later');
@@ -135,13 +139,29 @@ export function createHttpHandler(d: HttpDeps) {
     }
     if (p[2] === 'weights' && req.method === 'GET') {
       requireOwner(d.jobs, job, req);
-      const fp = job.coordinator.finalParams;
-      if (!fp) throw new TabswarmError('BAD_REQUEST', 'no weights uploaded yet');
+      const c = job.coordinator;
+      const fp = c.finalParams;
+      if (!fp) {
+        if (c.status === 'done' && c.failure) throw new TabswarmError('WEIGHTS_UNAVAILABLE', c.failure);
+        if (c.status === 'done') throw new TabswarmError('WEIGHTS_PENDING', 'the job is done and its final weights are being agreed: try again in a moment');
+        throw new TabswarmError('WEIGHTS_PENDING', `the job is ${c.status}: final weights exist once it is done (model/model.json serves the last commit)`);
+      }
       return send(res, 200, new Uint8Array(fp.params.buffer, fp.params.byteOffset, fp.params.byteLength), {
-        'content-type': 'application/octet-stream', 'x-tabswarm-step': String(fp.step), 'x-tabswarm-hash': fp.paramHash,
+        'content-type': 'application/octet-stream', 'x-tabswarm-step': String(fp.step), 'x-tabswarm-hash': fp.paramHash, 'x-tabswarm-source': fp.source,
       });
     }
     throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
+  }
+
+  /** PUT /api/uploads/:id — see server/uploads.ts */
+  async function upload(req: IncomingMessage, res: ServerResponse, id: string) {
+    const t = d.uploads!.take(id);
+    if (!t) throw new TabswarmError('UPLOAD_REJECTED', 'unknown, used or expired upload id');
+    const bytes = await readBytes(req, t.maxBytes);
+    const c = d.jobs.get(t.jobId).coordinator;
+    const ok = c.guarded('an upload', () => (t.kind === 'final' ? c.finalUploaded(t.peerId, t.step, bytes) : c.checkpointUploaded(t.peerId, t.step, bytes)));
+    if (!ok) throw new TabswarmError('UPLOAD_REJECTED', `the ${t.kind} of step ${t.step} is no longer wanted from you`);
+    return send(res, 200, { ok: true, bytes: bytes.byteLength });
   }
 
   async function serveStatic(res: ServerResponse, pathname: string) {

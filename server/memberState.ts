@@ -11,7 +11,21 @@ export type MemberEvent =
   | { type: 'leave' }
   | { type: 'drop'; reason: DropReason };
 
-export type DropReason = 'disconnect' | 'heartbeat-timeout' | 'link-failed' | 'step-deadline' | 'sync-failed' | 'evicted';
+export type DropReason =
+  | 'disconnect'
+  | 'heartbeat-timeout'
+  | 'link-failed'
+  | 'step-deadline'
+  | 'sync-failed'
+  | 'evicted'
+  /** it reported that it could not do its part of a step (no neighbour to blame) */
+  | 'step-failed'
+  /** it accused a ring neighbour: an accusation costs the accuser its place (it may rejoin) */
+  | 'accuser'
+  /** the job failed or was quarantined */
+  | 'job-failed'
+  /** too many messages outside its role */
+  | 'violations';
 
 export function transition(state: MemberState, ev: MemberEvent): MemberState {
   switch (state) {

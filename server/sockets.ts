@@ -1,17 +1,24 @@
 /**
- * socket.io side of the server: every incoming message is validated against the shared
- * protocol and answered with a coded error when invalid; peer ids are assigned here;
- * signaling is relayed only between members of the same job's current ring (or a syncing
- * joiner and an active member); rate limits per socket and per IP (server/security/).
+ * socket.io side of the server. Every incoming message goes through the same gate:
+ *
+ *   rate limit → schema (shared/protocol.ts) → role (server/messagePolicy.ts) → handler
+ *
+ * and is answered with a coded error at the first gate it fails. Malformed messages and
+ * messages outside the sender's role both spend the socket's violation budget; a socket that
+ * spends it is disconnected. Peer ids are assigned here; signaling is relayed only between
+ * ring neighbours-to-be and sync pairs (server/security/signalPolicy.ts). A handler that
+ * throws something unexpected quarantines its job (coordinator.fail), never the process.
  */
 import { randomBytes } from 'node:crypto';
 import type { Server, Socket } from 'socket.io';
 import { TabswarmError, errorCode } from '../shared/errors.ts';
 import { PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type ClientToServerEvents, type ServerMessage, type ServerToClientEvents } from '../shared/protocol.ts';
-import { isGone } from './memberState.ts';
+import type { Coordinator, Member } from './coordinator.ts';
 import type { Job, JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
+import { authorize } from './messagePolicy.ts';
 import type { Guards } from './security/guards.ts';
+import { createTokenBucket, type BucketSpec } from './security/rateLimit.ts';
 import { signalAllowed } from './security/signalPolicy.ts';
 
 type Sock = Socket<ClientToServerEvents, ServerToClientEvents>;
@@ -19,18 +26,55 @@ type Sock = Socket<ClientToServerEvents, ServerToClientEvents>;
 export interface SocketDeps {
   jobs: JobRegistry;
   log: Logger;
-  iceServers: Record<string, unknown>[];
-  /** a socket sending this many invalid messages in a row is disconnected */
-  maxInvalid?: number;
+  /** ICE servers for a member (STUN/TURN with its own short-lived credentials) */
+  iceServers: (peerId: string) => Record<string, unknown>[];
+  /** violations a socket may commit (malformed or out-of-role messages) before it is disconnected */
+  violations?: BucketSpec;
   /** rate limits (server/security/guards.ts) */
   guards?: Guards;
+  now?: () => number;
 }
 
+/** Honest workers cross an abort now and then (counted as nothing) and never send garbage. */
+export const DEFAULT_VIOLATIONS: BucketSpec = { burst: 20, perSec: 0.2 };
+
+type Handler<T extends ClientMessage['type']> = (c: Coordinator, m: Member, msg: Extract<ClientMessage, { type: T }>, ctx: { socket: Sock }) => void;
+
+/** What each message does once its sender's role is checked. */
+const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = {
+  ready: (c, m, msg) => c.ready(m.id, msg.info, msg.samplesPerSec),
+  signal: (c, m, msg) => {
+    const to = c.members.get(msg.to);
+    if (!to || !signalAllowed(c, m, to)) throw new TabswarmError('UNKNOWN_PEER', `no peer ${msg.to} in this job's ring`);
+    to.handle.send({ type: 'signal', from: m.id, data: msg.data });
+  },
+  computed: (c, m, msg) => c.computed(m.id, msg.step, msg.epoch),
+  reduced: (c, m, msg) => c.reduced(m.id, msg),
+  'step-failed': (c, m, msg) => c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message, msg.suspect),
+  eval: (c, m, msg) => c.evaluated(m.id, msg.step, msg.testAccuracy),
+  'sync-sent': (c, m, msg) => c.syncSent(m.id, msg.step, msg.to, msg.paramHash),
+  synced: (c, m, msg) => c.synced(m.id, msg.step, msg.paramHash),
+  'param-hash': (c, m, msg) => c.paramHashVote(m.id, msg.step, msg.paramHash),
+  final: (c, m, msg) => c.final(m.id, msg),
+  heartbeat: (c, m, msg) => {
+    // the link table shows only the member's real next rank
+    const ring = c.ring;
+    const i = ring.indexOf(m.id);
+    if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) m.link = { ...msg.link };
+  },
+  leave: (c, m, _msg, { socket }) => {
+    c.remove(m.id, 'left');
+    // The server closes the socket: a client that disconnected at once could lose its 'leave'.
+    setImmediate(() => socket.disconnect(true));
+  },
+};
+
 export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEvents>, d: SocketDeps) {
+  const now = d.now ?? Date.now;
   io.on('connection', (socket: Sock) => {
     let job: Job | null = null;
     let peerId: string | null = null;
-    let invalid = 0;
+    const budget = createTokenBucket(d.violations ?? DEFAULT_VIOLATIONS, now);
     const send = (m: ServerMessage) => socket.emit('msg', m);
     const fail = (code: string, message: string) => send({ type: 'error', code, message });
     const guard = d.guards?.connect(socket.handshake.address) ?? null;
@@ -39,138 +83,71 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
       socket.disconnect(true);
       return;
     }
-    const rejected = (code: string, message: string) => {
-      invalid++;
+    /** answered, and counted against the socket when `counts` */
+    const refuse = (code: string, message: string, counts = true) => {
       fail(code, message);
-      if (invalid >= (d.maxInvalid ?? 20)) socket.disconnect(true);
+      if (!counts || budget.take()) return;
+      fail('TOO_MANY_VIOLATIONS', 'too many malformed or out-of-role messages: disconnected');
+      if (job && peerId) job.coordinator.guarded('a disconnect', () => job!.coordinator.remove(peerId!, 'violations'));
+      socket.disconnect(true);
     };
     // events nobody listens for (on this namespace) are answered too, and count as garbage;
     // socket.io itself keeps a no-op listener for 'error', which a client can send too
     socket.onAny((event: unknown) => {
-      if (typeof event !== 'string' || event === 'error' || (socket as unknown as Socket).listeners(event).length === 0) rejected('BAD_REQUEST', `unknown event ${String(event).slice(0, 40)}`);
+      if (typeof event !== 'string' || event === 'error' || (socket as unknown as Socket).listeners(event).length === 0) refuse('BAD_REQUEST', `unknown event ${String(event).slice(0, 40)}`);
     });
 
     socket.on('msg', (raw: unknown) => {
-      if (guard && !guard.message()) return rejected('RATE_LIMITED', 'too many messages: slow down');
-      let parsed: ReturnType<typeof parseClientMessage>;
-      try {
-        parsed = parseClientMessage(raw);
-      } catch {
-        parsed = { ok: false, code: 'BAD_REQUEST', message: 'message could not be validated (nested too deeply?)' }; // e.g. a stack overflow in a refinement
-      }
-      if (!parsed.ok) return rejected(parsed.code, parsed.message);
-      invalid = 0;
-      if (job && peerId) job.coordinator.touch(peerId);
-      try {
-        handle(parsed.value);
-      } catch (e) {
-        if (!(e instanceof TabswarmError)) d.log('error', 'socket handler failed', { err: String(e), type: parsed.value.type });
-        fail(errorCode(e), e instanceof TabswarmError ? e.detail : 'internal error');
-      }
+      if (guard && !guard.message()) return refuse('RATE_LIMITED', 'too many messages: slow down');
+      const parsed = parseClientMessage(raw);
+      if (!parsed.ok) return refuse(parsed.code, parsed.message);
+      const msg = parsed.value;
+      if (msg.type === 'join') return safely(msg, () => join(msg));
+      const c = job?.coordinator;
+      const m = c && peerId ? (c.members.get(peerId) ?? null) : null;
+      if (c && m) c.touch(m.id);
+      const verdict = c ? authorize(c, m, msg) : { code: 'NOT_A_MEMBER', message: 'join a job first', counts: true };
+      if (verdict) return refuse(verdict.code, verdict.message, verdict.counts);
+      if (msg.type === 'signal' && guard && !guard.signal()) return refuse('RATE_LIMITED', 'too much signaling: slow down', false);
+      safely(msg, () => (HANDLERS[msg.type] as Handler<typeof msg.type>)(c!, m!, msg as never, { socket }));
     });
 
     socket.on('disconnect', (reason) => {
       guard?.release();
-      if (job && peerId) {
-        d.log('info', 'member disconnected', { jobId: job.id, peerId, reason });
-        job.coordinator.remove(peerId, 'disconnect');
+      const j = job;
+      if (j && peerId) {
+        d.log('info', 'member disconnected', { jobId: j.id, peerId, reason });
+        j.coordinator.guarded('a disconnect', () => j.coordinator.remove(peerId!, 'disconnect'));
       }
     });
 
-    function member() {
-      if (!job || !peerId) throw new TabswarmError('NOT_A_MEMBER', 'join a job first');
-      const m = job.coordinator.members.get(peerId);
-      if (!m || isGone(m.state)) throw new TabswarmError('NOT_A_MEMBER', 'no longer a member of this job');
-      return { c: job.coordinator, m };
+    /** Coded errors go back to the sender; anything else quarantines the job, not the process. */
+    function safely(msg: ClientMessage, fn: () => void) {
+      try {
+        fn();
+      } catch (e) {
+        if (e instanceof TabswarmError) return fail(e.code, e.detail);
+        d.log('error', 'socket handler failed: job quarantined', { jobId: job?.id, err: e instanceof Error ? (e.stack ?? e.message) : String(e), type: msg.type });
+        job?.coordinator.fail(`internal error handling '${msg.type}': ${e instanceof Error ? e.message : String(e)}`, e);
+        fail(errorCode(e), 'internal error');
+      }
     }
 
-    function handle(msg: ClientMessage) {
-      switch (msg.type) {
-        case 'join': {
-          if (msg.protocol !== PROTOCOL_VERSION) throw new TabswarmError('PROTOCOL_MISMATCH', `server speaks protocol ${PROTOCOL_VERSION}, client ${msg.protocol}`);
-          if (job) throw new TabswarmError('BAD_REQUEST', 'already joined');
-          if (guard && !guard.join()) throw new TabswarmError('RATE_LIMITED', 'too many joins from this address; try again later');
-          const j = d.jobs.get(msg.jobId);
-          if (j.coordinator.status === 'done' || j.coordinator.status === 'stopped') throw new TabswarmError('JOB_FINISHED', `job ${j.id} is ${j.coordinator.status}`);
-          job = j;
-          peerId = randomBytes(6).toString('base64url');
-          j.coordinator.join(peerId, { send, disconnect: (reason) => { fail('DROPPED', reason); socket.disconnect(true); } });
-          d.log('info', 'member joined', { jobId: j.id, peerId });
-          send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId, jobId: j.id, spec: j.spec, iceServers: d.iceServers, heartbeatMs: j.coordinator.options.heartbeatMs });
-          return;
-        }
-        case 'ready': {
-          const { c, m } = member();
-          c.ready(m.id, msg.info, msg.samplesPerSec);
-          return;
-        }
-        case 'signal': {
-          const { c, m } = member();
-          if (guard && !guard.signal()) throw new TabswarmError('RATE_LIMITED', 'too much signaling: slow down');
-          const to = c.members.get(msg.to);
-          // only ring neighbours-to-be and sync pairs (server/security/signalPolicy.ts)
-          if (!to || !signalAllowed(c, m, to)) throw new TabswarmError('UNKNOWN_PEER', `no peer ${msg.to} in this job's ring`);
-          to.handle.send({ type: 'signal', from: m.id, data: msg.data });
-          return;
-        }
-        case 'reduced': {
-          const { c, m } = member();
-          c.reduced(m.id, msg);
-          return;
-        }
-        case 'eval': {
-          const { c, m } = member();
-          c.evaluated(m.id, msg.step, msg.testAccuracy);
-          return;
-        }
-        case 'step-failed': {
-          const { c, m } = member();
-          c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message, msg.suspect);
-          return;
-        }
-        case 'computed': {
-          const { c, m } = member();
-          c.computed(m.id, msg.step, msg.epoch);
-          return;
-        }
-        case 'sync-sent': {
-          const { c, m } = member();
-          c.syncSent(m.id, msg.step, msg.to, msg.paramHash);
-          return;
-        }
-        case 'synced': {
-          const { c, m } = member();
-          c.synced(m.id, msg.step, msg.paramHash);
-          return;
-        }
-        case 'param-hash': {
-          const { c, m } = member();
-          c.paramHashVote(m.id, msg.step, msg.paramHash);
-          return;
-        }
-        case 'checkpoint': {
-          const { c, m } = member();
-          c.checkpointed(m.id, msg.step, msg.paramHash, msg.state);
-          return;
-        }
-        case 'final': {
-          const { c, m } = member();
-          c.final(m.id, msg);
-          return;
-        }
-        case 'heartbeat': {
-          const { m } = member();
-          if (msg.link) m.link = { peer: msg.link.peer, rttMs: msg.link.rttMs, relayed: msg.link.relayed };
-          return;
-        }
-        case 'leave': {
-          const { c, m } = member();
-          c.remove(m.id, 'left');
-          // The server closes the socket: a client that disconnected at once could lose its 'leave'.
-          setImmediate(() => socket.disconnect(true));
-          return;
-        }
-      }
+    function join(msg: Extract<ClientMessage, { type: 'join' }>) {
+      if (msg.protocol !== PROTOCOL_VERSION) throw new TabswarmError('PROTOCOL_MISMATCH', `server speaks protocol ${PROTOCOL_VERSION}, client ${msg.protocol}`);
+      if (job) return refuse('REPLAYED', 'already joined');
+      if (guard && !guard.join()) throw new TabswarmError('RATE_LIMITED', 'too many joins from this address; try again later');
+      const j = d.jobs.get(msg.jobId);
+      const st = j.coordinator.status;
+      if (st === 'done' || st === 'stopped') throw new TabswarmError('JOB_FINISHED', `job ${j.id} is ${st}`);
+      if (st === 'failed') throw new TabswarmError('JOB_FAILED', `job ${j.id} failed: ${j.coordinator.failure ?? 'internal error'}`);
+      job = j;
+      const id = randomBytes(6).toString('base64url');
+      peerId = id;
+      j.coordinator.join(id, { send, disconnect: (reason) => { fail('DROPPED', reason); socket.disconnect(true); } });
+      d.log('info', 'member joined', { jobId: j.id, peerId: id });
+      send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId: id, jobId: j.id, spec: j.spec, iceServers: d.iceServers(id), heartbeatMs: j.coordinator.options.heartbeatMs });
     }
   });
 }
+

@@ -12,7 +12,7 @@ import { z } from 'zod';
 export const DASHBOARD_NAMESPACE = '/dashboard';
 
 const id = z.string().min(1).max(64);
-const jobStatus = z.enum(['waiting', 'running', 'paused', 'done', 'stopped']);
+const jobStatus = z.enum(['waiting', 'running', 'paused', 'done', 'stopped', 'failed']);
 
 export const publicSummarySchema = z.object({
   id,

@@ -33,7 +33,19 @@ export type ErrorCode =
   | 'JOB_FINISHED'
   | 'DATASET_UNKNOWN'
   | 'BACKEND_UNAVAILABLE'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // a message outside its sender's role (server/messagePolicy.ts)
+  | 'WRONG_STATE'
+  | 'NOT_IN_RING'
+  | 'STALE_STEP'
+  | 'REPLAYED'
+  | 'NOT_ALLOWED'
+  | 'TOO_MANY_VIOLATIONS'
+  // a job quarantined after an internal failure; final weights not (yet) there
+  | 'JOB_FAILED'
+  | 'WEIGHTS_PENDING'
+  | 'WEIGHTS_UNAVAILABLE'
+  | 'UPLOAD_REJECTED';
 
 export class TabswarmError extends Error {
   readonly code: ErrorCode;

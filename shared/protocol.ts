@@ -6,9 +6,18 @@
 import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
+/**
+ * The largest socket.io message the server reads, from anyone (engine.io's limit is per
+ * server, not per socket, and a stranger need not join to send). Large transfers — a
+ * checkpoint's state, the final weights — go over an authenticated HTTP upload instead
+ * (server/uploads.ts): only the member asked for them holds the one-time upload id.
+ */
+export const MAX_SOCKET_MESSAGE_BYTES = 256 * 1024;
+/** one-time upload ids: 24 random bytes, base64url */
+const uploadId = z.string().regex(/^[A-Za-z0-9_-]{32}$/);
 const id = z.string().min(1).max(64);
 const step = z.number().int().min(0).max(0xffffffff);
 const epoch = z.number().int().min(0).max(0xffffffff);
@@ -56,8 +65,6 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     step,
     paramHash: hash,
     testAccuracy: finite.min(0).max(1).nullable(),
-    /** the flat parameters as little-endian float32 bytes, from the member asked to upload */
-    params: bytes(MAX_PARAM_BYTES, 'params').refine((b) => b.byteLength % 4 === 0, 'params must be whole float32 values').optional(),
   }),
   z.object({ type: z.literal('eval'), step, testAccuracy: finite.min(0).max(1) }),
   z.object({
@@ -72,7 +79,6 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('computed'), step, epoch, computeMs: finite.min(0) }),
   z.object({ type: z.literal('sync-sent'), step, to: id, paramHash: hash }),
   z.object({ type: z.literal('synced'), step, paramHash: hash }),
-  z.object({ type: z.literal('checkpoint'), step, paramHash: hash, state: stateBytes }),
   z.object({ type: z.literal('param-hash'), step, paramHash: hash }),
   z.object({
     type: z.literal('heartbeat'),
@@ -101,8 +107,11 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sync-receive'), step, from: id }),
   /** to a joiner when no member can donate: the server's checkpoint */
   z.object({ type: z.literal('sync-state'), step, state: stateBytes }),
-  /** upload: send the whole state; otherwise just report the hash of your weights at `step` (a vote) */
-  z.object({ type: z.literal('checkpoint-request'), step, upload: z.boolean().default(true) }),
+  /**
+   * upload: PUT the whole state to /api/uploads/:uploadId; otherwise just report the hash of
+   * your weights at `step` (a vote)
+   */
+  z.object({ type: z.literal('checkpoint-request'), step, upload: z.boolean().default(true), uploadId: uploadId.optional() }),
   z.object({
     type: z.literal('step'),
     step,
@@ -115,7 +124,8 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('commit'), step, epoch, evaluate: z.boolean() }),
   z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),
   z.object({ type: z.literal('signal'), from: id, data: signalData }),
-  z.object({ type: z.literal('done'), step, upload: z.boolean() }),
+  /** the job is finished: report `final`; with `uploadId`, also PUT the flat parameters to /api/uploads/:uploadId */
+  z.object({ type: z.literal('done'), step, upload: z.boolean(), uploadId: uploadId.optional() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;

@@ -95,6 +95,10 @@ function start(id: string) {
           });
         }
       },
+      upload: async (uploadId, bytes) => {
+        const r = await fetch(`${serverUrl}/api/uploads/${uploadId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes as Uint8Array<ArrayBuffer> });
+        if (!r.ok) throw new Error(`upload: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
+      },
       now: () => performance.now(),
       yieldToLoop: () => new Promise((r) => setTimeout(r, 0)),
       every: (ms, fn) => {

@@ -81,8 +81,10 @@ export interface SessionDeps {
   overlap?: boolean;
   /** this host's uplink rate, Mbit/s: the ring paces what it sends under it (see PacedLink) */
   uplinkMbit?: number;
-  /** the session ended; `rejoin` says whether trying again makes sense */
+  /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;
+  /** PUTs a checkpoint or the final weights to the server's /api/uploads/:uploadId */
+  upload(uploadId: string, bytes: Uint8Array): Promise<void>;
 }
 
 interface Pending {
@@ -171,7 +173,7 @@ export class WorkerSession {
         if (this.pending?.step === m.step) this.pending = null;
         return;
       case 'done':
-        return this.finish(m.step, m.upload);
+        return this.finish(m.step, m.upload ? (m.uploadId ?? null) : null);
       case 'sync-send':
         return this.donate(m.step, m.to);
       case 'sync-receive':
@@ -179,7 +181,7 @@ export class WorkerSession {
       case 'sync-state':
         return this.load(m.step, m.state, 'the server checkpoint');
       case 'checkpoint-request':
-        return m.upload ? this.uploadCheckpoint(m.step) : this.voteParamHash(m.step);
+        return m.upload && m.uploadId ? this.uploadCheckpoint(m.step, m.uploadId) : this.voteParamHash(m.step);
       default:
         return;
     }
@@ -401,18 +403,27 @@ export class WorkerSession {
     if (this.view.step === step) this.send({ type: 'param-hash', step, paramHash: hashFloat32(this.replica!.params) });
   }
 
-  private async uploadCheckpoint(step: number) {
+  /** The state goes over HTTP (a socket message may not be that large); the upload is our vote. */
+  private async uploadCheckpoint(step: number, uploadId: string) {
     if (this.view.step !== step) return;
-    this.send({ type: 'checkpoint', step, paramHash: hashFloat32(this.replica!.params), state: this.stateBytes() as Uint8Array<ArrayBuffer> });
+    await this.d.upload(uploadId, this.stateBytes()).catch((e: unknown) => this.set({ detail: `checkpoint upload failed: ${(e as Error).message}` }));
   }
 
-  private async finish(step: number, upload: boolean) {
+  private finalSent = false;
+
+  /** Reports the final weights' hash once; uploads them when asked (again, if the first uploader went away). */
+  private async finish(step: number, uploadId: string | null) {
     const replica = this.replica!;
-    const acc = await replica.accuracy(this.test!);
-    const paramHash = hashFloat32(replica.params);
-    this.set({ state: 'done', testAccuracy: acc, paramHash, detail: `finished at step ${step}` });
-    const params = upload ? new Uint8Array(Float32Array.from(replica.params).buffer) : undefined;
-    this.send({ type: 'final', step, paramHash, testAccuracy: acc, ...(params ? { params } : {}) });
+    if (!this.finalSent) {
+      this.finalSent = true;
+      const acc = await replica.accuracy(this.test!);
+      const paramHash = hashFloat32(replica.params);
+      this.set({ state: 'done', testAccuracy: acc, paramHash, detail: `finished at step ${step}` });
+      this.send({ type: 'final', step, paramHash, testAccuracy: acc });
+    }
+    if (uploadId) {
+      await this.d.upload(uploadId, new Uint8Array(Float32Array.from(replica.params).buffer)).catch((e: unknown) => this.set({ detail: `final weights upload failed: ${(e as Error).message}` }));
+    }
   }
 
   /** Idempotent teardown. */

@@ -37,7 +37,7 @@ function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number):
     c.metrics = s.metrics;
     c.step = (s.metrics.at(-1)?.step ?? -1) + 1;
     c.checkpoint = s.checkpoint;
-    c.finalParams = s.finalParams;
+    c.finalParams = s.finalParams ? { ...s.finalParams, source: s.finalParams.step === c.step ? 'final' : 'checkpoint' } : null;
     if (s.learningRate !== null) c.learningRate = s.learningRate;
     c.events.push(...s.events);
     return { job, report: { jobId: s.id, status: s.status, resumeStep: null, redone: 0 } };

@@ -21,7 +21,7 @@ export const VALID_MESSAGES: Record<string, Record<string, unknown>> = {
   computed: { type: 'computed', step: 1, epoch: 1, computeMs: 1 },
   'sync-sent': { type: 'sync-sent', step: 1, to: 'peer1234', paramHash: HASH },
   synced: { type: 'synced', step: 1, paramHash: HASH },
-  checkpoint: { type: 'checkpoint', step: 1, paramHash: HASH, state: new Uint8Array(8) },
+  'param-hash': { type: 'param-hash', step: 1, paramHash: HASH },
   heartbeat: { type: 'heartbeat' },
   leave: { type: 'leave' },
 };
@@ -58,7 +58,7 @@ const oversized: fc.Arbitrary<unknown> = fc.constantFrom(
   { ...VALID_MESSAGES['step-failed'], message: 'm'.repeat(501) },
   { ...VALID_MESSAGES['step-failed'], code: 'c'.repeat(41) },
   { ...VALID_MESSAGES.ready, info: { backend: 'cpu', userAgent: 'u'.repeat(301) } },
-  { ...VALID_MESSAGES.final, params: new Uint8Array(7) },
+  { type: 'checkpoint', step: 1, paramHash: HASH, state: new Uint8Array(7) },
   { ...VALID_MESSAGES.join, jobId: 'j'.repeat(65) },
 );
 

@@ -24,6 +24,8 @@ let pool: ProtocolClient[] = [];
 
 beforeAll(async () => {
   s = await startServer({
+    // this suite checks that each malformed event is answered; the violation budget has its own test
+    violations: { burst: 1e9, perSec: 0 },
     log: (level, msg, fields) => {
       if (level === 'error') errorLogs.push(`${msg} ${JSON.stringify(fields)}`);
     },

@@ -97,7 +97,7 @@ describe('REST access control', () => {
       }
     }
     const owner = await call(s.url, 'GET', `/api/jobs/${a.id}/weights`, { token: a.ownerToken });
-    expect([owner.status, owner.body.error?.message]).toEqual([400, 'BAD_REQUEST: no weights uploaded yet']); // past the token check
+    expect([owner.status, owner.body.error?.code]).toEqual([409, 'WEIGHTS_PENDING']); // past the token check: not done yet
   });
 });
 

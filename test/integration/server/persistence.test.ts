@@ -6,6 +6,7 @@
  * committed-step history is 0..steps-1 exactly once, and a finished job's status, history and
  * final weights — plus a paused job's status and the owner's learning rate — persist too.
  */
+import { PROTOCOL_VERSION } from '../../../shared/protocol.ts';
 import { decodeState } from '../../../shared/stateCodec.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,7 +92,7 @@ describe('persistence across restarts', () => {
     expect([...new Float32Array(await weights.arrayBuffer())]).toEqual([1, 2, 3]);
     const late = await ProtocolClient.connect(s.url);
     cleanups.push(() => late.close());
-    late.send({ type: 'join', protocol: 1, jobId: job.id });
+    late.send({ type: 'join', protocol: PROTOCOL_VERSION, jobId: job.id });
     expect((await late.next('error')).message).toContain('is done');
   });
 

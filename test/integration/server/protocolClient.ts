@@ -17,7 +17,11 @@ export class ProtocolClient {
   private waiters: (() => void)[] = [];
   disconnected = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(
+    readonly socket: Socket,
+    /** the server's base URL (uploads go over HTTP) */
+    readonly url: string,
+  ) {
     socket.on('msg', (m: ServerMessage) => {
       this.inbox.push(m);
       this.wake();
@@ -39,7 +43,7 @@ export class ProtocolClient {
       ...(o.origin ? { extraHeaders: { origin: o.origin } } : {}),
     });
     return new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve(new ProtocolClient(socket)));
+      socket.once('connect', () => resolve(new ProtocolClient(socket, url)));
       socket.once('connect_error', (e) => {
         socket.close();
         reject(e);
@@ -93,6 +97,12 @@ export class ProtocolClient {
     this.send({ type: 'ready', info: { backend: 'cpu', adapter: 'test adapter', userAgent: 'protocol-client' }, samplesPerSec });
   }
 
+  /** PUT bytes to /api/uploads/:id, as a worker does with a checkpoint or its final weights */
+  async upload(uploadId: string, bytes: Uint8Array): Promise<{ status: number; body: { ok?: boolean; error?: { code: string; message: string } } }> {
+    const r = await fetch(`${this.url}/api/uploads/${uploadId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes as Uint8Array<ArrayBuffer> });
+    return { status: r.status, body: (await r.json()) as { ok?: boolean; error?: { code: string; message: string } } };
+  }
+
   close() {
     this.socket.close();
   }
@@ -123,12 +133,13 @@ export async function runWorker(c: ProtocolClient, o: { stopAfterStep?: number; 
       if (m.evaluate) c.send({ type: 'eval', step: m.step, testAccuracy: 0.25 });
       if (o.stopAfterStep !== undefined && m.step >= o.stopAfterStep) return { committed };
     } else if (m.type === 'checkpoint-request') {
-      if (m.upload) c.send({ type: 'checkpoint', step: m.step, paramHash: PH, state: encodeState({ step: m.step, params, optimizer: { name: 'sgd', iterations: m.step } }) as Uint8Array<ArrayBuffer> });
+      if (m.upload && m.uploadId) await c.upload(m.uploadId, encodeState({ step: m.step, params, optimizer: { name: 'sgd', iterations: m.step } }));
       else c.send({ type: 'param-hash', step: m.step, paramHash: PH });
     } else if (m.type === 'sync-state') {
       c.send({ type: 'synced', step: m.step, paramHash: PH });
     } else if (m.type === 'done') {
-      c.send({ type: 'final', step: m.step, paramHash: PH, testAccuracy: 0.5, ...(m.upload ? { params: new Uint8Array(params.buffer.slice(0)) } : {}) });
+      c.send({ type: 'final', step: m.step, paramHash: PH, testAccuracy: 0.5 });
+      if (m.upload && m.uploadId) await c.upload(m.uploadId, new Uint8Array(params.buffer.slice(0)));
       return { committed };
     }
   }

@@ -41,7 +41,19 @@ function setup(over: Record<string, unknown> = {}) {
     const s = lastStep(c.ring[0]!)!;
     for (const id of s.ring) c.reduced(id, { type: 'reduced', step: s.step, epoch: s.epoch, hash: H('b'), paramHash, computeMs: 5, allreduceMs: 1, loss: 1, correct: 1, count: 1 });
   };
-  return { c, spec, add, inbox, last, lastStep, finishStep, disconnected, advance: (ms: number) => { now += ms; tick(); } };
+  /** time passes as it does on a live server: the coordinator's timer fires every 500 ms */
+  const advance = (ms: number) => {
+    for (let left = ms; left > 0; left -= 500) {
+      now += Math.min(500, left);
+      tick();
+    }
+  };
+  /** the server's event loop stood still for `ms` (one late timer fire, nothing else ran) */
+  const stall = (ms: number) => {
+    now += ms;
+    tick();
+  };
+  return { c, spec, add, inbox, last, lastStep, finishStep, disconnected, advance, stall, now: () => now };
 }
 
 describe('coordinator', () => {
@@ -112,13 +124,54 @@ describe('coordinator', () => {
     expect(t.lastStep('a')!.ring).toEqual(['a']);
   });
 
-  it('a neighbour reporting a failed link drops the suspect', () => {
+  it('a failed-link report against a suspect that then disconnects drops only the suspect', () => {
     const t = setup({ minWorkers: 3 });
     for (const id of ['a', 'b', 'c']) t.add(id);
     const s = t.lastStep('a')!;
     t.c.stepFailed('a', s.step, s.epoch, 'LINK_CLOSED', 'gone', 'c');
-    expect(t.c.members.get('c')!.reason).toBe('link-failed');
+    expect(t.last('a', 'abort')).toMatchObject({ step: s.step });
+    expect(t.lastStep('a')!.epoch).toBe(s.epoch); // held while the evidence comes in
+    t.c.remove('c', 'disconnect');
+    expect(t.c.members.get('a')!.state).toBe('active');
     expect(t.lastStep('a')!.ring).toEqual(['a', 'b']);
+  });
+
+  it('a failed-link report against a suspect silent since: the suspect goes at the end of the grace', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    t.c.stepFailed('a', s.step, s.epoch, 'LINK_CLOSED', 'gone', 'c');
+    for (let i = 0; i < 4; i++) {
+      t.advance(500);
+      t.c.touch('a');
+      t.c.touch('b');
+    }
+    expect(t.c.members.get('c')!.reason).toBe('link-failed');
+    expect(t.c.members.get('a')!.state).toBe('active');
+    expect(t.lastStep('a')!.ring).toEqual(['a', 'b']);
+  });
+
+  it('a failed-link report against a suspect that still talks to the server costs the accuser too', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    t.c.stepFailed('a', s.step, s.epoch, 'LINK_CLOSED', 'gone', 'c');
+    for (let i = 0; i < 4; i++) {
+      t.advance(500);
+      for (const id of ['a', 'b', 'c']) t.c.touch(id);
+    }
+    expect(t.c.members.get('c')!.reason).toBe('link-failed');
+    expect(t.c.members.get('a')!.reason).toBe('accuser');
+    expect(t.lastStep('b')!.ring).toEqual(['b']);
+  });
+
+  it('a member reporting its own failure (no suspect) leaves the ring; the step is redone without it', () => {
+    const t = setup({ minWorkers: 3 });
+    for (const id of ['a', 'b', 'c']) t.add(id);
+    const s = t.lastStep('a')!;
+    t.c.stepFailed('b', s.step, s.epoch, 'INTERNAL', 'out of memory');
+    expect(t.c.members.get('b')!.reason).toBe('step-failed');
+    expect(t.lastStep('a')).toMatchObject({ step: s.step, ring: ['a', 'c'] });
   });
 
   it('admits a joiner at a step boundary after a state sync with matching hashes, rotating donors', () => {
@@ -165,7 +218,7 @@ describe('coordinator', () => {
     expect(t.last('a', 'checkpoint-request')).toMatchObject({ step: 2, upload: true });
     const params = Float32Array.from([1, 2, 3]);
     const cpHash = hashFloat32(params);
-    t.c.checkpointed('a', 2, cpHash, encodeState({ step: 2, params, optimizer: { name: 'sgd', iterations: 2 } }));
+    t.c.checkpointUploaded('a', 2, encodeState({ step: 2, params, optimizer: { name: 'sgd', iterations: 2 } }));
     expect(t.c.checkpoint?.step).toBe(2);
     t.finishStep();
     expect(t.c.step).toBe(3);
@@ -206,13 +259,14 @@ describe('coordinator', () => {
     expect(t.lastStep('a')).toMatchObject({ step: 0, ring: ['a', 'b'] });
   });
 
-  it('evicts the sender of rejected frames reported by its neighbour', () => {
-    const t = setup({ minWorkers: 3 });
-    for (const id of ['a', 'b', 'c']) t.add(id);
+  it('rejected frames: the sender is evicted and the accuser leaves the ring with it', () => {
+    const t = setup({ minWorkers: 4 });
+    for (const id of ['a', 'b', 'c', 'd']) t.add(id);
     const s = t.lastStep('a')!;
     t.c.stepFailed('b', s.step, s.epoch, 'FRAME_NON_FINITE', 'NaN in segment 1', 'a');
     expect(t.c.members.get('a')!.reason).toBe('evicted');
-    expect(t.lastStep('b')).toMatchObject({ step: 0, ring: ['b', 'c'] });
+    expect(t.c.members.get('b')!.reason).toBe('accuser');
+    expect(t.lastStep('c')).toMatchObject({ step: 0, ring: ['c', 'd'] });
   });
 
   it('keeps an uploaded checkpoint only when its bytes match its hash and a majority holds that hash', () => {
@@ -223,8 +277,9 @@ describe('coordinator', () => {
     const voters = ['a', 'b', 'c'].filter((id) => id !== uploader);
     const params = Float32Array.from([4, 5, 6]);
     const state = encodeState({ step: 1, params, optimizer: { name: 'sgd', iterations: 1 } });
-    // a lie about the hash gets the uploader evicted at once
-    t.c.checkpointed(uploader, 1, H('9'), state);
+    expect(hashFloat32(params)).toMatch(/^[0-9a-f]{16}$/);
+    // bytes that are not a state of that step get the uploader evicted at once
+    t.c.checkpointUploaded(uploader, 1, state.subarray(0, 9));
     expect(t.c.members.get(uploader)!.reason).toBe('evicted');
     expect(t.c.checkpoint).toBeNull();
     // next boundary: an honest upload is kept once a majority reports the same hash
@@ -232,7 +287,7 @@ describe('coordinator', () => {
     const up2 = voters.find((id) => t.last(id, 'checkpoint-request')?.step === 2 && t.last(id, 'checkpoint-request')?.upload)!;
     const other = voters.find((id) => id !== up2)!;
     const p2 = Float32Array.from([7, 8, 9]);
-    t.c.checkpointed(up2, 2, hashFloat32(p2), encodeState({ step: 2, params: p2, optimizer: { name: 'sgd', iterations: 2 } }));
+    t.c.checkpointUploaded(up2, 2, encodeState({ step: 2, params: p2, optimizer: { name: 'sgd', iterations: 2 } }));
     expect(t.c.checkpoint).toBeNull(); // 1 of 2: not a strict majority yet
     t.c.paramHashVote(other, 2, hashFloat32(p2));
     expect(t.c.checkpoint?.step).toBe(2);
