@@ -15,7 +15,7 @@ import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
-import { JobRegistry } from './jobs.ts';
+import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
 import { hardenHttpServer } from './security/headers.ts';
@@ -82,7 +82,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       onRollback: () => signals.changed(jobId, 'rollback'),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
-  restoreJobs(store, jobs, now, log);
+  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const handler = createHttpHandler({
@@ -102,7 +102,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
   attachSockets(io, { jobs, log, iceServers: o.iceServers ?? [], guards });
-  attachDashboardFeed(io, { jobs, signals, log, every, paramCount: async (job) => (await exporter.layout(job)).trainableCount });
+  attachDashboardFeed(io, { jobs, signals, log, every, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {
       for (const j of jobs.jobs.values()) j.coordinator.destroy();

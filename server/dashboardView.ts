@@ -11,7 +11,7 @@ import { jobHeadline } from './security/jobViews.ts';
 
 interface LayerJson {
   class_name?: string;
-  config?: { units?: number; filters?: number; output_dim?: number; kernel_size?: number[]; activation?: string; pool_size?: number[] };
+  config?: { units?: number; filters?: number; output_dim?: number; kernel_size?: number | number[]; activation?: string; pool_size?: number | number[] };
 }
 
 /** A one-line description of a Layers topology, e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)". */
@@ -20,7 +20,7 @@ export function describeModel(model: unknown): string {
   const layers = Array.isArray(m.config) ? m.config : (m.config?.layers ?? []);
   const one = (l: LayerJson) => {
     const c = l.config ?? {};
-    const args = [c.units ?? c.filters ?? c.output_dim, c.kernel_size ? `${c.kernel_size.join('×')}` : null, c.pool_size ? c.pool_size.join('×') : null, c.activation && c.activation !== 'linear' ? c.activation : null]
+    const args = [c.units ?? c.filters ?? c.output_dim, c.kernel_size ? [c.kernel_size].flat().join('×') : null, c.pool_size ? [c.pool_size].flat().join('×') : null, c.activation && c.activation !== 'linear' ? c.activation : null]
       .filter((x) => x !== null && x !== undefined);
     return `${l.class_name ?? '?'}${args.length ? `(${args.join(', ')})` : ''}`;
   };

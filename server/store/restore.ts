@@ -10,7 +10,8 @@
  * Members that were connected to the old process are marked dropped ('server-restart').
  */
 import type { Coordinator, JobEvent } from '../coordinator.ts';
-import type { Job, JobRegistry } from '../jobs.ts';
+import type { Job, JobRegistry, VettedModel } from '../jobs.ts';
+import type { JobSpec } from '../../shared/jobSpec.ts';
 import type { Logger } from '../log.ts';
 import type { Store, StoredJob } from './store.ts';
 
@@ -28,10 +29,10 @@ function addEvent(store: Store, c: Coordinator, e: JobEvent) {
   store.addEvent(c.jobId, e);
 }
 
-function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number): { job: Job; report: RestoreReport } {
+function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number, vetted: VettedModel): { job: Job; report: RestoreReport } {
   const rec = { id: s.id, spec: s.spec, tokenHash: s.tokenHash, createdAt: s.createdAt };
   if (s.status === 'done' || s.status === 'stopped') {
-    const job = jobs.adopt(rec);
+    const job = jobs.adopt(rec, vetted);
     const c = job.coordinator;
     c.status = s.status;
     c.metrics = s.metrics;
@@ -44,7 +45,7 @@ function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number):
   }
   const resumeStep = s.checkpoint?.step ?? 0;
   const redone = s.metrics.filter((m) => m.step >= resumeStep).length;
-  const job = jobs.adopt(rec, { checkpoint: s.checkpoint, metrics: s.metrics });
+  const job = jobs.adopt(rec, vetted, { checkpoint: s.checkpoint, metrics: s.metrics });
   const c = job.coordinator;
   if (s.learningRate !== null) c.learningRate = s.learningRate;
   if (s.status === 'paused') c.status = 'paused';
@@ -57,13 +58,13 @@ function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number):
   return { job, report: { jobId: s.id, status: c.status, resumeStep, redone } };
 }
 
-/** Loads every stored job into the registry; a job that fails to load is logged and skipped. */
-export function restoreJobs(store: Store, jobs: JobRegistry, now: () => number, log: Logger): RestoreReport[] {
+/** Loads every stored job into the registry; a job that fails to load or to pass `vet` is logged and skipped. */
+export async function restoreJobs(store: Store, jobs: JobRegistry, now: () => number, log: Logger, vet: (spec: JobSpec) => Promise<VettedModel>): Promise<RestoreReport[]> {
   const reports: RestoreReport[] = [];
   const corrupt = (jobId: string, e: Error) => log('error', 'stored job does not decode: skipped', { jobId, err: e.message });
   for (const s of store.loadJobs(corrupt)) {
     try {
-      const { report } = restoreOne(store, jobs, s, now());
+      const { report } = restoreOne(store, jobs, s, now(), await vet(s.spec));
       reports.push(report);
       log('info', 'job restored', { ...report });
     } catch (e) {

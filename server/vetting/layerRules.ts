@@ -167,17 +167,13 @@ function flatten(r: ConfigReader, input: readonly number[]): LayerCost {
 
 function reshape(r: ConfigReader, input: readonly number[]): LayerCost {
   const t = r.raw('target_shape');
-  if (!Array.isArray(t) || t.length < 1 || t.length > 4 || !t.every((x) => Number.isSafeInteger(x) && (x === -1 || (x >= 1 && x <= r.limits.maxDimension)))) {
-    r.fail('target_shape', 'must be 1 to 4 positive integers (one of them may be -1)');
+  // no -1: tfjs leaves that axis unknown (null) in the shapes the next layers build from
+  if (!Array.isArray(t) || t.length < 1 || t.length > 4 || !t.every((x) => Number.isSafeInteger(x) && x >= 1 && x <= r.limits.maxDimension)) {
+    r.fail('target_shape', `must be 1 to 4 positive integers (no -1), each at most ${r.limits.maxDimension}`);
   }
-  const shape = t as number[];
-  const total = prod(input);
-  const unknown = shape.filter((x) => x === -1).length;
-  if (unknown > 1) r.fail('target_shape', 'may have only one -1');
-  const known = prod(shape.filter((x) => x !== -1));
-  const out = shape.map((x) => (x === -1 ? total / known : x));
-  if (prod(out) !== total || !out.every(Number.isInteger)) r.fail('target_shape', `[${shape.join(', ')}] does not hold the input's ${total} values`);
-  return { outputShape: out, trainable: 0, nonTrainable: 0, macs: 0 };
+  const out = t as number[];
+  if (prod(out) !== prod(input)) r.fail('target_shape', `[${out.join(', ')}] does not hold the input's ${prod(input)} values`);
+  return { outputShape: [...out], trainable: 0, nonTrainable: 0, macs: 0 };
 }
 
 function permute(r: ConfigReader, input: readonly number[]): LayerCost {
