@@ -206,7 +206,7 @@ describe('accepted layers', () => {
     const built = await tf.models.modelFromJSON(structuredClone(vetted.model) as never);
     const tfShapes = built.layers.map((l) => (l.outputShape as number[]).slice(1));
     expect(vetted.layers.map((l) => l.outputShape)).toEqual(tfShapes);
-    expect(vetted.trainableParams).toBe(built.trainableWeights.reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1), 0));
+    expect(vetted.trainableParams).toBe(built.trainableWeights.reduce((a, w) => a + (w.shape as number[]).reduce((x, y) => x * y, 1), 0));
     built.dispose();
   });
 });
