@@ -5,7 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { specFromBody, vetSpec } from '../../../server/jobs.ts';
+import { JobRegistry, specFromBody, vetSpec } from '../../../server/jobs.ts';
+import { restoreJobs } from '../../../server/store/restore.ts';
+import { createStore } from '../../../server/store/store.ts';
 import { DEFAULT_VETTING_LIMITS } from '../../../server/vetting/limits.ts';
 import { vetModelTopology, type DatasetShape } from '../../../server/vetting/vetTopology.ts';
 import { errorCode, TabswarmError } from '../../../shared/errors.ts';
@@ -211,3 +213,21 @@ describe('accepted layers', () => {
   });
 });
 
+
+describe('restore', () => {
+  it('skips a stored job whose model fails vetting, with a logged error, and restores the rest', async () => {
+    const store = createStore({ memory: true, now: () => 1 });
+    const good = specFromBody({ preset: 'iris-mlp' });
+    const bad = specFromBody({ preset: 'iris-mlp', model: seq(first(dense(8), [4]), { class_name: 'Lambda', config: {} }, softmaxOut(3)) });
+    for (const [id, spec] of [['good', good], ['bad', bad]] as const) store.createJob({ id, spec, status: 'waiting', tokenHash: 'ab'.repeat(32), createdAt: 1, learningRate: null });
+    const jobs = new JobRegistry({ now: () => 1, coordinatorDeps: () => ({ now: () => 1, every: () => () => {} }) });
+    const errors: unknown[] = [];
+    const reports = await restoreJobs(store, jobs, () => 1, (level, msg, fields) => void (level === 'error' && errors.push({ msg, fields })), (spec) => vetSpec(tf, spec));
+    expect(reports.map((r) => r.jobId)).toEqual(['good']);
+    expect([...jobs.jobs.keys()]).toEqual(['good']);
+    expect(jobs.get('good').vetted.trainableParams).toBe(131);
+    expect(JSON.stringify(errors)).toMatch(/job could not be restored.*"jobId":"bad".*MODEL_REJECTED/);
+    for (const j of jobs.jobs.values()) j.coordinator.destroy();
+    store.close();
+  });
+});
