@@ -17,8 +17,9 @@ export type Json = Record<string, unknown>;
 
 export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** `where` is 'model…' or 'layer N (name) Class'; layer messages get 'model: ' in front, the path the dashboard's form shows errors at. */
 export function reject(where: string, message: string): never {
-  throw new TabswarmError('MODEL_REJECTED', `${where}: ${message}`);
+  throw new TabswarmError('MODEL_REJECTED', `${where.startsWith('model') ? '' : 'model: '}${where}: ${message}`);
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);

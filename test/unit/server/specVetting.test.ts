@@ -94,6 +94,9 @@ describe('refusals', () => {
   });
 
   it('kernel_size as a string, or of the wrong rank', () => {
+    expect(refusal(() => vetModelTopology(mnistConv(conv({ kernel_size: '3', name: 'conv2d_1' })), MNIST)).message).toBe(
+      'MODEL_REJECTED: model: layer 0 (conv2d_1) Conv2D: kernel_size must be a positive integer or [h, w]',
+    );
     for (const k of ['3', [3], [3, 3, 3], [0, 3], 3.5, null]) {
       const e = refusal(() => vetModelTopology(mnistConv(conv({ kernel_size: k, name: 'conv2d_1' })), MNIST));
       expect(e.message).toMatch(/layer 0 \(conv2d_1\) Conv2D: kernel_size (must be a positive integer or \[h, w\]|is required)/);
