@@ -15,7 +15,7 @@ import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
-import { JobRegistry, type Job } from './jobs.ts';
+import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
 import type { BucketSpec } from './security/rateLimit.ts';
@@ -67,18 +67,14 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const guards = createGuards({ now, limits: o.rateLimits });
   const uploads = createUploadTable({ now });
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
-  const paramCounts = new Map<string, number>();
   const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
-    const p = paramCounts.get(jobId);
+    const p = jobs.jobs.get(jobId)?.vetted.trainableParams;
     if (p === undefined) return MAX_STATE_BYTES;
     return kind === 'final' ? 4 * p : 12 * p + 4096;
   };
   const jobs: JobRegistry = new JobRegistry({
     now,
-    onCreate: (job) => {
-      store.createJob(jobRecord(job));
-      learnParamCount(job);
-    },
+    onCreate: (job) => store.createJob(jobRecord(job)),
     coordinatorDeps: (jobId) => withPersistence({
       now,
       every: (ms, fn) => {
@@ -102,10 +98,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
-  const learnParamCount = (job: Job) =>
-    void exporter.layout(job).then((l) => paramCounts.set(job.id, l.trainableCount), () => {});
-  restoreJobs(store, jobs, now, log);
-  for (const j of jobs.jobs.values()) learnParamCount(j);
+  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const handler = createHttpHandler({
@@ -126,7 +119,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
   attachSockets(io, { jobs, log, iceServers: () => o.iceServers ?? [], guards, now, ...(o.violations ? { violations: o.violations } : {}) });
-  attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => (await exporter.layout(job)).trainableCount });
+  attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {
       for (const j of jobs.jobs.values()) j.coordinator.destroy();

@@ -267,6 +267,13 @@ export class Coordinator implements PolicyView {
     this.deps.onEvent?.(e);
   }
 
+  /** History from the store (a restart): appended without ringing the hooks. */
+  loadEvents(events: JobEvent[]) {
+    this.events.push(...events);
+    this.eventSeq += events.length;
+    if (this.events.length > this.options.maxEvents) this.events.splice(0, this.events.length - this.options.maxEvents);
+  }
+
   /** Events logged after the first `seq` (as counted by `eventSeq`), as far as memory reaches back. */
   eventsAfter(seq: number): JobEvent[] {
     const n = Math.min(this.events.length, Math.max(0, this.eventSeq - seq));

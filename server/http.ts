@@ -11,7 +11,7 @@ import type { DatasetId } from '../shared/jobSpec.ts';
 import * as tf from '@tensorflow/tfjs';
 import { PRESET_NAMES, presetSpec } from '../shared/presets.ts';
 import type { createDatasetFiles } from './datasetFiles.ts';
-import { specFromBody, type Job, type JobRegistry } from './jobs.ts';
+import { specFromBody, vetSpec, type Job, type JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
 import { requireOwner } from './ownerRoutes.ts';
 import type { Guards } from './security/guards.ts';
@@ -25,7 +25,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
 export interface HttpDeps {
@@ -122,7 +122,7 @@ export function createHttpHandler(d: HttpDeps) {
       // a JSON content type keeps cross-site HTML forms (no preflight) from creating jobs
       if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new TabswarmError('BAD_REQUEST', 'content-type must be application/json');
       const spec = specFromBody(await readJson(req));
-      const { job, ownerToken } = d.jobs.create(spec);
+      const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec));
       const base = d.publicUrl(req);
       d.log('info', 'job created', { jobId: job.id, name: spec.name, steps: spec.steps });
       return send(res, 201, {

@@ -8,6 +8,9 @@ import { TabswarmError } from '../shared/errors.ts';
 import { jobSpecSchema, type JobSpec } from '../shared/jobSpec.ts';
 import { PRESET_NAMES, presetSpec, type PresetName } from '../shared/presets.ts';
 import { Coordinator, type CoordinatorDeps } from './coordinator.ts';
+import type { VettedModel } from './vetting/vetSpec.ts';
+
+export { vetSpec, type VettedModel } from './vetting/vetSpec.ts';
 
 export interface Job {
   id: string;
@@ -15,11 +18,17 @@ export interface Job {
   tokenHash: string;
   createdAt: number;
   coordinator: Coordinator;
+  /** the model as vetSpec() accepted it: shapes, parameter count, caps checked */
+  vetted: VettedModel;
 }
 
 const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 
-/** A job spec from a REST body: a full spec, or `{ preset, ...overrides }`. */
+/**
+ * A job spec from a REST body: a full spec, or `{ preset, ...overrides }`. This checks the
+ * schema only; the model is vetted by `vetSpec()` (async: it builds the model once) before
+ * `JobRegistry.create()`.
+ */
 export function specFromBody(body: unknown): JobSpec {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new TabswarmError('BAD_JOB_SPEC', 'body must be a JSON object');
   let raw: Record<string, unknown> = body as Record<string, unknown>;
@@ -44,6 +53,14 @@ export function specFromBody(body: unknown): JobSpec {
   return r.data;
 }
 
+/**
+ * The spec with the vetter's normalised topology (e.g. `kernel_size: 3` as `[3, 3]`), so the
+ * dashboard, the export and every volunteer read one form; tfjs reads both the same.
+ */
+function withVettedModel(spec: JobSpec, vetted: VettedModel): JobSpec {
+  return { ...spec, model: vetted.model as JobSpec['model'] };
+}
+
 export class JobRegistry {
   readonly jobs = new Map<string, Job>();
   constructor(
@@ -55,10 +72,12 @@ export class JobRegistry {
     },
   ) {}
 
-  create(spec: JobSpec): { job: Job; ownerToken: string } {
+  /** A new job; `vetted` is vetSpec(spec)'s answer, whose normalised topology the job keeps. */
+  create(spec: JobSpec, vetted: VettedModel): { job: Job; ownerToken: string } {
     const id = randomBytes(6).toString('base64url');
     const ownerToken = randomBytes(24).toString('base64url');
-    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id)) };
+    spec = withVettedModel(spec, vetted);
+    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id)), vetted };
     try {
       this.deps.onCreate?.(job);
     } catch (e) {
@@ -70,9 +89,10 @@ export class JobRegistry {
   }
 
   /** A job from the store after a restart: same id and token hash, its coordinator resumed from `restore`. */
-  adopt(rec: Omit<Job, 'coordinator'>, restore?: CoordinatorDeps['restore']): Job {
+  adopt(rec: Omit<Job, 'coordinator' | 'vetted'>, vetted: VettedModel, restore?: CoordinatorDeps['restore']): Job {
     const deps = this.deps.coordinatorDeps(rec.id);
-    const job: Job = { ...rec, coordinator: new Coordinator(rec.id, rec.spec, restore ? { ...deps, restore } : deps) };
+    const spec = withVettedModel(rec.spec, vetted);
+    const job: Job = { ...rec, spec, vetted, coordinator: new Coordinator(rec.id, spec, restore ? { ...deps, restore } : deps) };
     this.jobs.set(rec.id, job);
     return job;
   }

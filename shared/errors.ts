@@ -5,6 +5,8 @@
 export type ErrorCode =
   | 'BAD_REQUEST'
   | 'BAD_JOB_SPEC'
+  /** a job's model failed the server's vetting (server/vetting/): a layer, a field, a shape or a size cap */
+  | 'MODEL_REJECTED'
   | 'UNKNOWN_JOB'
   | 'UNKNOWN_PEER'
   | 'NOT_A_MEMBER'
