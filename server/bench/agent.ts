@@ -7,9 +7,9 @@
  */
 import SimplePeer from 'simple-peer';
 import { setSctpSettings } from 'node-datachannel';
-import { nodePeerOptions, shutdownNodeWebRTC } from '../../client/transport/nodePeer.ts';
-import { simplePeerFactory, type SimplePeerConstructor } from '../../client/transport/peerLink.ts';
-import { PeerMesh, type MeshSignal } from '../../client/transport/peerMesh.ts';
+import { nodePeerOptions, shutdownNodeWebRTC } from '../transport/nodePeer.ts';
+import { simplePeerFactory, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
+import { PeerMesh, type MeshSignal } from '../../shared/transport/peerMesh.ts';
 import { BenchHost } from './host.ts';
 import type { FromAgent, ToAgent } from './proto.ts';
 

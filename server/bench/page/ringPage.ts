@@ -4,8 +4,8 @@
  * binding (`__benchSignal`), so nothing but the measured data channels touch the network.
  */
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import { simplePeerFactory, type SimplePeerConstructor } from '../../../client/transport/peerLink.ts';
-import { PeerMesh, type MeshSignal } from '../../../client/transport/peerMesh.ts';
+import { simplePeerFactory, type SimplePeerConstructor } from '../../../shared/transport/peerLink.ts';
+import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
 import { BenchHost } from '../host.ts';
 import type { AgentCmd } from '../proto.ts';
 

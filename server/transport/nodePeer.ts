@@ -15,7 +15,7 @@
 import SimplePeer from 'simple-peer';
 import { cleanup } from 'node-datachannel';
 import { RTCIceCandidate, RTCPeerConnection, RTCSessionDescription } from 'node-datachannel/polyfill';
-import { simplePeerFactory, type PeerFactory, type SimplePeerConstructor, type SimplePeerOptions, type WrtcImpl } from './peerLink.ts';
+import { simplePeerFactory, type PeerFactory, type SimplePeerConstructor, type SimplePeerOptions, type WrtcImpl } from '../../shared/transport/peerLink.ts';
 
 /**
  * The `wrtc` implementation simple-peer needs in Node: the polyfill, with offers and answers

@@ -17,8 +17,8 @@
  * - Open links are kept and reused until `retain(ids)` leaves them out, they close, or the
  *   mesh is destroyed.
  */
-import { TabswarmError, TimeoutError } from '../../shared/errors.ts';
-import type { Link } from '../../shared/allreduce/link.ts';
+import { TabswarmError, TimeoutError } from '../errors.ts';
+import type { Link } from '../allreduce/link.ts';
 import { linkStats, type LinkStats } from './linkStats.ts';
 import { PeerLink, type PeerFactory, type PeerInstance, type PeerLinkOptions, type SignalData } from './peerLink.ts';
 

@@ -16,8 +16,8 @@
  * - `drained(lowWater)` uses the data channel's `bufferedAmountLowThreshold` and
  *   `bufferedamountlow` event, with a poll as a safety net, and rejects when the link closes.
  */
-import { TabswarmError } from '../../shared/errors.ts';
-import type { Link } from '../../shared/allreduce/link.ts';
+import { TabswarmError } from '../errors.ts';
+import type { Link } from '../allreduce/link.ts';
 
 /** What simple-peer emits on 'signal' and accepts in `signal()`: an opaque, JSON-safe object. */
 export interface SignalData {
