@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
       const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
       if (ns !== null) return ns;
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
-      const { runBenches } = await import('./bench/index.ts');
+      const { runBenches } = await import('../bench/src/index.ts');
       await runBenches(positionals, { quick: values.quick, json: values.json, print });
       return 0;
     }

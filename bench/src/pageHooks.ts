@@ -3,7 +3,7 @@
  * the moment a page's worker reaches a phase of a step.
  */
 import type { Page } from 'playwright';
-import { TimeoutError } from '../shared/errors.ts';
+import { TimeoutError } from '../../shared/errors.ts';
 
 /** Polls a condition (not a sleep: it returns as soon as the condition holds). */
 export async function waitFor<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 120_000, everyMs = 50): Promise<T> {

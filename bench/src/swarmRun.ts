@@ -4,9 +4,9 @@
  * the job once the test accuracy reaches a target. Returns the per-step figures the
  * coordinator recorded.
  */
-import { createTabswarmServer } from '../app.ts';
-import { createLogger } from '../log.ts';
-import { startWorkers } from '../workers.ts';
+import { createTabswarmServer } from '../../server/app.ts';
+import { createLogger } from '../../server/log.ts';
+import { startWorkers } from '../../server/workers.ts';
 import { TabswarmError, TimeoutError } from '../../shared/errors.ts';
 import { mean, median } from './stats.ts';
 

@@ -1,5 +1,5 @@
 /**
- * `tabswarm bench tune`: the ring before tuning (server/bench/baseline/ring0.ts, the code
+ * `tabswarm bench tune`: the ring before tuning (bench/src/baseline/ring0.ts, the code
  * of commit 1279d2f) and after (shared/allreduce/ring.ts with the TUNED settings), measured
  * side by side on the same links in the same run — steps interleaved, so the machine's
  * noise hits both alike — and then each knob moved alone from the tuned settings.
@@ -9,7 +9,7 @@ import { TabHosts } from './browserHosts.ts';
 import { Cluster } from './cluster.ts';
 import { inProcessRing } from './inProcess.ts';
 import { BASELINE, p2pRate, ringTime, TUNED, type RingConfig } from './measure.ts';
-import type { Hosts } from './proto.ts';
+import type { Hosts } from './hostProtocol.ts';
 import type { Bench, BenchContext, Table } from './report.ts';
 import { bandwidth, median } from './stats.ts';
 import { cappedSupported, cappedTopology, loopbackTopology } from './topology.ts';

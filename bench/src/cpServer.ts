@@ -3,8 +3,8 @@
  * heartbeat) in its own process, so its memory and CPU are its own. Creates one job and
  * tells its parent `{ ready: { url, jobId } }`; answers `usage` with RSS, heap and CPU.
  */
-import { createTabswarmServer } from '../app.ts';
-import { createLogger } from '../log.ts';
+import { createTabswarmServer } from '../../server/app.ts';
+import { createLogger } from '../../server/log.ts';
 
 const server = await createTabswarmServer({ port: 0, host: '127.0.0.1', log: createLogger('error') });
 const r = await fetch(`${server.url}/api/jobs`, {

@@ -6,7 +6,7 @@
 import type { Link } from '../../shared/allreduce/link.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
-import { BENCH_TAG, Kind, type StepResult } from './proto.ts';
+import { BENCH_TAG, Kind, type StepResult } from './hostProtocol.ts';
 
 const A2A_HEADER = 12; // tag, kind, u16 from-rank, u32 step, u32 offset (elements)
 

@@ -4,7 +4,7 @@
  * training step as `tabswarm bench backends` (forward, backward, gradients read back into
  * one Float32Array) of the MNIST CNN and MLP presets, next to tfjs's cpu backend.
  *
- * Built into one file by server/bench/gpu/build.sh, run where a GPU is:
+ * Built into one file by bench/src/gpu/build.sh, run where a GPU is:
  *   node run.mjs [MNIST_DIR] > result.json
  * It needs only its folder (no network): run.mjs, node_modules/webgpu, mnist-*-idx files.
  */

@@ -9,7 +9,7 @@ import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import type { CodecName } from '../../shared/codec.ts';
 import { BaselineRingAllReduce } from './baseline/ring0.ts';
 import { benchInput } from './host.ts';
-import type { RingImpl } from './proto.ts';
+import type { RingImpl } from './hostProtocol.ts';
 
 /** Counts what passes through a link's send: messages and the distinct buffers they came in. */
 class CountingLink implements Link {

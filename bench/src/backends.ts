@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright';
-import { launchChromium, workerContext } from '../browser.ts';
+import { launchChromium, workerContext } from '../../server/browser.ts';
 import { servePages } from './browserHosts.ts';
 import { RESULTS_DIR, type Bench, type BenchContext, type Table } from './report.ts';
 import { median } from './stats.ts';
@@ -35,7 +35,7 @@ export const backendsBench: Bench = async (ctx: BenchContext) => {
   try {
     const open = async () => {
       const page = await (await workerContext(browser)).newPage();
-      await page.goto(`${site.url}/server/bench/page/backends.html`);
+      await page.goto(`${site.url}/bench/src/page/backends.html`);
       await page.waitForFunction(() => '__backends' in window);
       return page;
     };
@@ -80,7 +80,7 @@ export const backendsBench: Bench = async (ctx: BenchContext) => {
   };
 };
 
-/** The WebGPU row measured on a GPU machine (server/bench/gpu/), when its result was recorded. */
+/** The WebGPU row measured on a GPU machine (bench/src/gpu/), when its result was recorded. */
 async function gpuRecord(): Promise<Table | null> {
   type Rec = { adapter: { device?: string; description?: string }; rows: { preset: string; backend: string; batch: number; ok: boolean; medianMs: number | null; firstMs: number | null; error: string | null }[] };
   let rec: Rec;
@@ -93,6 +93,6 @@ async function gpuRecord(): Promise<Table | null> {
     title: 'The same step on a real GPU (recorded, not re-run here): tfjs-backend-webgpu on Dawn in Node, NVIDIA H100',
     columns: ['model', 'batch', 'backend', 'median ms/step', 'first step ms', 'samples/s'],
     rows: rec.rows.map((r) => [r.preset, r.batch, r.backend === 'webgpu' ? `webgpu (${rec.adapter.device ?? 'gpu'})` : `${r.backend} (that machine)`, r.medianMs, r.firstMs, r.medianMs ? (r.batch / r.medianMs) * 1000 : null]),
-    note: 'From bench/results/backends-gpu-h100.json, made by server/bench/gpu/build.sh + run.sh (Dawn = the npm package `webgpu`, the WebGPU implementation inside Chromium, here without a browser).',
+    note: 'From bench/results/backends-gpu-h100.json, made by bench/src/gpu/build.sh + run.sh (Dawn = the npm package `webgpu`, the WebGPU implementation inside Chromium, here without a browser).',
   };
 }

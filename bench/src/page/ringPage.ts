@@ -7,7 +7,7 @@ import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { simplePeerFactory, type SimplePeerConstructor } from '../../../shared/transport/peerLink.ts';
 import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
 import { BenchHost } from '../host.ts';
-import type { AgentCmd } from '../proto.ts';
+import type { AgentCmd } from '../hostProtocol.ts';
 
 interface BenchWindow {
   __benchSignal(to: string, data: MeshSignal): void;

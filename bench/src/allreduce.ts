@@ -11,7 +11,7 @@ import { TabHosts } from './browserHosts.ts';
 import { Cluster } from './cluster.ts';
 import { paceForUplink, PACE_FRACTION } from '../../shared/allreduce/pacedLink.ts';
 import { p2pRate, ringOfStreams, ringTime, TUNED, type RingConfig } from './measure.ts';
-import type { Hosts } from './proto.ts';
+import type { Hosts } from './hostProtocol.ts';
 import type { Bench, BenchContext, Table } from './report.ts';
 import { bandwidth, median } from './stats.ts';
 import { cappedSupported, cappedTopology, loopbackTopology } from './topology.ts';

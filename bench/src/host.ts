@@ -11,7 +11,7 @@ import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
 import { BaselineRingAllReduce } from './baseline/ring0.ts';
-import type { AgentCmd, RingSetup, StepResult } from './proto.ts';
+import type { AgentCmd, RingSetup, StepResult } from './hostProtocol.ts';
 import { p2pSend, TrafficSink } from './traffic.ts';
 
 export interface MeshLike {

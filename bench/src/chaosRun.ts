@@ -3,16 +3,16 @@
  * in the middle of an all-reduce and a browser process killed while computing — each victim
  * replaced by a fresh tab. Prints time to recover per fault (fault → that step committed),
  * steps lost (re-executions), and the final weights' distance to the fault-free run.
- * Registered as a bench in server/bench/chaos.ts.
+ * Registered as a bench in bench/src/chaos.ts.
  */
 import type { Browser, Page } from 'playwright';
-import { createTabswarmServer } from './app.ts';
-import { launchChromium, launchChromiumServer, workerContext } from './browser.ts';
-import { createDatasetFiles } from './datasetFiles.ts';
-import { createLogger } from './log.ts';
+import { createTabswarmServer } from '../../server/app.ts';
+import { launchChromium, launchChromiumServer, workerContext } from '../../server/browser.ts';
+import { createDatasetFiles } from '../../server/datasetFiles.ts';
+import { createLogger } from '../../server/log.ts';
 import { onPhase, waitFor } from './pageHooks.ts';
-import { maxAbsDiff, trainReference } from './reference.ts';
-import type { JobSpec } from '../shared/jobSpec.ts';
+import { maxAbsDiff, trainReference } from '../../server/reference.ts';
+import type { JobSpec } from '../../shared/jobSpec.ts';
 
 export interface ChaosOptions {
   workers: number;

@@ -7,11 +7,11 @@
  */
 import SimplePeer from 'simple-peer';
 import { setSctpSettings } from 'node-datachannel';
-import { nodePeerOptions, shutdownNodeWebRTC } from '../transport/nodePeer.ts';
+import { nodePeerOptions, shutdownNodeWebRTC } from '../../server/transport/nodePeer.ts';
 import { simplePeerFactory, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
 import { PeerMesh, type MeshSignal } from '../../shared/transport/peerMesh.ts';
 import { BenchHost } from './host.ts';
-import type { FromAgent, ToAgent } from './proto.ts';
+import type { FromAgent, ToAgent } from './hostProtocol.ts';
 
 const id = process.env.BENCH_ID ?? 'p0';
 const bind = process.env.BENCH_BIND ?? '127.0.0.1';

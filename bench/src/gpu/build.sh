@@ -4,14 +4,14 @@
 # Dawn for Node (npm package `webgpu`, linux-x64 only) and 1 280 MNIST training images.
 #
 #   (cd /tmp/gpubench && npm init -y && npm install webgpu@0.6.2)   # once, outside the project
-#   WEBGPU_DIR=/tmp/gpubench bash server/bench/gpu/build.sh .gpubench
+#   WEBGPU_DIR=/tmp/gpubench bash bench/src/gpu/build.sh .gpubench
 #   then on the GPU machine:  bash .gpubench/run.sh      (prints JSON; see run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${1:-.gpubench}
 WEBGPU=${WEBGPU_DIR:?set WEBGPU_DIR to a folder holding node_modules/webgpu}/node_modules/webgpu
 mkdir -p "$OUT/node_modules/webgpu/dist/linux-x64"
-npx esbuild server/bench/gpu/webgpuNode.ts --bundle --platform=node --format=esm --target=node20 \
+npx esbuild bench/src/gpu/webgpuNode.ts --bundle --platform=node --format=esm --target=node20 \
   --external:webgpu --log-level=warning --outfile="$OUT/run.mjs" \
   --banner:js="import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);"
 cp "$WEBGPU/package.json" "$WEBGPU/index.js" "$OUT/node_modules/webgpu/"

@@ -1,5 +1,5 @@
-/** `tabswarm bench chaos`: the chaos run of server/chaosBench.ts as a bench (tables + bench/results/chaos.json). */
-import { runChaosBench } from '../chaosBench.ts';
+/** `tabswarm bench chaos`: the chaos run of bench/src/chaosRun.ts as a bench (tables + bench/results/chaos.json). */
+import { runChaosBench } from './chaosRun.ts';
 import type { Bench } from './report.ts';
 
 export const chaosBench: Bench = async (ctx) => {

@@ -5,10 +5,10 @@
  * exchange and the parameter server.
  */
 import { TabswarmError } from '../../shared/errors.ts';
-import type { Hosts, RingConfig, StepResult } from './proto.ts';
+import type { Hosts, RingConfig, StepResult } from './hostProtocol.ts';
 import { median } from './stats.ts';
 
-export type { RingConfig } from './proto.ts';
+export type { RingConfig } from './hostProtocol.ts';
 
 /** the tuned ring with the settings `bench tune` chose: frames of exactly 256 KiB (the data channels' maxMessageSize), forwarded frames first */
 export const TUNED: RingConfig = { impl: 'tuned', chunkBytes: 256 * 1024 - 32, highWater: 4 * 1024 * 1024, encoding: 'fp32', schedule: 'forward-first' };

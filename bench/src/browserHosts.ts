@@ -1,5 +1,5 @@
 /**
- * Chromium tabs as benchmark hosts. The bench pages (server/bench/page/*.html) are built
+ * Chromium tabs as benchmark hosts. The bench pages (bench/src/page/*.html) are built
  * with Vite into a temporary folder and served, with the dataset files, from 127.0.0.1;
  * each tab gets its own browser context (as a volunteer's tab would) and the same BenchHost
  * as the Node agents. Tabs signal through a Playwright binding, relayed here.
@@ -12,9 +12,9 @@ import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright';
 import { TabswarmError } from '../../shared/errors.ts';
-import { launchChromium, workerContext } from '../browser.ts';
-import { createDatasetFiles } from '../datasetFiles.ts';
-import { HostsBase, type AgentCmd } from './proto.ts';
+import { launchChromium, workerContext } from '../../server/browser.ts';
+import { createDatasetFiles } from '../../server/datasetFiles.ts';
+import { HostsBase, type AgentCmd } from './hostProtocol.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const OUT = join(tmpdir(), 'tabswarm-bench-pages');
@@ -33,7 +33,7 @@ export function buildPages(): Promise<void> {
         emptyOutDir: true,
         target: 'es2022',
         chunkSizeWarningLimit: 8192,
-        rollupOptions: { input: { ring: join(ROOT, 'server/bench/page/ring.html'), backends: join(ROOT, 'server/bench/page/backends.html') } },
+        rollupOptions: { input: { ring: join(ROOT, 'bench/src/page/ring.html'), backends: join(ROOT, 'bench/src/page/backends.html') } },
       },
     });
   })();
@@ -90,7 +90,7 @@ export class TabHosts extends HostsBase {
           const j = ids.indexOf(to);
           void pages[j]?.evaluate(([from, d]) => (window as unknown as BenchPageWindow).__bench.signal(from, d), [ids[i]!, data] as const).catch(() => {});
         });
-        await page.goto(`${site.url}/server/bench/page/ring.html`);
+        await page.goto(`${site.url}/bench/src/page/ring.html`);
         await page.waitForFunction(() => '__bench' in window);
         await page.evaluate((id) => (window as unknown as BenchPageWindow).__bench.init(id), ids[i]!);
         pages.push(page);

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TabswarmError } from '../../shared/errors.ts';
-import { HostsBase, type AgentCmd, type FromAgent, type ToAgent, type Usage } from './proto.ts';
+import { HostsBase, type AgentCmd, type FromAgent, type ToAgent, type Usage } from './hostProtocol.ts';
 import type { Topology } from './topology.ts';
 
 const AGENT = fileURLToPath(new URL('./agent.ts', import.meta.url));

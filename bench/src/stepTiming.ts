@@ -1,7 +1,7 @@
 /**
  * Times the training step a worker runs (forward, backward, gradients read back into one
  * Float32Array) of a preset model on one tfjs backend. Isomorphic: the backends bench page
- * (Chromium) and the GPU run in Node (server/bench/gpu/webgpuNode.ts) both use it.
+ * (Chromium) and the GPU run in Node (bench/src/gpu/webgpuNode.ts) both use it.
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { loadDataset, type DatasetSource } from '../../shared/datasets.ts';
