@@ -8,6 +8,7 @@
  * of the whole stored history, then as live increments.
  */
 import { z } from 'zod';
+import { parseWith } from './parse.ts';
 
 export const DASHBOARD_NAMESPACE = '/dashboard';
 
@@ -120,15 +121,6 @@ export interface DashboardClientEvents {
 }
 export interface DashboardServerEvents {
   msg: (m: DashboardServerMessage) => void;
-}
-
-type Parsed<T> = { ok: true; value: T } | { ok: false; code: 'BAD_REQUEST'; message: string };
-
-function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown): Parsed<T> {
-  const r = schema.safeParse(raw);
-  if (r.success) return { ok: true, value: r.data };
-  const first = r.error.issues[0];
-  return { ok: false, code: 'BAD_REQUEST', message: `${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}` };
 }
 
 export const parseDashboardClientMessage = (raw: unknown) => parseWith(dashboardClientMessageSchema, raw);
