@@ -24,7 +24,7 @@ export const publicSummarySchema = z.object({
   dataset: z.string(),
   /** members currently in the ring or joining it */
   activeMembers: z.number().int().min(0),
-  /** trainable parameters: the all-reduced vector is (paramCount + 3) float32 values */
+  /** trainable parameters: the all-reduced vector is ringVectorBytes(paramCount) (shared/allreduce/bandwidth.ts) */
   paramCount: z.number().int().min(0),
   /** e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)" */
   model: z.string(),
@@ -125,12 +125,3 @@ export interface DashboardServerEvents {
 
 export const parseDashboardClientMessage = (raw: unknown) => parseWith(dashboardClientMessageSchema, raw);
 export const parseDashboardServerMessage = (raw: unknown) => parseWith(dashboardServerMessageSchema, raw);
-
-/**
- * nccl-tests' bus bandwidth of a ring all-reduce: algbw = bytes / time, busbw = algbw · 2(N−1)/N.
- * Returns bytes per second (0 for a one-member ring, which moves nothing).
- */
-export function busBandwidth(vectorBytes: number, ms: number, members: number): number {
-  if (!(ms > 0) || members < 2) return 0;
-  return (vectorBytes / (ms / 1000)) * ((2 * (members - 1)) / members);
-}

@@ -11,6 +11,7 @@ import { launchChromium, launchChromiumServer, workerContext } from '../../serve
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { createLogger } from '../../server/log.ts';
 import { onPhase, waitFor } from './pageHooks.ts';
+import { percentile } from './stats.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 
@@ -40,11 +41,6 @@ export interface ChaosResult {
   maxAbsDiff: number;
   wallS: number;
 }
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
-};
 
 export async function runChaosBench(o: ChaosOptions): Promise<ChaosResult> {
   const t0 = Date.now();
@@ -107,7 +103,7 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosResult> {
       workers: o.workers,
       faults: faults.length,
       faultLog,
-      recoveryMsP50: pct(rec, 0.5),
+      recoveryMsP50: percentile(rec, 50),
       recoveryMsMax: Math.max(...rec),
       stepsCommitted: new Set(metrics.map((m) => m.step)).size,
       stepsExpected: steps,

@@ -1,4 +1,6 @@
 /** Small statistics helpers for benchmark figures. */
+import { algBandwidth, busBandwidth } from '../../shared/allreduce/bandwidth.ts';
+
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -16,8 +18,7 @@ export function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }
 
-/** nccl-tests' figures for an all-reduce of `bytes` in `ms` over `n` ranks (MB = 1e6 bytes). */
+/** nccl-tests' figures (shared/allreduce/bandwidth.ts) in MB/s (MB = 1e6 bytes). */
 export function bandwidth(bytes: number, ms: number, n: number): { algbwMBs: number; busbwMBs: number } {
-  const algbwMBs = bytes / 1e6 / (ms / 1000);
-  return { algbwMBs, busbwMBs: (algbwMBs * 2 * (n - 1)) / n };
+  return { algbwMBs: algBandwidth(bytes, ms) / 1e6, busbwMBs: busBandwidth(bytes, ms, n) / 1e6 };
 }
