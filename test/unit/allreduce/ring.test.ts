@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryRing } from './memoryRing.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
 

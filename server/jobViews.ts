@@ -11,7 +11,7 @@
  * volunteers' machines), why each left or was dropped, join times, the ring order, the event
  * log (it names peers and adapters), and the trained weights.
  */
-import type { Job } from '../jobs.ts';
+import type { Job } from './jobs.ts';
 
 /** Which job and how far along: the fields every view of a job starts with (REST, list, dashboard). */
 export function jobHeadline(job: Job) {
