@@ -1,6 +1,9 @@
 /**
  * The `tabswarm` command: serve | workers | demo | bench.
  */
+import './tfjsQuiet.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTabswarmServer } from './app.ts';
 import { runDemo } from './demo.ts';
@@ -35,6 +38,9 @@ async function main(argv: string[]): Promise<number> {
           dist: { type: 'string', default: './dist' }, 'allow-origin': { type: 'string', multiple: true, default: [] },
         },
       });
+      if (!existsSync(join(values.dist, 'index.html'))) {
+        process.stderr.write(`tabswarm: no built pages in ${values.dist} (the volunteer and dashboard pages would answer 404): run \`npx vite build\` first, or \`npm run serve\`, which builds them\n`);
+      }
       const s = await createTabswarmServer({
         port: Number(values.port), host: values.host, distDir: values.dist, dataDir: values.data, allowedOrigins: values['allow-origin'], log: createLogger('info'),
       });

@@ -3,6 +3,7 @@
  * heartbeat) in its own process, so its memory and CPU are its own. Creates one job and
  * tells its parent `{ ready: { url, jobId } }`; answers `usage` with RSS, heap and CPU.
  */
+import '../../server/tfjsQuiet.ts';
 import { createTabswarmServer } from '../../server/app.ts';
 import { createLogger } from '../../server/log.ts';
 
