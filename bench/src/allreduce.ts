@@ -112,7 +112,9 @@ function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
   ];
   const capped = cappedSupported();
   if (capped.ok) {
-    const cappedIters = { iters: (b: number) => (b >= 16 * MB ? 1 : b >= 4 * MB ? 2 : 3), warmup: (b: number) => (b >= 16 * MB ? 0 : 1), streams: true };
+    // every size: one warm-up ring step, then 3 timed steps per round (2 rounds in a full run,
+    // so a 16 MB row is the median of 6 steps, of 3 at N=8 and in --quick)
+    const cappedIters = { iters: () => 3, warmup: () => 1, streams: true };
     out.push({
       transport: `node-capped-${CAP_MBIT}mbit`, ns: quick ? [4] : [2, 4, 8], sizes: quick ? [16 * MB] : sizes,
       start: async (n) => Cluster.start(await cappedTopology(n, CAP_MBIT), n),
@@ -124,7 +126,7 @@ function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
       out.push({
         transport: `node-capped-${CAP8_MBIT}mbit`, ns: [8], sizes: [16 * MB],
         start: async (n) => Cluster.start(await cappedTopology(n, CAP8_MBIT), n),
-        ...cappedIters, reps: 1, // the both-ways round also warms every link before the first ring step
+        ...cappedIters, reps: 1,
         variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP8_MBIT) }],
       });
     }

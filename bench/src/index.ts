@@ -1,6 +1,6 @@
 /**
  * `tabswarm bench [name|all] [--quick] [--json]`: runs benchmarks, prints their tables,
- * writes bench/results/<name>.json (and SVG figures). With --json each bench's last printed
+ * writes bench/results/<name>.json (and SVG figures; <name>.quick.json with --quick). With --json each bench's last printed
  * line is its result as one JSON object. Benches are loaded on demand.
  */
 import { TabswarmError } from '../../shared/errors.ts';
@@ -42,7 +42,7 @@ export async function runBench(name: string, o: RunOptions): Promise<Record<stri
     quick: o.quick,
   };
   for (const t of out.tables) o.print('\n' + formatTable(t));
-  const files = await saveOutput(name, out, meta);
+  const files = await saveOutput(name, out, meta, o.quick);
   o.print(`\nwrote ${files.map((f) => f.slice(process.cwd().length + 1)).join(', ')} (${meta.wallS} s)`);
   const result = { bench: name, ...meta, ...out.result };
   if (o.json) o.print(JSON.stringify(result));

@@ -92,14 +92,18 @@ export function barChartSvg(f: Figure): string {
 
 export const RESULTS_DIR = join(process.cwd(), 'bench', 'results');
 
-/** Writes bench/results/<name>.json (+ figures) and returns the paths written. */
-export async function saveOutput(name: string, out: BenchOutput, meta: Record<string, unknown>): Promise<string[]> {
+/**
+ * Writes bench/results/<name>.json (+ figures) and returns the paths written. A quick run
+ * writes <name>.quick.json and <figure>.quick.svg beside them, never over the full results.
+ */
+export async function saveOutput(name: string, out: BenchOutput, meta: Record<string, unknown>, quick = false): Promise<string[]> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `${name}.json`);
+  const suffix = quick ? '.quick' : '';
+  const file = join(RESULTS_DIR, `${name}${suffix}.json`);
   await writeFile(file, JSON.stringify({ bench: name, ...meta, ...out.result, tables: out.tables }, null, 2) + '\n');
   const written = [file];
   for (const f of out.figures ?? []) {
-    const p = join(RESULTS_DIR, f.file);
+    const p = join(RESULTS_DIR, f.file.replace(/\.svg$/, `${suffix}.svg`));
     await writeFile(p, barChartSvg(f));
     written.push(p);
   }

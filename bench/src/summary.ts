@@ -1,7 +1,7 @@
 /**
- * `tabswarm bench summary`: the latest results in bench/results/*.json as one Markdown
- * document (per bench: command, when, machine load, wall time, its tables), for
- * bench/PERFORMANCE.md and the README.
+ * `tabswarm bench summary`: the latest full results in bench/results/*.json (not the
+ * *.quick.json of --quick runs) as one Markdown document (per bench: command, when, machine
+ * load, wall time, its tables), for bench/PERFORMANCE.md and the README.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ interface Saved {
 }
 
 export async function summary(): Promise<string> {
-  const files = (await readdir(RESULTS_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+  const files = (await readdir(RESULTS_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.json') && !f.endsWith('.quick.json'));
   const saved: Saved[] = [];
   for (const f of files) {
     const j = JSON.parse(await readFile(join(RESULTS_DIR, f), 'utf8')) as Partial<Saved>;
