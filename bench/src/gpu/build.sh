@@ -26,8 +26,9 @@ node --input-type=module -e "
 xz -T2 -3 -c "$(command -v node)" > "$OUT/node.xz"
 cat > "$OUT/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# On the GPU machine, from the repository root: unpacks Node, brings the Vulkan loader from
-# .gl (see the device notes), runs the WebGPU timing and writes $OUT/webgpu-gpu.json.
+# On the GPU machine, from the repository root: unpacks Node; where the machine lacks the
+# Vulkan loader, put its Debian packages (libvulkan1, and libglvnd0 for NVIDIA's ICD) in .gl/
+# and they are unpacked first; runs the WebGPU timing and writes $OUT/webgpu-gpu.json.
 set -euo pipefail
 D=$(cd "$(dirname "$0")" && pwd)
 for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done; ldconfig || true
