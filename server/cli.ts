@@ -19,8 +19,9 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--uplink-mbit 50]   (pace ring traffic under this uplink rate)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
-  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|all]
-                   [--quick] [--json]   (tables on stdout, results in bench/results/)
+  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|all]
+                   [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
+                   --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
 
 Multi-peer commands (workers, demo, bench) re-run themselves in a loopback-only network
