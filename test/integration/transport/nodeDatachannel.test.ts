@@ -10,7 +10,7 @@ import { hashFloat32 } from '../../../shared/hash.ts';
 import { nodePeerFactory, shutdownNodeWebRTC } from '../../../server/transport/nodePeer.ts';
 import { PeerLink, type PeerFactory } from '../../../shared/transport/peerLink.ts';
 import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
-import { linkCompliance, patterned, sendWindowed } from '../../unit/transport/linkCompliance.ts';
+import { linkCompliance, patterned, sendWindowed } from '../../unit/allreduce/linkCompliance.ts';
 
 const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
 
