@@ -1,7 +1,14 @@
 /**
  * Launches Chromium for headless workers: the system Chromium when there is one (Debian's
- * `chromium`), else Playwright's own. The flags enable WebGPU and loopback-only WebRTC and
- * keep Chromium off the network (see NOTES-BROWSER.md).
+ * `chromium`), else Playwright's own (TABSWARM_CHROMIUM names another). What the flags do:
+ *  - WebGPU: `--enable-unsafe-webgpu` exposes navigator.gpu where Chromium does not by default
+ *    (Linux, headless); `--enable-unsafe-swiftshader` lets a GPU-less machine get the software
+ *    adapter, which the worker's backend choice recognises and skips unless forced.
+ *  - Off the network: no background networking, component updates or sync, so the browser
+ *    itself calls nothing; with `loopbackOnly`, every host name but localhost resolves to
+ *    NOTFOUND, WebRTC gathers loopback candidates (`--allow-loopback-in-peer-connection`)
+ *    and offers plain IPs instead of mDNS `.local` names (those need multicast DNS).
+ *  - Speed: background and occluded tabs are not throttled, since every worker is a hidden tab.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type BrowserServer } from 'playwright';

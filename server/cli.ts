@@ -1,6 +1,9 @@
 /**
  * The `tabswarm` command: serve | workers | demo | bench.
  */
+import './tfjsQuiet.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createTabswarmServer } from './app.ts';
 import { runDemo } from './demo.ts';
@@ -16,8 +19,9 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--uplink-mbit 50]   (pace ring traffic under this uplink rate)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
-  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|all]
-                   [--quick] [--json]   (tables on stdout, results in bench/results/)
+  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|all]
+                   [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
+                   --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
 
 Multi-peer commands (workers, demo, bench) re-run themselves in a loopback-only network
@@ -35,6 +39,9 @@ async function main(argv: string[]): Promise<number> {
           dist: { type: 'string', default: './dist' }, 'allow-origin': { type: 'string', multiple: true, default: [] },
         },
       });
+      if (!existsSync(join(values.dist, 'index.html'))) {
+        process.stderr.write(`tabswarm: no built pages in ${values.dist} (the volunteer and dashboard pages would answer 404): run \`npx vite build\` first, or \`npm run serve\`, which builds them\n`);
+      }
       const s = await createTabswarmServer({
         port: Number(values.port), host: values.host, distDir: values.dist, dataDir: values.data, allowedOrigins: values['allow-origin'], log: createLogger('info'),
       });
@@ -68,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
       if (ns !== null) return ns;
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
-      const { runBenches } = await import('./bench/index.ts');
+      const { runBenches } = await import('../bench/src/index.ts');
       await runBenches(positionals, { quick: values.quick, json: values.json, print });
       return 0;
     }

@@ -7,7 +7,7 @@ import { planSlices } from '../shared/batchPlan.ts';
 import type { MemberRow, PrivateView, PublicSummary } from '../shared/dashboardProtocol.ts';
 import { isGone } from './memberState.ts';
 import type { Job } from './jobs.ts';
-import { jobHeadline } from './security/jobViews.ts';
+import { jobHeadline } from './jobViews.ts';
 
 interface LayerJson {
   class_name?: unknown;

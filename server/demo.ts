@@ -4,13 +4,10 @@
  * also trains the single-process reference on the same global batches and prints the
  * max abs weight difference.
  */
-import { createTabswarmServer } from './app.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
+import { followJob, startLocalSwarm, type StepMetric } from './localSwarm.ts';
 import { createLogger } from './log.ts';
 import { maxAbsDiff, trainReference } from './reference.ts';
-import { startWorkers } from './workers.ts';
-import { TimeoutError } from '../shared/errors.ts';
-import type { JobSpec } from '../shared/jobSpec.ts';
 
 export interface DemoOptions {
   workers: number;
@@ -51,56 +48,40 @@ export interface DemoResult {
   referenceTestAccuracy: number | null;
 }
 
-interface JobView {
-  status: string;
-  step: number;
-  steps: number;
-  members: { id: string; state: string; backend: string | null; final: { paramHash: string; testAccuracy: number | null } | null }[];
-  lastMetrics: { loss: number; accuracy: number } | null;
-  hasWeights: boolean;
-  spec: JobSpec;
-}
-
-interface Metric { step: number; loss: number; stepMs: number; computeMs: number; allreduceMs: number; samples: number; at: number }
-
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
-  const server = await createTabswarmServer({ port: o.port, log: createLogger(process.env.TABSWARM_LOG === 'debug' ? 'debug' : 'warn') });
   const t0 = Date.now();
   const body: Record<string, unknown> = { preset: o.preset, minWorkers: o.workers };
   if (o.steps) body.steps = o.steps;
   if (o.trainSize !== undefined || o.testSize !== undefined) body.dataset = { ...(o.trainSize !== undefined ? { trainSize: o.trainSize } : {}), ...(o.testSize !== undefined ? { testSize: o.testSize } : {}) };
-  const created = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const job = (await created.json()) as { id: string; joinUrl: string; dashboardUrl: string; ownerToken: string; error?: { message: string } };
-  if (!created.ok) throw new Error(`job creation failed: ${job.error?.message}`);
-  o.print(`server ${server.url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
-  o.print(`join link: ${job.joinUrl}`);
-  const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
-  const swarm = await startWorkers({ url: job.joinUrl, count: o.workers, backend: o.backend, uplinkMbit: o.uplinkMbit, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) });
+  const run = await startLocalSwarm({
+    job: body,
+    workers: o.workers,
+    server: { port: o.port, log: createLogger(process.env.TABSWARM_LOG === 'debug' ? 'debug' : 'warn') },
+    pages: { backend: o.backend, uplinkMbit: o.uplinkMbit, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) },
+    onJob: (job, url) => {
+      o.print(`server ${url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
+      o.print(`join link: ${job.joinUrl}`);
+    },
+  });
   try {
-    const deadline = Date.now() + o.timeoutS * 1000;
-    let view: JobView;
     let lastPrinted = -1;
-    for (;;) {
-      view = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as JobView;
-      const finals = view.members.filter((m) => m.final).length;
-      const active = view.members.filter((m) => m.state === 'active').length;
-      const bucket = Math.floor(view.step / Math.max(1, Math.round(view.steps / 12)));
-      if (bucket !== lastPrinted) {
+    const view = await followJob(run, {
+      what: `demo job ${run.job.id}`, timeoutS: o.timeoutS, everyMs: 500, weights: true,
+      onView: async (v) => {
+        const bucket = Math.floor(v.step / Math.max(1, Math.round(v.steps / 12)));
+        if (bucket === lastPrinted) return;
         lastPrinted = bucket;
-        const views = await swarm.views();
-        const states = views.map((v) => (v ? `${v.state}/${v.backend || '?'}` : 'closed')).join(' ');
-        o.print(`step ${String(view.step).padStart(5)}/${view.steps}  loss ${view.lastMetrics?.loss.toFixed(4) ?? '—'}  members ${active}  [${states}]`);
-      }
-      if (view.status === 'done' && finals >= active && view.hasWeights) break;
-      if (Date.now() > deadline) throw new TimeoutError(`demo job ${job.id} (at step ${view.step}/${view.steps}, status ${view.status})`, o.timeoutS * 1000);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const { metrics } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: Metric[] };
+        const active = v.members.filter((m) => m.state === 'active').length;
+        const states = (await run.swarm.views()).map((w) => (w ? `${w.state}/${w.backend || '?'}` : 'closed')).join(' ');
+        o.print(`step ${String(v.step).padStart(5)}/${v.steps}  loss ${v.lastMetrics?.loss.toFixed(4) ?? '—'}  members ${active}  [${states}]`);
+      },
+    });
+    const metrics = await run.metrics();
     const finals = view.members.filter((m) => m.final);
     const trainMs = metrics.length > 1 ? metrics.at(-1)!.at - metrics[0]!.at + metrics[0]!.stepMs : 1;
-    const mean = (f: (m: Metric) => number) => metrics.reduce((a, m) => a + f(m), 0) / Math.max(1, metrics.length);
+    const mean = (f: (m: StepMetric) => number) => metrics.reduce((a, m) => a + f(m), 0) / Math.max(1, metrics.length);
     const result: DemoResult = {
-      jobId: job.id,
+      jobId: run.job.id,
       preset: o.preset,
       workers: o.workers,
       steps: metrics.length,
@@ -121,7 +102,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     };
     if (o.verify) {
       o.print('training the single-process reference on the same global batches…');
-      const w = await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth);
+      const w = await run.request('/weights');
       const swarmParams = new Float32Array(await w.arrayBuffer());
       const ref = await trainReference(view.spec, createDatasetFiles().source, result.steps);
       result.maxAbsDiff = maxAbsDiff(swarmParams, ref.params);
@@ -136,7 +117,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);
     return result;
   } finally {
-    await swarm.close().catch(() => {});
-    await server.close();
+    await run.close();
   }
 }

@@ -17,7 +17,7 @@ import { requireOwner } from './ownerRoutes.ts';
 import type { Guards } from './security/guards.ts';
 import { readBytes, type UploadTable } from './uploads.ts';
 import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
-import { jobListEntry, privateJobView, publicJobView } from './security/jobViews.ts';
+import { jobListEntry, privateJobView, publicJobView } from './jobViews.ts';
 
 const MAX_BODY = 1024 * 1024;
 const TYPES: Record<string, string> = {

@@ -8,6 +8,7 @@
  * of the whole stored history, then as live increments.
  */
 import { z } from 'zod';
+import { parseWith } from './parse.ts';
 
 export const DASHBOARD_NAMESPACE = '/dashboard';
 
@@ -23,7 +24,7 @@ export const publicSummarySchema = z.object({
   dataset: z.string(),
   /** members currently in the ring or joining it */
   activeMembers: z.number().int().min(0),
-  /** trainable parameters: the all-reduced vector is (paramCount + 3) float32 values */
+  /** trainable parameters: the all-reduced vector is ringVectorBytes(paramCount) (shared/allreduce/bandwidth.ts) */
   paramCount: z.number().int().min(0),
   /** e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)" */
   model: z.string(),
@@ -122,23 +123,5 @@ export interface DashboardServerEvents {
   msg: (m: DashboardServerMessage) => void;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; code: 'BAD_REQUEST'; message: string };
-
-function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown): Parsed<T> {
-  const r = schema.safeParse(raw);
-  if (r.success) return { ok: true, value: r.data };
-  const first = r.error.issues[0];
-  return { ok: false, code: 'BAD_REQUEST', message: `${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}` };
-}
-
 export const parseDashboardClientMessage = (raw: unknown) => parseWith(dashboardClientMessageSchema, raw);
 export const parseDashboardServerMessage = (raw: unknown) => parseWith(dashboardServerMessageSchema, raw);
-
-/**
- * nccl-tests' bus bandwidth of a ring all-reduce: algbw = bytes / time, busbw = algbw · 2(N−1)/N.
- * Returns bytes per second (0 for a one-member ring, which moves nothing).
- */
-export function busBandwidth(vectorBytes: number, ms: number, members: number): number {
-  if (!(ms > 0) || members < 2) return 0;
-  return (vectorBytes / (ms / 1000)) * ((2 * (members - 1)) / members);
-}

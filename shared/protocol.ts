@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
+import { parseWith } from './parse.ts';
 
 export const PROTOCOL_VERSION = 2;
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
@@ -138,20 +139,7 @@ export interface ServerToClientEvents {
   msg: (m: ServerMessage) => void;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; code: 'BAD_REQUEST'; message: string };
-
-function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, raw: unknown): Parsed<T> {
-  let r: ReturnType<typeof schema.safeParse>;
-  try {
-    r = schema.safeParse(raw);
-  } catch {
-    // e.g. a stack overflow on absurdly nested input inside a refinement
-    return { ok: false, code: 'BAD_REQUEST', message: '(root): input too deeply nested or malformed' };
-  }
-  if (r.success) return { ok: true, value: r.data };
-  const first = r.error.issues[0];
-  return { ok: false, code: 'BAD_REQUEST', message: `${first?.path.join('.') || '(root)'}: ${first?.message ?? 'invalid'}` };
-}
+export type { Parsed } from './parse.ts';
 
 export const parseClientMessage = (raw: unknown) => parseWith(clientMessageSchema, raw);
 export const parseServerMessage = (raw: unknown) => parseWith(serverMessageSchema, raw);

@@ -4,7 +4,8 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { busBandwidth, type StepMetricsWire } from '../../shared/dashboardProtocol.ts';
+import { busBandwidth, ringVectorBytes } from '../../shared/allreduce/bandwidth.ts';
+import type { StepMetricsWire } from '../../shared/dashboardProtocol.ts';
 import { h } from './dom.ts';
 
 export type XAxis = 'step' | 'time';
@@ -98,7 +99,7 @@ export function createJobCharts(): JobCharts {
     const t0 = metrics[0]?.at ?? 0;
     const x = metrics.map((m) => (xAxis === 'step' ? m.step : (m.at - t0) / 1000));
     // what the ring moves: the parameters' gradient plus loss, correct and count
-    const vectorBytes = (paramCount + 3) * 4;
+    const vectorBytes = ringVectorBytes(paramCount);
     loss.set(x, [metrics.map((m) => m.loss)]);
     acc.set(x, [metrics.map((m) => m.accuracy), metrics.map((m) => m.testAccuracy ?? null)]);
     sps.set(x, [metrics.map((m) => (m.stepMs > 0 ? (m.samples / m.stepMs) * 1000 : null))]);

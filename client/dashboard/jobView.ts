@@ -2,7 +2,7 @@
  * One job, live: status, controls, charts, members, the ring and the event log. Owners see
  * everything; anybody else sees the public summary and a form for the owner token.
  */
-import { busBandwidth } from '../../shared/dashboardProtocol.ts';
+import { busBandwidth, ringVectorBytes } from '../../shared/allreduce/bandwidth.ts';
 import { createJobCharts, type XAxis } from './charts.ts';
 import { createControls } from './controls.ts';
 import { $, fmt, fmtBytesPerSec, fmtTime, h } from './dom.ts';
@@ -101,7 +101,7 @@ export function mountJobView(root: HTMLElement, jobId: string): () => void {
       $('#t-test', root).textContent = lastTest ? `${fmt(lastTest.testAccuracy! * 100, 1)} % @${lastTest.step}` : '—';
       $('#t-sps', root).textContent = last && last.stepMs > 0 ? fmt((last.samples / last.stepMs) * 1000, 0) : '—';
       $('#t-ar', root).textContent = last ? `${fmt(last.allreduceMs, 1)} ms` : '—';
-      $('#t-bw', root).textContent = last ? fmtBytesPerSec(busBandwidth(((s.summary?.paramCount ?? 0) + 3) * 4, last.allreduceMs, last.members)) : '—';
+      $('#t-bw', root).textContent = last ? fmtBytesPerSec(busBandwidth(ringVectorBytes(s.summary?.paramCount ?? 0), last.allreduceMs, last.members)) : '—';
     }
     $('#t-members', root).textContent = `${p.members.filter((m) => m.state === 'active').length} active`;
     $('#t-lr', root).textContent = String(p.learningRate);

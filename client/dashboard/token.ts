@@ -21,12 +21,6 @@ export function saveToken(jobId: string, token: string, storage: Storage = sessi
   storage.setItem(KEY, JSON.stringify({ ...all(storage), [jobId]: token }));
 }
 
-export function forgetToken(jobId: string, storage: Storage = sessionStorage) {
-  const t = all(storage);
-  delete t[jobId];
-  storage.setItem(KEY, JSON.stringify(t));
-}
-
 export function ownedJobs(storage: Storage = sessionStorage): string[] {
   return Object.keys(all(storage));
 }

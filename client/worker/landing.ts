@@ -5,6 +5,7 @@
  */
 import { io } from 'socket.io-client';
 import { DASHBOARD_NAMESPACE, parseDashboardServerMessage, type PublicSummary } from '../../shared/dashboardProtocol.ts';
+import { ringVectorBytes } from '../../shared/allreduce/bandwidth.ts';
 import { DATASETS } from '../../shared/datasets.ts';
 import type { AdapterReport } from './backend.ts';
 
@@ -28,7 +29,7 @@ export function renderJobInfo(s: PublicSummary) {
   $('job').textContent = s.name;
   $('job-dataset').textContent = `dataset: ${ds ? ds.title : s.dataset}`;
   $('job-model').textContent = s.model;
-  const bytes = (s.paramCount + 3) * 4;
+  const bytes = ringVectorBytes(s.paramCount);
   const size = bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} bytes`;
   $('job-params').textContent = `${s.paramCount.toLocaleString()} parameters (${size} exchanged per step)`;
   $('job-status').textContent = `job ${s.status}, step ${s.step} / ${s.steps}`;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../server/demo.ts';
+import { ringVectorBytes } from '../../shared/allreduce/bandwidth.ts';
 import { paceForUplink } from '../../shared/allreduce/pacedLink.ts';
 
 const quiet = () => {};
@@ -34,7 +35,7 @@ describe('demo swarm', () => {
     expect(new Set(r.replicaHashes).size).toBe(1);
     expect(r.maxAbsDiff!).toBeLessThanOrEqual(1e-4);
     // each rank sends its whole vector once (N=2); the pacer lets one bucket and one frame (64 KiB each) through early
-    const bytes = (r.paramCount! + 3) * 4;
+    const bytes = ringVectorBytes(r.paramCount!);
     const floorMs = ((bytes - 2 * (64 * 1024 + 32)) / paceForUplink(uplinkMbit)) * 1000;
     expect(r.allreduceMsMin).toBeGreaterThanOrEqual(floorMs);
   }, 360_000);

@@ -13,4 +13,4 @@ export async function createJob(url: string, body: Record<string, unknown>): Pro
   return j as { id: string; joinUrl: string; ownerToken: string; dashboardUrl: string };
 }
 
-export { onPhase, waitFor } from '../../server/pageHooks.ts';
+export { onPhase, waitFor } from '../../bench/src/pageHooks.ts';

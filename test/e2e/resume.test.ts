@@ -48,7 +48,7 @@ describe('all workers leave', () => {
     const paused = await view();
     expect(paused.step).toBeGreaterThanOrEqual(at);
 
-    const third = await open();
+    await open();
     const done = await waitFor('job done', async () => {
       const v = await view();
       return v.status === 'done' && v.hasWeights && v.members.some((m) => m.final) ? v : null;

@@ -32,10 +32,19 @@ describe('volunteer page', () => {
     await pw(page.locator('#job-dataset')).toContainText('Iris');
     await pw(page.locator('#state')).toHaveText('training', { timeout: 60_000 });
     const backend = (await page.locator('#backend').textContent())!;
-    expect(['webgl', 'wasm', 'cpu']).toContain(backend); // no hardware WebGPU adapter on this machine
+    expect(['webgpu', 'webgl', 'wasm', 'cpu']).toContain(backend);
     await pw(page.locator('#backend-why')).toContainText('fastest in calibration');
-    await pw(page.locator('#fallback')).toContainText(`WebGPU has only a software adapter here`);
-    await pw(page.locator('#fallback')).toContainText(`trains on ${backend} instead`);
+    // what the page says about WebGPU agrees with the backend it chose, with or without a GPU here
+    if (backend === 'webgpu') {
+      await pw(page.locator('#adapter')).not.toBeEmpty();
+      await pw(page.locator('#fallback')).toBeHidden();
+    } else {
+      await pw(page.locator('#adapter')).toBeEmpty();
+      await pw(page.locator('#fallback')).toBeVisible();
+      await pw(page.locator('#fallback')).toHaveText(
+        new RegExp(`^(WebGPU is not available in this browser .*, so this tab trains on ${backend} instead|WebGPU has only a software adapter here .*, which is slower than ${backend}, so this tab trains on ${backend} instead|A WebGPU adapter is available .*, but ${backend} measured faster on this job's model, so ${backend} runs)\\.$`),
+      );
+    }
     await pw(page.locator('#job-members')).toHaveText('1 volunteer in the swarm');
 
     await page.locator('#leave').click();

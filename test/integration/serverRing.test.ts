@@ -14,8 +14,8 @@ import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { hashFloat32, hashString32 } from '../../shared/hash.ts';
 import { PROTOCOL_VERSION, type ServerMessage } from '../../shared/protocol.ts';
 import { mulberry32 } from '../../shared/random.ts';
-import { nodePeerFactory, shutdownNodeWebRTC } from '../../client/transport/nodePeer.ts';
-import { PeerMesh } from '../../client/transport/peerMesh.ts';
+import { nodePeerFactory, shutdownNodeWebRTC } from '../../server/transport/nodePeer.ts';
+import { PeerMesh } from '../../shared/transport/peerMesh.ts';
 import { createJob, startServer, waitFor } from '../e2e/helpers.ts';
 
 const loopbackOnly = Object.keys(networkInterfaces()).every((n) => n === 'lo');

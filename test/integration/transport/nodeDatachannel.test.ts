@@ -7,10 +7,10 @@ import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
-import { nodePeerFactory, shutdownNodeWebRTC } from '../../../client/transport/nodePeer.ts';
-import { PeerLink, type PeerFactory } from '../../../client/transport/peerLink.ts';
-import { PeerMesh, type MeshSignal } from '../../../client/transport/peerMesh.ts';
-import { linkCompliance, patterned, sendWindowed } from '../../unit/transport/linkCompliance.ts';
+import { nodePeerFactory, shutdownNodeWebRTC } from '../../../server/transport/nodePeer.ts';
+import { PeerLink, type PeerFactory } from '../../../shared/transport/peerLink.ts';
+import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
+import { linkCompliance, patterned, sendWindowed } from '../../unit/allreduce/linkCompliance.ts';
 
 const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryRing } from './memoryRing.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
 
@@ -18,10 +17,13 @@ function exactSum(vs: Float32Array[]): Float64Array {
   return out;
 }
 
-async function allReduceAll(n: number, vs: Float32Array[], chunkElems: number, steps = 1) {
-  const links = memoryRing(n);
-  const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems }));
-  for (let s = 0; s < steps; s++) await Promise.all(rings.map((r, i) => r.allReduce(s, vs[i]!)));
+function ringOf(n: number, chunkElems: number): RingAllReduce[] {
+  return memoryRing(n).map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems }));
+}
+
+async function allReduceAll(n: number, vs: Float32Array[], chunkElems: number) {
+  const rings = ringOf(n, chunkElems);
+  await Promise.all(rings.map((r, i) => r.allReduce(0, vs[i]!)));
   rings.forEach((r) => r.destroy());
 }
 
@@ -44,9 +46,16 @@ describe('ring all-reduce over in-memory links', () => {
 
   it('sums integers exactly and runs several steps on the same ring', async () => {
     const n = 5;
+    const steps = 4;
+    // rank r's vector at step s: r·1000 + i + s, so the sum is 10000 + 5i + 5s (exact in float32)
     const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 777 }, (_, i) => r * 1000 + i));
-    await allReduceAll(n, vs, 50, 1);
-    for (const v of vs) for (let i = 0; i < 777; i++) expect(v[i]).toBe(10000 + 5 * i);
+    const rings = ringOf(n, 50);
+    for (let s = 0; s < steps; s++) {
+      const step = vs.map((v) => v.map((x) => x + s));
+      await Promise.all(rings.map((r, i) => r.allReduce(s, step[i]!)));
+      for (const v of step) for (let i = 0; i < 777; i++) expect(v[i]).toBe(10000 + 5 * i + 5 * s);
+    }
+    rings.forEach((r) => r.destroy());
   });
 
   it('handles a large vector with large chunks', async () => {

@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CODEC_ID, ErrorFeedback, type CodecName } from '../../../shared/codec.ts';
 import { encodeFrame, Phase } from '../../../shared/allreduce/frame.ts';
 import { RingLayout } from '../../../shared/allreduce/layout.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
 import { memoryRing } from './memoryRing.ts';
 import { RingAllReduce, type RingOptions } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';

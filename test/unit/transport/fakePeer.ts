@@ -3,7 +3,7 @@
  * FakeNetwork whose peers pair up through the signals they exchange, like simple-peer's do.
  */
 import { EventEmitter } from 'node:events';
-import type { PeerFactory, PeerInstance, SignalData } from '../../../client/transport/peerLink.ts';
+import type { PeerFactory, PeerInstance, SignalData } from '../../../shared/transport/peerLink.ts';
 
 /** An RTCDataChannel's backpressure surface; `events: false` models one whose event never fires. */
 export class FakeChannel {

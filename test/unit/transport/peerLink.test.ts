@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { errorCode } from '../../../shared/errors.ts';
-import { PeerLink } from '../../../client/transport/peerLink.ts';
+import { PeerLink } from '../../../shared/transport/peerLink.ts';
 import { FakePeer } from './fakePeer.ts';
 
 /** Lets queued microtasks (and the promise reactions they trigger) run. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Link } from '../../../shared/allreduce/link.ts';
-import { PeerMesh, type MeshSignal } from '../../../client/transport/peerMesh.ts';
+import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
 import { FakeNetwork, type FakePeer } from './fakePeer.ts';
 
 /** Meshes on a FakeNetwork; signals travel asynchronously and as JSON, like over socket.io. */

@@ -1,0 +1,61 @@
+/**
+ * What the REST API shows of a job, to whom.
+ *
+ * Public (anyone with the job id — which every volunteer's join link reveals): the spec (a
+ * volunteer should see what its tab runs), status, step, epoch, learning rate, the last
+ * committed step's metrics, the checkpoint step, and an anonymous member list: state,
+ * backend, throughput, work done, and the final weight hash each replica reported.
+ *
+ * Private (only with `Authorization: Bearer <owner token>`): member ids (which address
+ * signaling), GPU adapter names, user agents and backend reasons (they fingerprint the
+ * volunteers' machines), why each left or was dropped, join times, the ring order, the event
+ * log (it names peers and adapters), and the trained weights.
+ */
+import type { Job } from './jobs.ts';
+
+/** Which job and how far along: the fields every view of a job starts with (REST, list, dashboard). */
+export function jobHeadline(job: Job) {
+  const c = job.coordinator;
+  return { id: job.id, name: job.spec.name, status: c.status, step: c.step, steps: job.spec.steps };
+}
+
+export function publicJobView(job: Job) {
+  const c = job.coordinator;
+  return {
+    ...jobHeadline(job),
+    epoch: c.epoch,
+    dataset: job.spec.dataset.id,
+    learningRate: c.learningRate,
+    spec: job.spec,
+    members: [...c.members.values()].map((m) => ({
+      state: m.state, backend: m.info?.backend ?? null,
+      samplesPerSec: m.samplesPerSec, samplesDone: m.samplesDone, stepsDone: m.stepsDone, final: m.final,
+    })),
+    lastMetrics: c.metrics.at(-1) ?? null,
+    checkpointStep: c.checkpoint?.step ?? null,
+    committedParamHash: c.committedParamHash(),
+    hasWeights: c.finalParams !== null,
+    owner: false,
+  };
+}
+
+export function privateJobView(job: Job) {
+  const c = job.coordinator;
+  return {
+    ...publicJobView(job),
+    owner: true,
+    createdAt: job.createdAt,
+    ring: [...c.ring],
+    members: [...c.members.values()].map((m) => ({
+      id: m.id, state: m.state, backend: m.info?.backend ?? null, adapter: m.info?.adapter ?? null, reason: m.info?.reason ?? null,
+      userAgent: m.info?.userAgent ?? null, goneReason: m.reason, joinedAt: m.joinedAt, lastSeen: m.lastSeen,
+      samplesPerSec: m.samplesPerSec, samplesDone: m.samplesDone, stepsDone: m.stepsDone, final: m.final, link: m.link,
+    })),
+    events: c.events.slice(-500),
+  };
+}
+
+/** The list of jobs: public fields only. */
+export function jobListEntry(job: Job) {
+  return { ...jobHeadline(job), createdAt: job.createdAt };
+}

@@ -1,0 +1,281 @@
+/**
+ * Adapts one simple-peer connection (browser RTCDataChannel, or node-datachannel's polyfill in
+ * Node) to the `Link` interface the ring all-reduce runs over.
+ *
+ * Isomorphic: no DOM-only and no Node-only imports. The SimplePeer constructor and the WebRTC
+ * implementation are injected (see `simplePeerFactory`); browsers pass the constructor from
+ * `simple-peer/simplepeer.min.js`, Node passes `simple-peer` with node-datachannel's polyfill
+ * (`./nodePeer.ts`).
+ *
+ * Semantics beyond `Link`:
+ * - messages are binary (Uint8Array); received ones are plain Uint8Array views, never Node
+ *   Buffers (whose `slice()` aliases memory instead of copying);
+ * - messages that arrive while nobody listens (before the first `onMessage`, or between an
+ *   owner unsubscribing and the next subscribing) are kept, in order, and handed to the next
+ *   subscriber; past `maxUnclaimedBytes` the link fails rather than grow without bound;
+ * - `drained(lowWater)` uses the data channel's `bufferedAmountLowThreshold` and
+ *   `bufferedamountlow` event, with a poll as a safety net, and rejects when the link closes.
+ */
+import { TabswarmError } from '../errors.ts';
+import type { Link } from '../allreduce/link.ts';
+
+/** What simple-peer emits on 'signal' and accepts in `signal()`: an opaque, JSON-safe object. */
+export interface SignalData {
+  type: string;
+  sdp?: string;
+  candidate?: unknown;
+  renegotiate?: boolean;
+  transceiverRequest?: unknown;
+}
+
+/** The part of a simple-peer 9 instance (or @thaunknown/simple-peer 10) this module uses. */
+export interface PeerInstance {
+  signal(data: SignalData): void;
+  send(data: Uint8Array): void;
+  destroy(err?: Error): void;
+  on(event: 'signal', cb: (data: SignalData) => void): unknown;
+  on(event: 'connect' | 'close', cb: () => void): unknown;
+  on(event: 'data', cb: (data: Uint8Array | string) => void): unknown;
+  on(event: 'error', cb: (err: Error) => void): unknown;
+  readonly connected: boolean;
+  readonly destroyed: boolean;
+}
+
+/** The WebRTC classes simple-peer needs when the global ones are absent (Node). */
+export interface WrtcImpl {
+  RTCPeerConnection: unknown;
+  RTCSessionDescription: unknown;
+  RTCIceCandidate: unknown;
+}
+
+/** Options this project passes to the SimplePeer constructor. */
+export interface SimplePeerOptions {
+  initiator: boolean;
+  /** RTCPeerConnection configuration; node-datachannel also reads `bindAddress` etc. from it */
+  config?: RTCConfiguration & Record<string, unknown>;
+  channelConfig?: RTCDataChannelInit;
+  wrtc?: WrtcImpl;
+  trickle?: boolean;
+}
+
+export type SimplePeerConstructor = new (opts: SimplePeerOptions) => PeerInstance;
+
+/** Creates one connection's peer; `initiator` is decided by the mesh. */
+export type PeerFactory = (opts: { initiator: boolean }) => PeerInstance;
+
+/**
+ * A PeerFactory from an injected SimplePeer constructor. `config.iceServers` defaults to []:
+ * simple-peer's own default is Google's and Twilio's STUN servers, which must never be used
+ * silently; production passes its configured servers.
+ */
+export function simplePeerFactory(
+  SimplePeer: SimplePeerConstructor,
+  base: Omit<SimplePeerOptions, 'initiator'> = {},
+): PeerFactory {
+  return ({ initiator }) =>
+    new SimplePeer({ ...base, initiator, config: { iceServers: [], ...base.config } });
+}
+
+/** The slice of RTCDataChannel used for backpressure. */
+interface ChannelLike {
+  readonly bufferedAmount: number;
+  bufferedAmountLowThreshold: number;
+  addEventListener?(type: 'bufferedamountlow', cb: () => void): void;
+  removeEventListener?(type: 'bufferedamountlow', cb: () => void): void;
+}
+
+function channelOf(peer: PeerInstance): ChannelLike | null {
+  // simple-peer keeps its RTCDataChannel in the undocumented `_channel` field: null before
+  // the channel exists (responder before 'datachannel') and after destroy.
+  return (peer as unknown as { _channel?: ChannelLike | null })._channel ?? null;
+}
+
+export interface PeerLinkOptions {
+  /** safety-net poll for drained() when 'bufferedamountlow' does not fire (ms) */
+  drainPollMs?: number;
+  /** received bytes kept while nobody listens before the link fails */
+  maxUnclaimedBytes?: number;
+}
+
+interface DrainWaiter {
+  low: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export class PeerLink implements Link {
+  /** resolves when the data channel is open; rejects if the link closes first */
+  readonly opened: Promise<void>;
+  private _closed = false;
+  private _open = false;
+  private closeErr: Error | undefined;
+  private msgCbs = new Set<(d: Uint8Array) => void>();
+  private closeCbs = new Set<(e?: Error) => void>();
+  private unclaimed: Uint8Array[] = [];
+  private unclaimedBytes = 0;
+  private flushScheduled = false;
+  private waiters: DrainWaiter[] = [];
+  private pollTimer: ReturnType<typeof setInterval> | null = null;
+  private listeningOn: ChannelLike | null = null;
+  private settleOpen!: { resolve: () => void; reject: (e: Error) => void };
+  private readonly pollMs: number;
+  private readonly maxUnclaimed: number;
+
+  constructor(
+    readonly remoteId: string,
+    private readonly peer: PeerInstance,
+    opts: PeerLinkOptions = {},
+  ) {
+    this.pollMs = opts.drainPollMs ?? 20;
+    this.maxUnclaimed = opts.maxUnclaimedBytes ?? 64 * 1024 * 1024;
+    this.opened = new Promise<void>((resolve, reject) => (this.settleOpen = { resolve, reject }));
+    this.opened.catch(() => {}); // a link that never opens is reported through onClose too
+    peer.on('data', (d) => this.onData(d));
+    peer.on('connect', () => this.onConnect());
+    peer.on('error', (e) =>
+      this.close(new TabswarmError('LINK_FAILED', `WebRTC connection to peer ${remoteId} failed: ${e.message}`, { cause: e })),
+    );
+    peer.on('close', () => this.close(new TabswarmError('LINK_CLOSED', `WebRTC connection to peer ${remoteId} was closed by the remote side or the network`)));
+    if (peer.destroyed) this.close(new TabswarmError('LINK_CLOSED', `peer for ${remoteId} was already destroyed`));
+    else if (peer.connected) this.onConnect();
+  }
+
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  /** true once the data channel has opened (and until it closes) */
+  get isOpen(): boolean {
+    return this._open && !this._closed;
+  }
+
+  get bufferedAmount(): number {
+    return this._closed ? 0 : (channelOf(this.peer)?.bufferedAmount ?? 0);
+  }
+
+  send(data: Uint8Array): void {
+    if (this._closed) throw this.closedError();
+    if (!this._open) throw new TabswarmError('BAD_REQUEST', `link to ${this.remoteId} is not open yet`);
+    try {
+      this.peer.send(data);
+    } catch (e) {
+      const err = new TabswarmError('LINK_FAILED', `send of ${data.byteLength} bytes to peer ${this.remoteId} failed: ${(e as Error).message}`, { cause: e });
+      this.close(err);
+      throw err;
+    }
+  }
+
+  drained(lowWater: number): Promise<void> {
+    if (this._closed) return Promise.reject(this.closedError());
+    if (this.bufferedAmount <= lowWater) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ low: lowWater, resolve, reject });
+      this.armDrain();
+    });
+  }
+
+  onMessage(cb: (d: Uint8Array) => void): () => void {
+    this.msgCbs.add(cb);
+    if (this.unclaimed.length > 0) this.scheduleFlush();
+    return () => this.msgCbs.delete(cb);
+  }
+
+  onClose(cb: (e?: Error) => void): () => void {
+    this.closeCbs.add(cb);
+    return () => this.closeCbs.delete(cb);
+  }
+
+  /** Idempotent. Pending drained() calls reject with LINK_CLOSED; onClose callbacks get `err`. */
+  close(err?: Error): void {
+    if (this._closed) return;
+    this._closed = true;
+    this.closeErr = err;
+    this.stopDrain();
+    const closedErr = this.closedError();
+    for (const w of this.waiters.splice(0)) w.reject(closedErr);
+    this.unclaimed = [];
+    this.unclaimedBytes = 0;
+    if (!this._open) this.settleOpen.reject(closedErr);
+    try {
+      this.peer.destroy();
+    } catch {
+      // already torn down: nothing left to release
+    }
+    for (const cb of [...this.closeCbs]) cb(err);
+    this.closeCbs.clear();
+    this.msgCbs.clear();
+  }
+
+  private closedError(): TabswarmError {
+    return new TabswarmError('LINK_CLOSED', `link to ${this.remoteId} is closed`, { cause: this.closeErr });
+  }
+
+  private onConnect() {
+    if (this._open || this._closed) return;
+    this._open = true;
+    this.settleOpen.resolve();
+  }
+
+  private onData(d: Uint8Array | string) {
+    if (this._closed) return;
+    // simple-peer hands out Buffers (a Uint8Array subclass): re-view them as plain Uint8Array
+    const bytes = typeof d === 'string' ? new TextEncoder().encode(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    if (this.msgCbs.size > 0 && this.unclaimed.length === 0) {
+      for (const cb of [...this.msgCbs]) cb(bytes);
+      return;
+    }
+    this.unclaimed.push(bytes);
+    this.unclaimedBytes += bytes.byteLength;
+    if (this.unclaimedBytes > this.maxUnclaimed) {
+      this.close(new TabswarmError('LINK_FAILED', `more than ${this.maxUnclaimed} bytes from peer ${this.remoteId} arrived with nobody listening`));
+      return;
+    }
+    if (this.msgCbs.size > 0) this.scheduleFlush();
+  }
+
+  private scheduleFlush() {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      while (this.unclaimed.length > 0 && this.msgCbs.size > 0 && !this._closed) {
+        const m = this.unclaimed.shift()!;
+        this.unclaimedBytes -= m.byteLength;
+        for (const cb of [...this.msgCbs]) cb(m);
+      }
+    });
+  }
+
+  private readonly checkDrain = () => {
+    const amount = this.bufferedAmount;
+    const still: DrainWaiter[] = [];
+    for (const w of this.waiters) (amount <= w.low ? w.resolve() : still.push(w));
+    this.waiters = still;
+    if (still.length === 0) this.stopDrain();
+    else this.armDrain();
+  };
+
+  private armDrain() {
+    const ch = channelOf(this.peer);
+    if (ch) {
+      // the event fires when bufferedAmount falls to the threshold: wake at the highest mark
+      // anyone waits for, then re-arm for the rest
+      ch.bufferedAmountLowThreshold = Math.max(...this.waiters.map((w) => w.low));
+      if (this.listeningOn !== ch && ch.addEventListener) {
+        this.listeningOn?.removeEventListener?.('bufferedamountlow', this.checkDrain);
+        ch.addEventListener('bufferedamountlow', this.checkDrain);
+        this.listeningOn = ch;
+      }
+    }
+    this.pollTimer ??= setInterval(this.checkDrain, this.pollMs);
+  }
+
+  private stopDrain() {
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    if (this._closed) {
+      this.listeningOn?.removeEventListener?.('bufferedamountlow', this.checkDrain);
+      this.listeningOn = null;
+    }
+  }
+}
