@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'JOB_FINISHED'
   | 'DATASET_UNKNOWN'
   | 'BACKEND_UNAVAILABLE'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'ICE_NO_RELAY';
 
 export class TabswarmError extends Error {
   readonly code: ErrorCode;
