@@ -36,7 +36,7 @@ export interface RelayWatch {
  * Watches `pc`'s candidate gathering for a relay candidate. Start it right after creating the
  * connection, before the offer or answer (gathering must start after this is called).
  */
-export function watchRelayGathering(pc: IcePeerConnectionLike, o: { timeoutMs: number; peer?: string; what?: string }): RelayWatch {
+export function watchRelayGathering(pc: IcePeerConnectionLike, o: { timeoutMs: number; peer?: string; what?: string; graceMs?: number }): RelayWatch {
   let stop = () => {};
   const relayed = new Promise<void>((resolve, reject) => {
     let done = false;
@@ -44,6 +44,7 @@ export function watchRelayGathering(pc: IcePeerConnectionLike, o: { timeoutMs: n
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       pc.removeEventListener('icecandidate', onCandidate);
       pc.removeEventListener('icegatheringstatechange', onGathering);
       if (err) reject(err);
@@ -55,15 +56,29 @@ export function watchRelayGathering(pc: IcePeerConnectionLike, o: { timeoutMs: n
     const onCandidate = (e: Event) => {
       if (isRelayCandidate((e as RTCPeerConnectionIceEvent).candidate?.candidate)) finish();
     };
-    // node-datachannel reports 'complete' before gathering has started (the offerer even
-    // never reports it in progress): only a 'complete' after 'gathering' (browsers) or
-    // 'in-progress' (node-datachannel) ends it; else the timeout does
+    // node-datachannel reports 'complete' before gathering has started, and reads the state
+    // when it dispatches the event (so 'in-progress' may never be seen): a 'complete' counts
+    // once gathering has started (a local description is set, or 'gathering'/'in-progress'
+    // was seen), and only after a grace period for candidate events still in flight
     let started = false;
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    const hasLocalDescription = () => {
+      try {
+        return !!(pc as unknown as { localDescription?: { sdp?: string } | null }).localDescription?.sdp;
+      } catch {
+        return false;
+      }
+    };
     const onGathering = () => {
-      if (pc.iceGatheringState === 'gathering' || pc.iceGatheringState === 'in-progress') started = true;
-      if (pc.iceGatheringState !== 'complete' || !started) return;
-      if (gatheredRelay(pc)) finish();
-      else fail('after ICE gathering completed');
+      const st = pc.iceGatheringState;
+      if (st === 'gathering' || st === 'in-progress' || hasLocalDescription()) started = true;
+      if (st !== 'complete' || !started || grace !== undefined) return;
+      grace = setTimeout(() => {
+        grace = undefined;
+        if (done) return;
+        if (gatheredRelay(pc)) finish();
+        else if (pc.iceGatheringState === 'complete') fail('after ICE gathering completed');
+      }, o.graceMs ?? 250);
     };
     const timer = setTimeout(() => (gatheredRelay(pc) ? finish() : fail(`within ${o.timeoutMs} ms`)), o.timeoutMs);
     pc.addEventListener('icecandidate', onCandidate);
@@ -71,6 +86,7 @@ export function watchRelayGathering(pc: IcePeerConnectionLike, o: { timeoutMs: n
     stop = () => {
       done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       pc.removeEventListener('icecandidate', onCandidate);
       pc.removeEventListener('icegatheringstatechange', onGathering);
     };

@@ -139,9 +139,18 @@ interface Made {
   pc: IcePeerConnectionLike & { selectedCandidatePair(): { local: { type: string; candidate: string }; remote: { type: string; candidate: string } } | null };
 }
 
-/** A Node peer that may only use relayed candidates, with the given ICE servers. */
+/**
+ * A Node peer that may only use relayed candidates, with the given ICE servers.
+ *
+ * Its sockets bind 127.0.0.2, not the TURN server's 127.0.0.1, as on a real network where
+ * peers and the relay have different addresses. On one address, libdatachannel's 'relay'
+ * policy is not enough: the TURN permission each peer installs for the other's relayed
+ * address (127.0.0.1) also admits the other's host socket (127.0.0.1 too; permissions are per
+ * IP), so connectivity checks from a host socket succeed and a host/prflx pair gets selected
+ * (seen here in about one run of three).
+ */
 function relayPeer(initiator: boolean, iceServers: RTCIceServer[]): Made {
-  const base = nodePeerOptions({ loopback: true, iceServers });
+  const base = nodePeerOptions({ bindAddress: '127.0.0.2', iceServers });
   const peer = new (SimplePeer as unknown as SimplePeerConstructor)({ ...base, initiator, config: { ...base.config, iceTransportPolicy: 'relay' } });
   const pc = (peer as unknown as { _pc: Made['pc'] })._pc;
   return { peer, pc };
