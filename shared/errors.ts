@@ -47,7 +47,9 @@ export type ErrorCode =
   | 'JOB_FAILED'
   | 'WEIGHTS_PENDING'
   | 'WEIGHTS_UNAVAILABLE'
-  | 'UPLOAD_REJECTED';
+  | 'UPLOAD_REJECTED'
+  // no relay candidate: TURN unreachable or its credentials refused
+  | 'ICE_NO_RELAY';
 
 export class TabswarmError extends Error {
   readonly code: ErrorCode;

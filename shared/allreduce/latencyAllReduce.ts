@@ -1,0 +1,286 @@
+/**
+ * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling' or 'all-to-all') over
+ * Links to the ranks it needs (`peersNeeded`). Exact fp32 only; every rank ends with the
+ * same bits, summed in the order schedule.ts documents.
+ *
+ * Frames reuse frame.ts's 32-byte header with a phase of their own, Phase.Exchange (3), which
+ * the ring's decodeHeader rejects (FRAME_BAD_PHASE): a ring never mistakes these frames for
+ * its own. Fields: round = the plan's round, segment = the sender's rank, chunk = the chunk
+ * of that round's transfer (frames of at most MAX_FRAME_BYTES), encoding fp32.
+ */
+import { CODEC_ID } from '../codec.ts';
+import { FrameError, TabswarmError } from '../errors.ts';
+import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+import type { Link } from './link.ts';
+import type { RingStats } from './ringOptions.ts';
+import { planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
+
+/** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
+export const EXCHANGE_PHASE = 3;
+const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
+
+/** Parses a latency-schedule frame's header (fp32 only), checking its own consistency. */
+export function decodeExchangeHeader(bytes: Uint8Array): FrameHeader {
+  if (bytes.byteLength < HEADER_BYTES) throw new FrameError('FRAME_TOO_SHORT', `frame of ${bytes.byteLength} bytes`);
+  if (bytes.byteLength > MAX_FRAME_BYTES) throw new FrameError('FRAME_BAD_LENGTH', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dv.getUint16(0, true) !== FRAME_MAGIC) throw new FrameError('FRAME_BAD_MAGIC', 'not a tabswarm frame');
+  if (dv.getUint8(2) !== FRAME_VERSION) throw new FrameError('FRAME_BAD_VERSION', `frame version ${dv.getUint8(2)}`);
+  if (dv.getUint8(3) !== EXCHANGE_PHASE) throw new FrameError('FRAME_BAD_PHASE', `phase ${dv.getUint8(3)}`);
+  const encoding = dv.getUint8(24);
+  if (encoding !== CODEC_ID.fp32) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are fp32 only`);
+  const count = dv.getUint32(28, true);
+  if (bytes.byteLength !== HEADER_BYTES + 4 * count) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${HEADER_BYTES + 4 * count}`);
+  return {
+    phase: EXCHANGE_PHASE as never,
+    jobTag: dv.getUint32(4, true),
+    epoch: dv.getUint32(8, true),
+    step: dv.getUint32(12, true),
+    round: dv.getUint16(16, true),
+    segment: dv.getUint16(18, true),
+    chunk: dv.getUint32(20, true),
+    encoding,
+    count,
+  };
+}
+
+export interface LatencyAllReduceOptions {
+  jobTag: number;
+  epoch: number;
+  rank: number;
+  size: number;
+  algorithm: LatencyAlgorithm;
+  /** links[r] = the link to rank r (null for this rank and ranks the plan never talks to) */
+  links: readonly (Link | null)[];
+  /** values per frame (default and cap: what fits MAX_FRAME_BYTES) */
+  chunkElems?: number;
+  highWaterBytes?: number;
+  lowWaterBytes?: number;
+  /** frames of future steps kept before the step starts */
+  maxEarlyBytes?: number;
+}
+
+interface Incoming {
+  round: number;
+  from: number;
+  len: number;
+  chunks: number;
+  buf: Float32Array;
+  got: Uint8Array;
+  left: number;
+}
+
+interface Run {
+  step: number;
+  vec: Float32Array;
+  rounds: Round[];
+  /** by `${round}:${from}` */
+  incoming: Map<string, Incoming>;
+  /** messages not yet complete, per round */
+  roundLeft: number[];
+  wake: (() => void) | null;
+  failed: Error | null;
+  stats: RingStats;
+}
+
+export class LatencyAllReduce {
+  private run: Run | null = null;
+  private lastStep = -1;
+  private early = new Map<number, { from: number; bytes: Uint8Array }[]>();
+  private earlyBytes = 0;
+  private destroyed: Error | null = null;
+  private unsubs: (() => void)[] = [];
+  private readonly chunkElems: number;
+  private readonly pool = new Uint8Array(MAX_FRAME_BYTES);
+
+  constructor(private readonly o: LatencyAllReduceOptions) {
+    if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
+    this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems ?? MAX_CHUNK_ELEMS)), MAX_CHUNK_ELEMS);
+    // one listener per distinct link (with two ranks, one link may serve both directions)
+    const seen = new Set<Link>();
+    for (const peer of this.peers()) {
+      const link = o.links[peer];
+      if (!link) throw new TabswarmError('BAD_REQUEST', `schedule ${o.algorithm} at rank ${o.rank} of ${o.size} needs a link to rank ${peer}`);
+      if (seen.has(link)) continue;
+      seen.add(link);
+      this.unsubs.push(link.onMessage((d) => this.onFrame(peer, d)));
+      this.unsubs.push(link.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to rank ${peer} (${link.remoteId}) closed`, { cause: e, peer: link.remoteId }))));
+    }
+  }
+
+  private peers(): number[] {
+    const s = new Set<number>();
+    for (const r of planRounds(this.o.algorithm, this.o.rank, this.o.size, 2 * this.o.size + 2)) for (const t of [...r.sends, ...r.recvs]) s.add(t.peer);
+    return [...s];
+  }
+
+  /** Sums `vec` in place across all ranks for `step` (exact, bit-identical on every rank). */
+  async allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RingStats> {
+    if (this.destroyed) throw this.destroyed;
+    if (this.run) throw new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`);
+    if (step <= this.lastStep) throw new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`);
+    const t0 = performance.now();
+    const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, vec.length);
+    const run: Run = { step, vec, rounds, incoming: new Map(), roundLeft: rounds.map((r) => r.recvs.length), wake: null, failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
+    for (let t = 0; t < rounds.length; t++) {
+      for (const tr of rounds[t]!.recvs) {
+        const chunks = Math.ceil(tr.len / this.chunkElems);
+        run.incoming.set(`${t}:${tr.peer}`, { round: t, from: tr.peer, len: tr.len, chunks, buf: new Float32Array(tr.len), got: new Uint8Array(chunks), left: chunks });
+      }
+    }
+    this.run = run;
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const timer = setTimeout(() => this.fail(new TabswarmError('TIMEOUT', `all-reduce (${this.o.algorithm}) of step ${step} (epoch ${this.o.epoch}, rank ${this.o.rank}) timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => this.fail(new TabswarmError('ABORTED', `all-reduce of step ${step} aborted`, { cause: opts.signal?.reason }));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (opts.signal?.aborted) onAbort();
+      const pending = this.early.get(step) ?? [];
+      this.early.delete(step);
+      for (const f of pending) {
+        this.earlyBytes -= f.bytes.byteLength;
+        this.onFrame(f.from, f.bytes);
+      }
+      for (let t = 0; t < rounds.length; t++) {
+        const round = rounds[t]!;
+        for (const tr of round.sends) await this.send(run, t, tr.peer, tr.off, tr.len);
+        while (run.roundLeft[t]! > 0 && !run.failed) await new Promise<void>((resolve) => (run.wake = resolve));
+        if (run.failed) throw run.failed;
+        this.apply(run, round);
+      }
+      if (run.failed) throw run.failed;
+      run.stats.ms = performance.now() - t0;
+      return run.stats;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (this.run === run) this.run = null;
+      this.lastStep = Math.max(this.lastStep, step);
+      for (const s of [...this.early.keys()]) {
+        if (s > step) continue;
+        for (const f of this.early.get(s)!) this.earlyBytes -= f.bytes.byteLength;
+        this.early.delete(s);
+      }
+    }
+  }
+
+  private async send(run: Run, round: number, peer: number, off: number, len: number) {
+    const link = this.o.links[peer]!;
+    const high = this.o.highWaterBytes ?? 4 * 1024 * 1024;
+    const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
+    for (let c = 0, at = off; at < off + len; c++, at += this.chunkElems) {
+      if (run.failed) throw run.failed;
+      if (link.bufferedAmount > high) {
+        const t = performance.now();
+        await link.drained(low);
+        run.stats.stallMs += performance.now() - t;
+      }
+      const count = Math.min(this.chunkElems, off + len - at);
+      const frame = this.pool.subarray(0, HEADER_BYTES + 4 * count);
+      writeHeader(frame, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, encoding: CODEC_ID.fp32, count });
+      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(run.vec.subarray(at, at + count));
+      link.send(frame); // the link copies
+      run.stats.bytesSent += frame.byteLength;
+      run.stats.framesSent++;
+    }
+  }
+
+  private apply(run: Run, round: Round) {
+    const { vec } = run;
+    const t = run.rounds.indexOf(round);
+    if (round.op === 'fold') {
+      if (round.recvs.length === 0) return; // an empty vector
+      // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32
+      const src = (r: number) => (r === this.o.rank ? vec : run.incoming.get(`${t}:${r}`)!.buf);
+      const acc = Float32Array.from(src(0));
+      for (let r = 1; r < this.o.size; r++) {
+        const x = src(r);
+        for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + x[i]!;
+      }
+      this.checkFinite(acc, 0, acc.length);
+      vec.set(acc);
+      return;
+    }
+    for (const tr of round.recvs) {
+      const buf = run.incoming.get(`${t}:${tr.peer}`)!.buf;
+      if (round.op === 'set') vec.set(buf, tr.off);
+      else {
+        for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
+        this.checkFinite(vec, tr.off, tr.len);
+      }
+    }
+  }
+
+  private checkFinite(v: Float32Array, off: number, len: number) {
+    for (let i = off; i < off + len; i++) {
+      const x = v[i]!;
+      if (x - x !== 0) throw new FrameError('FRAME_NON_FINITE', `non-finite sum at element ${i}`);
+    }
+  }
+
+  private onFrame(from: number, bytes: Uint8Array) {
+    if (this.destroyed) return;
+    if (bytes.byteLength >= 4 && bytes[3] !== EXCHANGE_PHASE) return; // a ring's or a state-sync piece on a shared link
+    const run = this.run;
+    let h: FrameHeader;
+    try {
+      h = decodeExchangeHeader(bytes);
+    } catch (e) {
+      return this.reject(e as FrameError, from);
+    }
+    if (h.jobTag !== this.o.jobTag) return this.reject(new FrameError('FRAME_WRONG_JOB', `job tag ${h.jobTag}`), from);
+    if (h.epoch !== this.o.epoch) return; // another epoch's schedule: not ours
+    if (h.segment !== from) return this.reject(new FrameError('FRAME_MISROUTED', `frame says it is from rank ${h.segment}, it came from rank ${from}`), from);
+    const current = run?.step ?? this.lastStep;
+    if (h.step < current || (!run && h.step === this.lastStep)) return; // stale
+    if (!run || h.step > run.step) {
+      if (h.step > current + 2 || this.earlyBytes + bytes.byteLength > (this.o.maxEarlyBytes ?? 64 * 1024 * 1024)) return;
+      const list = this.early.get(h.step) ?? [];
+      list.push({ from, bytes });
+      this.early.set(h.step, list);
+      this.earlyBytes += bytes.byteLength;
+      return;
+    }
+    const inc = run.incoming.get(`${h.round}:${from}`);
+    if (!inc) return this.reject(new FrameError('FRAME_MISROUTED', `round ${h.round} from rank ${from} not expected at rank ${this.o.rank}`), from);
+    if (h.chunk >= inc.chunks) return this.reject(new FrameError('FRAME_MISROUTED', `chunk ${h.chunk} of ${inc.chunks} in round ${h.round} from rank ${from}`), from);
+    const at = h.chunk * this.chunkElems;
+    const want = Math.min(this.chunkElems, inc.len - at);
+    if (h.count !== want) return this.reject(new FrameError('FRAME_BAD_LENGTH', `chunk of ${h.count} values, expected ${want}`), from);
+    if (inc.got[h.chunk]) return this.reject(new FrameError('FRAME_DUPLICATE', `duplicate chunk ${h.chunk} of round ${h.round} from rank ${from}`), from);
+    inc.got[h.chunk] = 1;
+    const payload = (bytes.byteOffset & 3) === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, h.count) : new Float32Array(bytes.slice(HEADER_BYTES).buffer);
+    inc.buf.set(payload, at);
+    run.stats.bytesReceived += bytes.byteLength;
+    if (--inc.left === 0) {
+      run.roundLeft[inc.round]!--;
+      const wake = run.wake;
+      run.wake = null;
+      wake?.();
+    }
+  }
+
+  private reject(err: FrameError, from: number) {
+    const link = this.o.links[from];
+    this.fail(new FrameError(err.code, `${err.detail} (from rank ${from})`, link?.remoteId));
+  }
+
+  private fail(err: Error) {
+    const run = this.run;
+    if (!run || run.failed) return;
+    run.failed = err;
+    const wake = run.wake;
+    run.wake = null;
+    wake?.();
+  }
+
+  /** Idempotent: fails any running step with `err` and stops listening. */
+  destroy(err: Error = new TabswarmError('ABORTED', 'all-reduce destroyed')) {
+    if (this.destroyed) return;
+    this.fail(err);
+    this.destroyed = err;
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+    this.early.clear();
+  }
+}

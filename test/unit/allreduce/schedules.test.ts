@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
+import type { Link } from '../../../shared/allreduce/link.ts';
+import { decodeExchangeHeader, EXCHANGE_PHASE, LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
+import { chooseSchedule, crossoverBytes, DEFAULT_NET_MODEL, halvingDoublingOrder, peersNeeded, planRounds, roundCount, scheduleCostMs, type LatencyAlgorithm, type SumTree } from '../../../shared/allreduce/schedule.ts';
+import { decodeHeader, encodeFrame, Phase } from '../../../shared/allreduce/frame.ts';
+import { mulberry32 } from '../../../shared/random.ts';
+
+/** links[i][j] = rank i's link to rank j (a full mesh of in-memory links). */
+function memoryMesh(n: number): (Link | null)[][] {
+  const out = Array.from({ length: n }, () => Array.from({ length: n }, () => null as Link | null));
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const [atI, atJ] = memoryLinkPair(`r${j}`, `r${i}`);
+      out[i]![j] = atI;
+      out[j]![i] = atJ;
+    }
+  }
+  return out;
+}
+
+/** The value of `tree` at element i, each addition rounded to float32. */
+function evalTree(tree: SumTree, vs: Float32Array[], i: number): number {
+  if (typeof tree === 'number') return vs[tree]![i]!;
+  return Math.fround(evalTree(tree[0], vs, i) + evalTree(tree[1], vs, i));
+}
+
+/** What every rank must hold, bit for bit, under `alg`. */
+function reference(alg: LatencyAlgorithm, vs: Float32Array[]): Float32Array {
+  const n = vs.length;
+  const len = vs[0]!.length;
+  const out = new Float32Array(len);
+  if (alg === 'all-to-all') {
+    for (let i = 0; i < len; i++) {
+      let acc = vs[0]![i]!;
+      for (let r = 1; r < n; r++) acc = Math.fround(acc + vs[r]![i]!);
+      out[i] = acc;
+    }
+    return out;
+  }
+  const tree = halvingDoublingOrder(n);
+  for (let i = 0; i < len; i++) out[i] = evalTree(tree, vs, i);
+  return out;
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (ua.length !== ub.length) return false;
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}
+
+async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chunkElems?: number) {
+  const n = vs.length;
+  const mesh = memoryMesh(n);
+  const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems }));
+  try {
+    for (let s = 0; s < steps; s++) await Promise.all(ars.map((a, r) => a.allReduce(s, vs[r]!, { timeoutMs: 20_000 })));
+  } finally {
+    for (const a of ars) a.destroy();
+  }
+}
+
+const ALGS: LatencyAlgorithm[] = ['halving-doubling', 'all-to-all'];
+
+describe('latency-optimal all-reduce schedules over in-memory links', () => {
+  for (const alg of ALGS) {
+    for (let n = 1; n <= 9; n++) {
+      for (const len of [0, 1, 7, 1000, 100_000]) {
+        it(`${alg} N=${n} length=${len}: integers sum exactly; random floats are bit-identical on every rank and follow the documented order`, async () => {
+          const ints = Array.from({ length: n }, (_, r) => Float32Array.from({ length: len }, (_, i) => ((i * 7919 + r * 104729) % 20001) - 10000));
+          const exact = Float32Array.from({ length: len }, (_, i) => ints.reduce((acc, v) => acc + v[i]!, 0));
+          await runAll(alg, ints);
+          for (const v of ints) expect(sameBits(v, exact)).toBe(true);
+
+          const rnd = mulberry32(n * 100_003 + len);
+          const vs = Array.from({ length: n }, () => Float32Array.from({ length: len }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 20)));
+          const want = reference(alg, vs);
+          await runAll(alg, vs);
+          for (let r = 0; r < n; r++) expect(sameBits(vs[r]!, vs[0]!), `rank ${r} vs rank 0`).toBe(true);
+          expect(sameBits(vs[0]!, want)).toBe(true);
+        });
+      }
+    }
+  }
+
+  it('runs several steps on the same instances, with small frames (many chunks per transfer)', async () => {
+    for (const alg of ALGS) {
+      const n = 6;
+      const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 333 }, (_, i) => r + i));
+      await runAll(alg, vs, 3, 10);
+      // three all-reduces: each multiplies the sum over ranks; integers stay exact
+      const once = (i: number) => 15 + 6 * i;
+      for (const v of vs) for (let i = 0; i < 333; i++) expect(v[i]).toBe(once(i) * 36);
+    }
+  });
+
+  it('keeps frames that arrive before a rank starts the step', async () => {
+    const n = 5;
+    const mesh = memoryMesh(n);
+    const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 1, epoch: 0, rank, size: n, algorithm: 'halving-doubling', links }));
+    const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 50 }, (_, i) => r * i));
+    const first = ars.slice(0, 4).map((a, r) => a.allReduce(0, vs[r]!));
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([...first, ars[4]!.allReduce(0, vs[4]!)]);
+    for (const v of vs) for (let i = 0; i < 50; i++) expect(v[i]).toBe(10 * i);
+    for (const a of ars) a.destroy();
+  });
+
+  it('fails with LINK_CLOSED when a partner goes away, and TIMEOUT when one never starts', async () => {
+    const mesh = memoryMesh(3);
+    const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 1, epoch: 0, rank, size: 3, algorithm: 'all-to-all', links }));
+    const p = ars[0]!.allReduce(0, new Float32Array(10), { timeoutMs: 5000 });
+    mesh[1]![0]!.close();
+    await expect(p).rejects.toThrow(/LINK_CLOSED/);
+    const mesh2 = memoryMesh(4);
+    const b = mesh2.map((links, rank) => new LatencyAllReduce({ jobTag: 1, epoch: 0, rank, size: 4, algorithm: 'halving-doubling', links }));
+    await expect(b[0]!.allReduce(0, new Float32Array(10), { timeoutMs: 100 })).rejects.toThrow(/TIMEOUT: all-reduce \(halving-doubling\) of step 0/);
+    for (const a of [...ars, ...b]) a.destroy();
+  });
+
+  it('rejects a misrouted frame (wrong round) with a coded error', async () => {
+    const mesh = memoryMesh(2);
+    const a = new LatencyAllReduce({ jobTag: 1, epoch: 0, rank: 0, size: 2, algorithm: 'halving-doubling', links: mesh[0]! });
+    const p = a.allReduce(0, new Float32Array(4), { timeoutMs: 5000 });
+    const f = encodeFrame({ phase: Phase.ReduceScatter, jobTag: 1, epoch: 0, step: 0, round: 7, segment: 1, chunk: 0 }, new Float32Array(2));
+    f[3] = EXCHANGE_PHASE;
+    mesh[1]![0]!.send(f);
+    await expect(p).rejects.toThrow(/FRAME_MISROUTED: round 7 from rank 1/);
+    a.destroy();
+  });
+
+  it('exchange frames and ring frames cannot be confused', () => {
+    const f = encodeFrame({ phase: Phase.ReduceScatter, jobTag: 1, epoch: 0, step: 0, round: 0, segment: 0, chunk: 0 }, new Float32Array(3));
+    expect(() => decodeExchangeHeader(f)).toThrow(/FRAME_BAD_PHASE/);
+    f[3] = EXCHANGE_PHASE;
+    expect(() => decodeHeader(f)).toThrow(/FRAME_BAD_PHASE/);
+    expect(decodeExchangeHeader(f).count).toBe(3);
+  });
+});
+
+describe('schedule plans', () => {
+  it('every send has a matching receive on the partner, in the same round, and the round counts agree', () => {
+    for (const alg of ALGS) {
+      for (let n = 1; n <= 17; n++) {
+        for (const len of [0, 1, 5, 97]) {
+          const plans = Array.from({ length: n }, (_, r) => planRounds(alg, r, n, len));
+          for (const p of plans) expect(p.length).toBe(roundCount(alg, n));
+          for (let r = 0; r < n; r++) {
+            plans[r]!.forEach((round, t) => {
+              for (const s of round.sends) expect(plans[s.peer]![t]!.recvs).toContainEqual({ peer: r, off: s.off, len: s.len });
+              for (const q of round.recvs) expect(plans[q.peer]![t]!.sends).toContainEqual({ peer: r, off: q.off, len: q.len });
+            });
+          }
+        }
+      }
+    }
+  });
+
+  it('halving-doubling: log-many rounds and partners; the documented sum order', () => {
+    expect(roundCount('halving-doubling', 8)).toBe(6);
+    expect(roundCount('halving-doubling', 9)).toBe(8);
+    expect(peersNeeded('halving-doubling', 0, 8)).toEqual([1, 2, 4]);
+    expect(peersNeeded('halving-doubling', 1, 6)).toEqual([0]); // a pre-step helper talks to its even neighbour only
+    expect(peersNeeded('all-to-all', 2, 4)).toEqual([0, 1, 3]);
+    expect(peersNeeded('ring', 0, 2)).toEqual([1]);
+    expect(halvingDoublingOrder(1)).toBe(0);
+    expect(halvingDoublingOrder(4)).toEqual([[0, 1], [2, 3]]);
+    expect(halvingDoublingOrder(6)).toEqual([[[0, 1], [2, 3]], [4, 5]]);
+    expect(halvingDoublingOrder(7)).toEqual([[[0, 1], [2, 3]], [[4, 5], 6]]);
+  });
+
+  it('chooseSchedule: latency-optimal for small vectors, the ring for large ones; deterministic crossover', () => {
+    for (const n of [3, 4, 8, 9]) {
+      expect(chooseSchedule(64, n)).not.toBe('ring');
+      expect(chooseSchedule(64 * 1024 * 1024, n)).toBe('ring');
+      const x = crossoverBytes(n);
+      expect(x).toBeGreaterThan(0);
+      expect(chooseSchedule(x, n)).toBe('ring');
+      expect(chooseSchedule(x - 1, n)).not.toBe('ring');
+    }
+    expect(chooseSchedule(1000, 1)).toBe('ring');
+    expect(chooseSchedule(16, 32)).toBe('halving-doubling'); // beyond maxAllToAll
+    expect(scheduleCostMs('all-to-all', 0, 32)).toBe(Infinity);
+    // with the defaults, 8 ranks: the ring's 14 latencies cost 140 ms; halving-doubling's 6 cost 60 ms
+    expect(scheduleCostMs('ring', 0, 8)).toBe(14 * DEFAULT_NET_MODEL.latencyMs);
+    expect(scheduleCostMs('halving-doubling', 0, 8)).toBe(6 * DEFAULT_NET_MODEL.latencyMs);
+    console.info(`crossover to the ring (default model): ${[2, 3, 4, 8, 9, 16].map((n) => `N=${n}: ${crossoverBytes(n)} B`).join(', ')}`);
+  });
+});
