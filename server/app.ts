@@ -21,6 +21,7 @@ import { createGuards, type RateLimits } from './security/guards.ts';
 import type { BucketSpec } from './security/rateLimit.ts';
 import { hardenHttpServer } from './security/headers.ts';
 import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
+import { iceConfig, type IceOptions } from './ice.ts';
 import { attachSockets } from './sockets.ts';
 import { createUploadTable } from './uploads.ts';
 import { jobRecord, persistHooks, withPersistence } from './store/persist.ts';
@@ -33,7 +34,10 @@ export interface ServerOptions {
   distDir?: string;
   log?: Logger;
   now?: () => number;
+  /** fixed ICE servers for every member (tests); otherwise `ice` (STUN/TURN with per-member TURN credentials) */
   iceServers?: Record<string, unknown>[];
+  /** STUN/TURN for the members (`tabswarm serve --stun/--turn/--turn-secret`, or TABSWARM_* env vars) */
+  ice?: IceOptions;
   coordinator?: Partial<CoordinatorOptions>;
   /** SQLite data directory (`tabswarm serve --data`); absent: an in-memory database (tests, demo) */
   dataDir?: string;
@@ -66,6 +70,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const origins = normaliseOrigins(o.allowedOrigins ?? []);
   const guards = createGuards({ now, limits: o.rateLimits });
   const uploads = createUploadTable({ now });
+  const ice = iceConfig(o.ice ?? {}, o.iceServers ? {} : process.env);
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
   const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
     const p = jobs.jobs.get(jobId)?.vetted.trainableParams;
@@ -118,7 +123,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: false,
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
-  attachSockets(io, { jobs, log, iceServers: () => o.iceServers ?? [], guards, now, ...(o.violations ? { violations: o.violations } : {}) });
+  attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, now, ...(o.violations ? { violations: o.violations } : {}) });
   attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {
@@ -130,7 +135,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   });
   const port = (http.address() as AddressInfo).port;
   baseUrl = `http://${host}:${port}`;
-  log('info', 'server listening', { url: baseUrl });
+  log('info', 'server listening', { url: baseUrl, ice: ice.describe() });
   return {
     url: baseUrl,
     port,

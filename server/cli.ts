@@ -15,8 +15,12 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
 
   tabswarm serve   [--port 8080] [--host 127.0.0.1] [--data ./data] [--dist ./dist]
                    [--allow-origin https://other.example]...
+                   [--stun stun:HOST:PORT]... [--turn turn:HOST:PORT]... [--turn-secret S] [--turn-ttl SEC]
+                   (or TABSWARM_STUN, TABSWARM_TURN, TABSWARM_TURN_SECRET; members get short-lived
+                   TURN credentials, never the secret)
   tabswarm workers --url JOIN_URL [--count 2] [--backend webgl|wasm|cpu|webgpu] [--headful]
                    [--uplink-mbit 50]   (pace ring traffic under this uplink rate)
+                   [--loopback-netns]   (run in a loopback-only namespace, for a local server)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
   tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|all]
@@ -24,8 +28,8 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
 
-Multi-peer commands (workers, demo, bench) re-run themselves in a loopback-only network
-namespace when run as root; set TABSWARM_NETNS=off to stay on the host network.`;
+The demo and the benches re-run themselves in a loopback-only network namespace when run as
+root (set TABSWARM_NETNS=off to stay on the host network); workers stay on the host network.`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -37,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
         options: {
           port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string', default: './data' },
           dist: { type: 'string', default: './dist' }, 'allow-origin': { type: 'string', multiple: true, default: [] },
+          stun: { type: 'string', multiple: true }, turn: { type: 'string', multiple: true }, 'turn-secret': { type: 'string' }, 'turn-ttl': { type: 'string' },
         },
       });
       if (!existsSync(join(values.dist, 'index.html'))) {
@@ -44,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const s = await createTabswarmServer({
         port: Number(values.port), host: values.host, distDir: values.dist, dataDir: values.data, allowedOrigins: values['allow-origin'], log: createLogger('info'),
+        ice: { stun: values.stun, turn: values.turn, turnSecret: values['turn-secret'], ...(values['turn-ttl'] ? { turnTtlSec: Number(values['turn-ttl']) } : {}) },
       });
       print(`tabswarm serving on ${s.url} — POST ${s.url}/api/jobs to create a job`);
       const stop = () => void s.close().then(() => process.exit(0));
@@ -52,9 +58,16 @@ async function main(argv: string[]): Promise<number> {
       return new Promise(() => {});
     }
     case 'workers': {
-      const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
-      if (ns !== null) return ns;
-      const { values } = parseArgs({ args: rest, options: { url: { type: 'string' }, count: { type: 'string', default: '2' }, backend: { type: 'string' }, headful: { type: 'boolean', default: false }, 'uplink-mbit': { type: 'string' } } });
+      const { values } = parseArgs({
+        args: rest,
+        options: { url: { type: 'string' }, count: { type: 'string', default: '2' }, backend: { type: 'string' }, headful: { type: 'boolean', default: false }, 'uplink-mbit': { type: 'string' }, 'loopback-netns': { type: 'boolean', default: false } },
+      });
+      // workers connect to a URL, local or remote: they stay on the host's network unless told
+      // (the demo and the tests isolate themselves; --loopback-netns does the same here)
+      if (values['loopback-netns'] && process.env.TABSWARM_NETNS !== '1') {
+        const ns = reexecInLoopbackNamespace();
+        if (ns !== null) return ns;
+      }
       if (!values.url) throw new Error('--url is required (the job link from POST /api/jobs)');
       const uplink = values['uplink-mbit'] === undefined ? undefined : Number(values['uplink-mbit']);
       if (uplink !== undefined && !(uplink > 0)) throw new Error('--uplink-mbit must be a positive number (Mbit/s)');

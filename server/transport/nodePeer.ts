@@ -15,6 +15,7 @@
 import SimplePeer from 'simple-peer';
 import { cleanup } from 'node-datachannel';
 import { RTCIceCandidate, RTCPeerConnection, RTCSessionDescription } from 'node-datachannel/polyfill';
+import { iceServersForNodeDatachannel, type IceServer } from '../ice.ts';
 import { simplePeerFactory, type PeerFactory, type SimplePeerConstructor, type SimplePeerOptions, type WrtcImpl } from '../../shared/transport/peerLink.ts';
 
 /**
@@ -87,6 +88,8 @@ export interface NodePeerConfig {
   /** explicit libdatachannel bind address; wins over `loopback` */
   bindAddress?: string;
   iceServers?: RTCIceServer[];
+  /** 'relay': only TURN-relayed candidate pairs (a relayed path, forced) */
+  iceTransportPolicy?: 'all' | 'relay';
   portRange?: [number, number];
   /** the offerer holds its candidates until the answer is in (default true; see nodeWrtc) */
   holdOfferCandidates?: boolean;
@@ -94,7 +97,9 @@ export interface NodePeerConfig {
 
 /** SimplePeer options (without `initiator`) for Node peers on node-datachannel. */
 export function nodePeerOptions(c: NodePeerConfig = {}): Omit<SimplePeerOptions, 'initiator'> {
-  const config: RTCConfiguration & Record<string, unknown> = { iceServers: c.iceServers ?? [] };
+  // TURN REST usernames hold ':' and base64 credentials '/+=': node-datachannel needs them escaped
+  const config: RTCConfiguration & Record<string, unknown> = { iceServers: iceServersForNodeDatachannel((c.iceServers ?? []) as IceServer[]) as RTCIceServer[] };
+  if (c.iceTransportPolicy) config.iceTransportPolicy = c.iceTransportPolicy;
   const bind = c.bindAddress ?? (c.loopback ? '127.0.0.1' : undefined);
   if (bind !== undefined) config.bindAddress = bind;
   if (c.portRange) [config.portRangeBegin, config.portRangeEnd] = c.portRange;

@@ -19,9 +19,9 @@ import { errorCode, TabswarmError } from '../../../shared/errors.ts';
 import { watchRelayGathering, type IcePeerConnectionLike } from '../../../shared/iceRelay.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
-import { nodePeerOptions, shutdownNodeWebRTC } from '../../../client/transport/nodePeer.ts';
-import { PeerLink, type PeerInstance, type SimplePeerConstructor } from '../../../client/transport/peerLink.ts';
-import { patterned } from '../../unit/transport/linkCompliance.ts';
+import { nodePeerOptions, shutdownNodeWebRTC } from '../../../server/transport/nodePeer.ts';
+import { PeerLink, type PeerInstance, type SimplePeerConstructor } from '../../../shared/transport/peerLink.ts';
+import { patterned } from '../../unit/allreduce/linkCompliance.ts';
 
 const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
 
