@@ -567,6 +567,7 @@ export class Coordinator implements PolicyView {
       this.syncs.delete(x);
       for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor
     }
+    this.forgetOldMembers();
     if (this.cpRound) this.settleCheckpoint();
     if (this.finalRound) this.finalMemberGone();
     const o = this.open;

@@ -218,7 +218,7 @@ describe('accepted layers', () => {
 
 
 describe('restore', () => {
-  it('skips a stored job whose model fails vetting, with a logged error, and restores the rest', async () => {
+  it('quarantines a stored job whose model fails vetting (listed as failed, with the reason), and restores the rest', async () => {
     const store = createStore({ memory: true, now: () => 1 });
     const good = specFromBody({ preset: 'iris-mlp' });
     const bad = specFromBody({ preset: 'iris-mlp', model: seq(first(dense(8), [4]), { class_name: 'Lambda', config: {} }, softmaxOut(3)) });
@@ -226,10 +226,12 @@ describe('restore', () => {
     const jobs = new JobRegistry({ now: () => 1, coordinatorDeps: () => ({ now: () => 1, every: () => () => {} }) });
     const errors: unknown[] = [];
     const reports = await restoreJobs(store, jobs, () => 1, (level, msg, fields) => void (level === 'error' && errors.push({ msg, fields })), (spec) => vetSpec(tf, spec));
-    expect(reports.map((r) => r.jobId)).toEqual(['good']);
-    expect([...jobs.jobs.keys()]).toEqual(['good']);
+    expect(reports.map((r) => [r.jobId, r.status]).sort()).toEqual([['bad', 'failed'], ['good', 'waiting']]);
     expect(jobs.get('good').vetted.trainableParams).toBe(131);
-    expect(JSON.stringify(errors)).toMatch(/job could not be restored.*"jobId":"bad".*MODEL_REJECTED/);
+    expect(jobs.get('bad').coordinator.status).toBe('failed');
+    expect(jobs.get('bad').coordinator.failure).toMatch(/could not be restored after a restart: .*MODEL_REJECTED/);
+    expect(store.loadJobs(() => {}).find((j) => j.id === 'bad')!.status).toBe('failed'); // not retried into a crash loop
+    expect(JSON.stringify(errors)).toMatch(/job quarantined.*"jobId":"bad".*MODEL_REJECTED/);
     for (const j of jobs.jobs.values()) j.coordinator.destroy();
     store.close();
   });
