@@ -18,6 +18,7 @@ import { createOwnerRoutes } from './ownerRoutes.ts';
 import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
+import { createPenaltyBox } from './security/penaltyBox.ts';
 import type { BucketSpec } from './security/rateLimit.ts';
 import { hardenHttpServer } from './security/headers.ts';
 import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
@@ -123,7 +124,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: false,
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
-  attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, now, ...(o.violations ? { violations: o.violations } : {}) });
+  attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, penalties: createPenaltyBox({ now }), now, ...(o.violations ? { violations: o.violations } : {}) });
   attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {

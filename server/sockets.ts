@@ -18,6 +18,7 @@ import type { Job, JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
 import { authorize } from './messagePolicy.ts';
 import type { Guards } from './security/guards.ts';
+import type { PenaltyBox } from './security/penaltyBox.ts';
 import { createTokenBucket, type BucketSpec } from './security/rateLimit.ts';
 import { signalAllowed } from './security/signalPolicy.ts';
 
@@ -32,8 +33,13 @@ export interface SocketDeps {
   violations?: BucketSpec;
   /** rate limits (server/security/guards.ts) */
   guards?: Guards;
+  /** addresses barred for a while from a job after a costly drop (server/security/penaltyBox.ts) */
+  penalties?: PenaltyBox;
   now?: () => number;
 }
+
+/** Drops that cost the job something: the address waits before it may join again. */
+const PENALIZED = /^dropped: (sync-failed|evicted|violations)\b/;
 
 /** Honest workers cross an abort now and then (counted as nothing) and never send garbage. */
 export const DEFAULT_VIOLATIONS: BucketSpec = { burst: 20, perSec: 0.2 };
@@ -138,13 +144,23 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
       if (job) return refuse('REPLAYED', 'already joined');
       if (guard && !guard.join()) throw new TabswarmError('RATE_LIMITED', 'too many joins from this address; try again later');
       const j = d.jobs.get(msg.jobId);
+      const ip = guard?.ip ?? socket.handshake.address;
+      const wait = d.penalties?.barredFor(ip, j.id) ?? 0;
+      if (wait > 0) throw new TabswarmError('RATE_LIMITED', `a member from this address was dropped from job ${j.id} for what it did: wait ${Math.ceil(wait / 1000)} s`);
       const st = j.coordinator.status;
       if (st === 'done' || st === 'stopped') throw new TabswarmError('JOB_FINISHED', `job ${j.id} is ${st}`);
       if (st === 'failed') throw new TabswarmError('JOB_FAILED', `job ${j.id} failed: ${j.coordinator.failure ?? 'internal error'}`);
       job = j;
       const id = randomBytes(6).toString('base64url');
       peerId = id;
-      j.coordinator.join(id, { send, disconnect: (reason) => { fail('DROPPED', reason); socket.disconnect(true); } });
+      j.coordinator.join(id, {
+        send,
+        disconnect: (reason) => {
+          if (PENALIZED.test(reason)) d.penalties?.penalize(ip, j.id);
+          fail('DROPPED', reason);
+          socket.disconnect(true);
+        },
+      });
       d.log('info', 'member joined', { jobId: j.id, peerId: id });
       send({ type: 'welcome', protocol: PROTOCOL_VERSION, peerId: id, jobId: j.id, spec: j.spec, iceServers: d.iceServers(id), heartbeatMs: j.coordinator.options.heartbeatMs });
     }
