@@ -87,6 +87,10 @@ export interface StoreOptions {
   now?: () => number;
   keepCheckpoints?: number;
   eventLimit?: number;
+  /** events kept per job when the log is compacted (default 5000) */
+  keepEvents?: number;
+  /** members that left or were dropped kept per job (default 1000) */
+  keepGoneMembers?: number;
   migrations?: readonly Migration[];
 }
 
@@ -132,6 +136,10 @@ export function createStore(o: StoreOptions = {}): Store {
   const now = o.now ?? Date.now;
   const keep = Math.max(1, o.keepCheckpoints ?? 2);
   const eventLimit = o.eventLimit ?? 1000;
+  /** what compaction keeps per job (the store bound: a log of a stranger's churn cannot grow without end) */
+  const keepEvents = Math.max(eventLimit, o.keepEvents ?? 5000);
+  const keepGoneMembers = o.keepGoneMembers ?? 1000;
+  let writes = 0;
   let path = ':memory:';
   if (!o.memory) {
     const dir = resolve(o.dir ?? './data');
@@ -152,6 +160,10 @@ export function createStore(o: StoreOptions = {}): Store {
     setLr: db.prepare('UPDATE jobs SET learning_rate = ?, updated_at = ? WHERE id = ?'),
     jobs: db.prepare('SELECT id, spec, status, token_hash, created_at, learning_rate FROM jobs ORDER BY created_at, id'),
     addEvent: db.prepare('INSERT INTO events (job_id, at, kind, peer_id, detail) VALUES (?, ?, ?, ?, ?)'),
+    // compaction: only the newest events and gone members of a job are kept
+    pruneEvents: db.prepare('DELETE FROM events WHERE job_id = ? AND id <= (SELECT id FROM events WHERE job_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+    pruneMembers: db.prepare(`DELETE FROM members WHERE job_id = ? AND state IN ('left', 'dropped') AND rowid NOT IN
+      (SELECT rowid FROM members WHERE job_id = ? AND state IN ('left', 'dropped') ORDER BY left_at DESC, rowid DESC LIMIT ?)`),
     events: db.prepare('SELECT at, kind, peer_id, detail FROM (SELECT id, at, kind, peer_id, detail FROM events WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id'),
     upsertMember: db.prepare(`INSERT INTO members (job_id, peer_id, state, joined_at, left_at, reason, backend, adapter, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (job_id, peer_id) DO UPDATE SET state = excluded.state, left_at = excluded.left_at, reason = excluded.reason,
@@ -217,9 +229,12 @@ export function createStore(o: StoreOptions = {}): Store {
     }),
     addEvent: tx((jobId: string, e: JobEvent) => {
       q.addEvent.run(jobId, e.at, e.kind, e.peerId ?? null, e.detail);
+      // compacted in batches: every 64th insert trims the job's log to its newest `keepEvents`
+      if (++writes % 64 === 0) q.pruneEvents.run(jobId, jobId, keepEvents);
     }),
     upsertMember: tx((jobId: string, m: MemberRecord) => {
       q.upsertMember.run(jobId, m.peerId, m.state, m.joinedAt, m.leftAt, m.reason, m.backend, m.adapter, m.userAgent);
+      if (m.leftAt !== null && ++writes % 16 === 0) q.pruneMembers.run(jobId, jobId, keepGoneMembers);
     }),
     closeMembers: (jobId, reason, at) => db.transaction(() => q.closeMembers.run(reason, at, jobId).changes).immediate(),
     members: readMembers,
