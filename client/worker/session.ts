@@ -152,8 +152,10 @@ export class WorkerSession {
     if (m.type === 'abort') this.stepCtrl?.abort(new TabswarmError('STEP_ABORTED', m.reason));
     if (m.type === 'error') {
       if (m.code === 'DROPPED') return this.destroy(new TabswarmError('STEP_ABORTED', `dropped by the coordinator (${m.message})`), 'dropped');
-      // nothing to rejoin: the job is over or gone
-      if (m.code === 'JOB_FINISHED' || m.code === 'UNKNOWN_JOB') return this.destroy(new TabswarmError(m.code, m.message), 'done');
+      // nothing to rejoin: the job is over, gone or quarantined
+      if (m.code === 'JOB_FINISHED' || m.code === 'UNKNOWN_JOB' || m.code === 'JOB_FAILED') return this.destroy(new TabswarmError(m.code, m.message), 'done');
+      // the join was refused for now (rate limit, a wait after a costly drop): end, and let the page retry with backoff
+      if (!this.view.peerId && (m.code === 'RATE_LIMITED' || m.code === 'PROTOCOL_MISMATCH')) return this.destroy(new TabswarmError(m.code, m.message), 'dropped');
       return this.set({ detail: `server: ${m.code}: ${m.message}` });
     }
     if (m.type === 'sync-receive' || m.type === 'sync-state') this.syncCtrl?.abort(new TabswarmError('ABORTED', 'sync restarted'));
