@@ -2,6 +2,7 @@
  * The role table, message type by message type: who may send it, in which state, about which
  * step and epoch, and how often. Each wrong role gets its code; the right role gets through.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { authorize, MESSAGE_POLICY } from '../../../server/messagePolicy.ts';
 import type { ClientMessage } from '../../../shared/protocol.ts';
@@ -49,6 +50,11 @@ describe('message policy', () => {
     const { s } = scene();
     expect(Object.keys(MESSAGE_POLICY).sort()).toEqual(Object.keys(msgs(s.step, s.epoch)).sort());
     for (const r of Object.values(MESSAGE_POLICY)) expect(r.who.length).toBeGreaterThan(10);
+  });
+
+  it("the README's role table says what the code decides", () => {
+    const readme = readFileSync('README.md', 'utf8');
+    for (const [type, r] of Object.entries(MESSAGE_POLICY)) expect(readme).toContain(`| \`${type}\` | ${r.who}`);
   });
 
   it('a socket that has not joined may send nothing but join', () => {
