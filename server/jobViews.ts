@@ -16,7 +16,7 @@ import type { Job } from './jobs.ts';
 /** Which job and how far along: the fields every view of a job starts with (REST, list, dashboard). */
 export function jobHeadline(job: Job) {
   const c = job.coordinator;
-  return { id: job.id, name: job.spec.name, status: c.status, step: c.step, steps: job.spec.steps };
+  return { id: job.id, name: job.spec.name, status: c.status, failure: c.failure, step: c.step, steps: job.spec.steps };
 }
 
 export function publicJobView(job: Job) {

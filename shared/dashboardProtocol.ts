@@ -19,6 +19,8 @@ export const publicSummarySchema = z.object({
   id,
   name: z.string(),
   status: jobStatus,
+  /** why a job failed (status 'failed') or why its weights are not the last step's */
+  failure: z.string().nullable(),
   step: z.number().int().min(0),
   steps: z.number().int().min(0),
   dataset: z.string(),

@@ -64,7 +64,7 @@ export function createControls(jobId: string, token: () => string | null): Contr
     root,
     update(summary, owner, learningRate) {
       const st = summary?.status;
-      const over = st === 'done' || st === 'stopped';
+      const over = st === 'done' || st === 'stopped' || st === 'failed';
       pause.disabled = !owner || !(st === 'running' || st === 'waiting');
       resume.disabled = !owner || st !== 'paused';
       stop.disabled = !owner || over || !st;

@@ -78,8 +78,9 @@ export function mountJobView(root: HTMLElement, jobId: string): () => void {
       st.textContent = sum.status;
       st.dataset.status = sum.status;
       st.className = `badge status-${sum.status}`;
+      st.title = sum.failure ?? '';
       $('#progress-bar', root).style.width = `${sum.steps ? (100 * sum.step) / sum.steps : 0}%`;
-      $('#progress-text', root).textContent = `step ${sum.step} / ${sum.steps} · ${sum.dataset} · ${sum.paramCount.toLocaleString()} parameters · ${sum.activeMembers} volunteer${sum.activeMembers === 1 ? '' : 's'}`;
+      $('#progress-text', root).textContent = `step ${sum.step} / ${sum.steps} · ${sum.dataset} · ${sum.paramCount.toLocaleString()} parameters · ${sum.activeMembers} volunteer${sum.activeMembers === 1 ? '' : 's'}${sum.failure ? ` · ${sum.failure}` : ''}`;
     }
     const acc = $('#access', root);
     acc.textContent = owner ? 'owner view' : s.access ? 'public view' : 'connecting…';
