@@ -16,6 +16,9 @@
  * Encodings (frames, never sums): fp32 is exact; fp16 and int8 are lossy, with error
  * feedback per worker. All-gathered segments travel as the owner's encoded bytes, and the
  * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
+ *
+ * What arrives from the previous rank passes a FrameInbox first (frameInbox.ts): only the
+ * running step's frames reach the schedule here; later steps' wait there.
  */
 import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts';
 import { encodeChunk, reduceChunk } from './chunkCodec.ts';
