@@ -11,6 +11,7 @@
 import { CODEC_ID } from '../codec.ts';
 import { FrameError, TabswarmError } from '../errors.ts';
 import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
 import type { RingStats } from './ringOptions.ts';
 import { planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
@@ -86,8 +87,8 @@ interface Run {
 export class LatencyAllReduce {
   private run: Run | null = null;
   private lastStep = -1;
-  private early = new Map<number, { from: number; bytes: Uint8Array }[]>();
-  private earlyBytes = 0;
+  /** frames of later steps, replayed when their step starts */
+  private readonly early: EarlyFrames<{ from: number; bytes: Uint8Array }>;
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
   private readonly chunkElems: number;
@@ -95,6 +96,7 @@ export class LatencyAllReduce {
 
   constructor(private readonly o: LatencyAllReduceOptions) {
     if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
+    this.early = new EarlyFrames((f) => f.bytes.byteLength, o.maxEarlyBytes);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems ?? MAX_CHUNK_ELEMS)), MAX_CHUNK_ELEMS);
     // one listener per distinct link (with two ranks, one link may serve both directions)
     const seen = new Set<Link>();
@@ -135,12 +137,7 @@ export class LatencyAllReduce {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (opts.signal?.aborted) onAbort();
-      const pending = this.early.get(step) ?? [];
-      this.early.delete(step);
-      for (const f of pending) {
-        this.earlyBytes -= f.bytes.byteLength;
-        this.onFrame(f.from, f.bytes);
-      }
+      for (const f of this.early.take(step)) this.onFrame(f.from, f.bytes);
       for (let t = 0; t < rounds.length; t++) {
         const round = rounds[t]!;
         for (const tr of round.sends) await this.send(run, t, tr.peer, tr.off, tr.len);
@@ -156,11 +153,7 @@ export class LatencyAllReduce {
       opts.signal?.removeEventListener('abort', onAbort);
       if (this.run === run) this.run = null;
       this.lastStep = Math.max(this.lastStep, step);
-      for (const s of [...this.early.keys()]) {
-        if (s > step) continue;
-        for (const f of this.early.get(s)!) this.earlyBytes -= f.bytes.byteLength;
-        this.early.delete(s);
-      }
+      this.early.dropThrough(step);
     }
   }
 
@@ -234,11 +227,7 @@ export class LatencyAllReduce {
     const current = run?.step ?? this.lastStep;
     if (h.step < current || (!run && h.step === this.lastStep)) return; // stale
     if (!run || h.step > run.step) {
-      if (h.step > current + 2 || this.earlyBytes + bytes.byteLength > (this.o.maxEarlyBytes ?? 64 * 1024 * 1024)) return;
-      const list = this.early.get(h.step) ?? [];
-      list.push({ from, bytes });
-      this.early.set(h.step, list);
-      this.earlyBytes += bytes.byteLength;
+      this.early.hold(h.step, current, { from, bytes }); // dropped when too early
       return;
     }
     const inc = run.incoming.get(`${h.round}:${from}`);

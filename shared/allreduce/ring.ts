@@ -16,18 +16,21 @@
  * Encodings (frames, never sums): fp32 is exact; fp16 and int8 are lossy, with error
  * feedback per worker. All-gathered segments travel as the owner's encoded bytes, and the
  * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
+ *
+ * What arrives from the previous rank passes a FrameInbox first (frameInbox.ts): only the
+ * running step's frames reach the schedule here; later steps' wait there.
  */
 import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts';
 import { encodeChunk, reduceChunk } from './chunkCodec.ts';
-import { FrameError, TabswarmError, errorCode, type ErrorCode } from '../errors.ts';
-import { decodeHeader, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
+import { FrameError, TabswarmError, type ErrorCode } from '../errors.ts';
+import { HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
+import { FrameInbox } from './frameInbox.ts';
 import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
 import type { Link } from './link.ts';
 import { PacedLink } from './pacedLink.ts';
 import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
-import { isSyncPiece } from '../stateTransfer.ts';
 
 export type { RingOptions, RingStats } from './ringOptions.ts';
 
@@ -61,9 +64,8 @@ const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
 
 export class RingAllReduce {
   private run: Run | null = null;
-  private early = new Map<number, Uint8Array[]>();
-  private earlyBytes = 0;
-  private lastStep = -1;
+  /** sorts what arrives from the previous rank; holds frames of later steps */
+  private readonly inbox: FrameInbox;
   private readonly queue: SendQueue<Outgoing>;
   private pumping = false;
   private destroyed: Error | null = null;
@@ -90,11 +92,14 @@ export class RingAllReduce {
     // the bucket holds at least one frame, and what 8 ms of sending needs (browser timers fire every 4 ms or later)
     this.pacer = o.next && pace ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008)) : null;
     this.out = this.pacer ?? o.next;
+    this.inbox = new FrameInbox({
+      jobTag: o.jobTag, epoch: o.epoch, firstStep: o.firstStep, maxEarlyBytes: o.maxEarlyBytes, onFutureEpochFrame: o.onFutureEpochFrame,
+      reject: (code, message, fatal) => this.reject(code, message, fatal),
+    });
     if (o.prev) {
       this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
     }
-    if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
     for (const f of o.carriedFrames ?? []) this.onFrame(f);
     if (o.next && o.next !== o.prev) {
       this.unsubs.push(o.next.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to next rank ${o.next!.remoteId} closed`, { cause: e, peer: o.next!.remoteId }))));
@@ -109,14 +114,14 @@ export class RingAllReduce {
   allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) return Promise.reject(this.destroyed);
     if (this.run) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`));
-    if (step <= this.lastStep) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`));
+    if (step <= this.inbox.lastStep) return Promise.reject(new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.inbox.lastStep}`));
     const t0 = performance.now();
     for (const l of [this.o.prev, this.o.next]) {
       if (l?.closed) return Promise.reject(new TabswarmError('LINK_CLOSED', `link to ${l.remoteId} is closed`, { peer: l.remoteId }));
     }
     if (opts.input && opts.input.length !== vec.length) return Promise.reject(new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`));
     if (this.o.size === 1) {
-      this.lastStep = step;
+      this.inbox.passed(step);
       const stats = { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 };
       // a ring of one: the sum is the input, once it is all there
       return !opts.input || opts.input.complete ? Promise.resolve(stats) : opts.input.whenComplete(opts.signal).then(() => ({ ...stats, ms: performance.now() - t0 }));
@@ -156,12 +161,7 @@ export class RingAllReduce {
       for (let c = 0; c < layout.chunks(seg); c++) this.run.firstLeft.push(c);
       this.queueReadyFirst(this.run);
       void this.pump();
-      const pending = this.early.get(step) ?? [];
-      this.early.delete(step);
-      for (const f of pending) {
-        this.earlyBytes -= f.byteLength;
-        this.onFrame(f);
-      }
+      for (const f of this.inbox.take(step)) this.onFrame(f);
       this.maybeFinish();
     });
   }
@@ -243,34 +243,11 @@ export class RingAllReduce {
     if (fatal) this.fail(new FrameError(code, message, this.o.prev?.remoteId));
   }
 
+  /** A frame from the previous rank: the inbox passes on only the running step's. */
   private onFrame(bytes: Uint8Array) {
     if (this.destroyed) return;
-    if (isSyncPiece(bytes)) return; // a state-sync piece on a shared link, not ours
-    let h: FrameHeader;
-    try {
-      h = decodeHeader(bytes);
-    } catch (e) {
-      return this.reject(errorCode(e), (e as Error).message, this.run !== null);
-    }
-    if (h.jobTag !== this.o.jobTag) return this.reject('FRAME_WRONG_JOB', `job tag ${h.jobTag}`, this.run !== null);
-    if (h.epoch < this.o.epoch) return this.reject('FRAME_STALE', `epoch ${h.epoch} < ${this.o.epoch}`, false);
-    if (h.epoch > this.o.epoch) {
-      if (this.o.onFutureEpochFrame) return this.o.onFutureEpochFrame(bytes);
-      return this.reject('FRAME_MISROUTED', `epoch ${h.epoch} > ${this.o.epoch}`, false);
-    }
-    const current = this.run?.step ?? this.lastStep;
-    if (h.step < current || (!this.run && h.step === this.lastStep)) return this.reject('FRAME_STALE', `step ${h.step} already done`, false);
-    if (!this.run || h.step > this.run.step) {
-      if (h.step > current + 2 || this.earlyBytes + bytes.byteLength > (this.o.maxEarlyBytes ?? 64 * 1024 * 1024)) {
-        return this.reject('FRAME_OVERFLOW', `frame for step ${h.step} arrived too early`, false);
-      }
-      const list = this.early.get(h.step) ?? [];
-      list.push(bytes);
-      this.early.set(h.step, list);
-      this.earlyBytes += bytes.byteLength;
-      return;
-    }
-    this.accept(this.run, h, bytes);
+    const h = this.inbox.admit(bytes, this.run?.step ?? null);
+    if (h) this.accept(this.run!, h, bytes);
   }
 
   private accept(run: Run, h: FrameHeader, bytes: Uint8Array) {
@@ -333,12 +310,7 @@ export class RingAllReduce {
       return;
     }
     this.run = null;
-    this.lastStep = run.step;
-    for (const [s, frames] of [...this.early]) {
-      if (s > run.step) continue;
-      for (const f of frames) this.earlyBytes -= f.byteLength;
-      this.early.delete(s);
-    }
+    this.inbox.finished(run.step);
     run.resolve({ ...run.stats, ms: performance.now() - run.t0 });
   }
 
@@ -348,7 +320,7 @@ export class RingAllReduce {
     if (!run) return;
     this.run = null;
     this.queue.clear();
-    this.lastStep = run.step;
+    this.inbox.passed(run.step);
     run.reject(err);
   }
 
@@ -360,6 +332,6 @@ export class RingAllReduce {
     for (const u of this.unsubs) u();
     this.unsubs = [];
     this.pacer?.detach();
-    this.early.clear();
+    this.inbox.clear();
   }
 }

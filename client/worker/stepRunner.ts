@@ -1,0 +1,168 @@
+/**
+ * One training step at a time: compute this worker's slice of the batch into a gradient
+ * vector, all-reduce it around the ring, report the hash, and apply the update only when
+ * the coordinator commits the step (then evaluate, when asked).
+ */
+import { TabswarmError, errorCode } from '../../shared/errors.ts';
+import { hashFloat32 } from '../../shared/hash.ts';
+import { EXTRA_SLOTS } from '../../shared/replica.ts';
+import { ErrorFeedback } from '../../shared/codec.ts';
+import { InputGate } from '../../shared/allreduce/inputGate.ts';
+import type { RingStats } from '../../shared/allreduce/ring.ts';
+import { ContributionGuard } from './contributionGuard.ts';
+import { RingLinks } from './ringLinks.ts';
+import type { LoadedJob, SessionIO } from './sessionTypes.ts';
+
+type Slice = { peerId: string; start: number; count: number };
+
+/** A reduced step waiting for its commit. */
+interface Pending {
+  step: number;
+  epoch: number;
+  vec: Float32Array;
+}
+
+export class StepRunner {
+  readonly links: RingLinks;
+  private pending: Pending | null = null;
+  private stepCtrl: AbortController | null = null;
+  private readonly guard = new ContributionGuard();
+  private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
+
+  constructor(
+    private readonly io: SessionIO,
+    private readonly job: LoadedJob,
+  ) {
+    this.links = new RingLinks({
+      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, uplinkMbit: io.d.uplinkMbit,
+      feedback: new ErrorFeedback(),
+      checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
+    });
+  }
+
+  /** The coordinator aborted the running step: it stops at once (its promise settles quietly). */
+  abortRunning(reason: string) {
+    this.stepCtrl?.abort(new TabswarmError('STEP_ABORTED', reason));
+  }
+
+  /** An abort of `step` reached its turn in the queue: that step will not be committed. */
+  forget(step: number) {
+    if (this.pending?.step === step) this.pending = null;
+  }
+
+  /**
+   * Computes the slice's gradient and all-reduces it. Overlapped (the default), the ring
+   * starts first and sends each range of the vector as soon as it is computed (InputGate);
+   * held (an onPhase hook, or overlap: false), the gradient is complete and the 'compute'
+   * hook has returned before any of it leaves.
+   */
+  async run(step: number, epoch: number, ring: string[], slices: Slice[], learningRate: number) {
+    const { d, view } = this.io;
+    const { replica, spec } = this.job;
+    const rank = ring.indexOf(view.peerId);
+    const slice = slices.find((s) => s.peerId === view.peerId);
+    if (rank < 0 || !slice) return;
+    this.pending = null;
+    if (this.job.optimizer.config.learningRate !== learningRate) this.job.optimizer.setLearningRate(learningRate);
+    const ctrl = new AbortController();
+    this.stepCtrl = ctrl;
+    this.io.set({ state: 'training', share: slice.count / spec.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
+    try {
+      // The ring's links come up, and the ring starts, while the gradient is computed.
+      const P = replica.size;
+      const vec = new Float32Array(P + EXTRA_SLOTS);
+      const gate = new InputGate(vec.length);
+      const gated = d.onPhase === undefined && d.overlap !== false;
+      this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
+      // the ring also stops when the gradient cannot be computed (it would wait for input)
+      const ringCtrl = new AbortController();
+      ctrl.signal.addEventListener('abort', () => ringCtrl.abort(ctrl.signal.reason), { once: true });
+      const t0 = d.now();
+      const ringReady = this.links.ringFor(epoch, step, ring, rank, ctrl.signal);
+      const computing = replica.gradientInto(this.job.train, this.job.plan.indices(step, slice.start, slice.count), vec, gated ? (off, len) => gate.markReady(off, len) : undefined);
+      computing.catch((e: unknown) => ringCtrl.abort(e)); // awaited below; the ring may fail first
+      ringReady.catch(() => {});
+      let computeMs = 0;
+      let t1 = 0;
+      /** once the links are up: open the whole gate if it was held, and start the all-reduce */
+      const startRing = async (): Promise<{ reducing: Promise<RingStats> }> => {
+        const r = await ringReady;
+        if (!gated) gate.markReady(0, vec.length);
+        t1 = d.now();
+        const reducing = r.allReduce(step, vec, { signal: ringCtrl.signal, timeoutMs: 60_000, input: gate });
+        reducing.catch(() => {}); // awaited below, after the hooks
+        return { reducing };
+      };
+      const computed = async () => {
+        await computing;
+        computeMs = d.now() - t0;
+        await this.afterCompute(step, epoch, computeMs, vec, slice.count);
+      };
+      let started: { reducing: Promise<RingStats> };
+      if (gated) {
+        started = await startRing();
+        await computed();
+      } else {
+        await computed();
+        started = await startRing();
+      }
+      t1 = Math.max(t1, t0 + computeMs);
+      this.io.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
+      await d.onPhase?.('allreduce', step, vec);
+      await started.reducing;
+      // what the ring adds to the step: from when both the ring and the own gradient were ready
+      const allreduceMs = d.now() - t1;
+      await d.onPhase?.('reduced', step, vec);
+      this.pending = { step, epoch, vec };
+      this.io.send({
+        type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: hashFloat32(replica.params), computeMs, allreduceMs,
+        loss: vec[P]!, correct: vec[P + 1]!, count: vec[P + 2]!,
+      });
+      if (computeMs > 0 && slice.count > 0) this.io.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+      const peer = e instanceof TabswarmError ? e.peer : undefined;
+      this.io.send({ type: 'step-failed', step, epoch, code: errorCode(e), message: String((e as Error).message ?? e).slice(0, 500), ...(peer ? { suspect: peer } : {}) });
+    } finally {
+      if (this.stepCtrl === ctrl) this.stepCtrl = null;
+    }
+  }
+
+  /** The own gradient is complete: report it, learn its scale, let a test hook see it. */
+  private async afterCompute(step: number, epoch: number, computeMs: number, vec: Float32Array, count: number) {
+    this.io.send({ type: 'computed', step, epoch, computeMs });
+    this.guard.learn(vec, count);
+    await this.io.d.onPhase?.('compute', step, vec);
+  }
+
+  /** Applies the reduced step's mean gradient, if `step` is the one waiting; evaluates when asked. */
+  async commit(step: number, evaluate: boolean) {
+    const p = this.pending;
+    if (!p || p.step !== step) return;
+    this.pending = null;
+    const { replica, spec } = this.job;
+    const P = replica.size;
+    const count = p.vec[P + 2]!;
+    if (count > 0) {
+      const grad = new Float32Array(P);
+      for (let i = 0; i < P; i++) grad[i] = p.vec[i]! / count;
+      this.job.optimizer.apply(replica.params, grad);
+      replica.writeParams();
+    }
+    const { view } = this.io;
+    const mySlice = view.share * spec.batchSize;
+    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[P]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: hashFloat32(replica.params), detail: `committed step ${step}` });
+    if (evaluate) {
+      const acc = await replica.accuracy(this.job.test);
+      this.io.set({ testAccuracy: acc });
+      this.io.send({ type: 'eval', step, testAccuracy: acc });
+    }
+    await this.io.d.yieldToLoop();
+  }
+
+  /** Stops the running step with `err` and the ring with it. */
+  destroy(err?: Error) {
+    this.stepCtrl?.abort(err);
+    this.links.destroy(err);
+  }
+}
