@@ -15,108 +15,23 @@
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
-import { hashFloat32 } from '../shared/hash.ts';
-import { decodeState } from '../shared/stateCodec.ts';
-import { Accusation } from './accusation.ts';
-import { DEFAULT_DEADLINE, stepDeadlineMs, type DeadlineOptions } from './deadline.ts';
-import { isGone, transition, type DropReason, type MemberEvent, type MemberState } from './memberState.ts';
+import { Accusation } from './coordinator/accusation.ts';
+import { DEFAULT_COORDINATOR_OPTIONS, type Checkpoint, type CoordinatorDeps, type CoordinatorOptions, type JobEvent, type JobStatus, type Member, type MemberHandle, type StepMetrics, type UploadKind } from './coordinator/types.ts';
+import { stepDeadlineMs } from './deadline.ts';
+import { isGone, transition, type DropReason, type MemberEvent } from './memberState.ts';
 import type { PolicyView } from './messagePolicy.ts';
-import { CheckpointRound, FinalRound, type FinalWeights } from './votes.ts';
+import { JoinSyncs } from './coordinator/syncs.ts';
+import { JobEnding } from './coordinator/ending.ts';
+import { judgeDeadline, PauseDetector } from './coordinator/judge.ts';
+import { CheckpointRounds } from './coordinator/checkpoints.ts';
+import type { FinalWeights } from './coordinator/votes.ts';
 
-export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped' | 'failed';
-
-export interface MemberHandle {
-  send(m: ServerMessage): void;
-  disconnect(reason: string): void;
-}
-
-export interface Member {
-  id: string;
-  state: MemberState;
-  handle: MemberHandle;
-  joinedAt: number;
-  lastSeen: number;
-  info: WorkerInfo | null;
-  /** slice weight: the claim at ready (clamped), then what the server measured */
-  samplesPerSec: number;
-  samplesDone: number;
-  stepsDone: number;
-  lastParamHash: string | null;
-  final: { paramHash: string; testAccuracy: number | null } | null;
-  reason: string | null;
-  /** the member's link to its next rank, as it last reported */
-  link: { peer: string; rttMs: number | null; relayed: boolean | null } | null;
-}
-
-export interface StepMetrics {
-  step: number;
-  epoch: number;
-  members: number;
-  loss: number;
-  accuracy: number;
-  samples: number;
-  stepMs: number;
-  computeMs: number;
-  allreduceMs: number;
-  at: number;
-  testAccuracy?: number;
-}
-
-export interface JobEvent {
-  at: number;
-  kind: 'join' | 'active' | 'leave' | 'drop' | 'epoch' | 'abort' | 'sync' | 'rollback' | 'checkpoint' | 'done' | 'status';
-  peerId?: string;
-  detail: string;
-}
-
-export interface Checkpoint {
-  step: number;
-  paramHash: string;
-  state: Uint8Array<ArrayBuffer>;
-}
-
-export interface CoordinatorOptions {
-  /** extra time the first step of a new ring gets: its members open WebRTC links first */
-  ringFormationMs: number;
-  heartbeatMs: number;
-  heartbeatTimeoutMs: number;
-  syncTimeoutMs: number;
-  deadline: DeadlineOptions;
-  /** events kept in memory (the store keeps more, compacted) */
-  maxEvents: number;
-  /** members that left or were dropped kept for the views; older ones are forgotten */
-  maxGoneMembers: number;
-}
-
-export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = {
-  ringFormationMs: 20_000, heartbeatMs: 2_000, heartbeatTimeoutMs: 10_000, syncTimeoutMs: 30_000, deadline: DEFAULT_DEADLINE,
-  maxEvents: 1_000, maxGoneMembers: 200,
-};
+export * from './coordinator/types.ts';
 
 /** No claim of speed above this is believed before anything was measured (samples/s). */
 const MAX_CLAIMED_SPEED = 1e6;
 /** closed steps remembered, so that a report crossing an abort is recognised as late, not hostile */
 const RECENT_STEPS = 4;
-
-export type UploadKind = 'checkpoint' | 'final';
-
-export interface CoordinatorDeps {
-  now: () => number;
-  /** calls fn every ms; returns a cancel function */
-  every: (ms: number, fn: () => void) => () => void;
-  options?: Partial<CoordinatorOptions>;
-  onEvent?: (e: JobEvent) => void;
-  onMetrics?: (m: StepMetrics) => void;
-  onCheckpoint?: (c: Checkpoint) => void;
-  onRollback?: (toStep: number) => void;
-  onParams?: (step: number, paramHash: string, params: Float32Array) => void;
-  /** an internal error quarantined the job */
-  onFailure?: (reason: string, err: unknown) => void;
-  /** a one-time id the member PUTs its upload to (server/uploads.ts); absent: a counter (unit tests) */
-  offerUpload?: (o: { peerId: string; kind: UploadKind; step: number }) => string;
-  /** a restarted server hands back the job's last checkpoint */
-  restore?: { checkpoint: Checkpoint | null; metrics: StepMetrics[] };
-}
 
 type Reduced = Extract<ClientMessage, { type: 'reduced' }>;
 
@@ -135,14 +50,6 @@ interface OpenStep {
   failed: Set<string>;
 }
 
-interface Sync {
-  joiner: string;
-  donor: string | 'server';
-  step: number;
-  startedAt: number;
-  donorHash: string | null;
-  joinerHash: string | null;
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -169,17 +76,14 @@ export class Coordinator implements PolicyView {
   learningRate: number;
   private open: OpenStep | null = null;
   private recent: { step: number; epoch: number; ring: string[] }[] = [];
-  private cpRound: CheckpointRound | null = null;
-  private cpCursor = 0;
-  private finalRound: FinalRound | null = null;
-  private syncs = new Map<string, Sync>();
-  private donorCursor = 0;
+  private readonly checkpoints: CheckpointRounds;
+  private ending: JobEnding | null = null;
+  private readonly syncs: JoinSyncs;
   private stepTimes: number[] = [];
   private lastCommitHash: string | null = null;
   private evals = new Map<number, { by: string; answered: boolean }>();
   private accusation: Accusation | null = null;
-  private readonly tickMs: number;
-  private lastTickAt: number;
+  private readonly pauses: PauseDetector;
   private uploadSeq = 0;
   private cancelTick: () => void;
 
@@ -195,9 +99,11 @@ export class Coordinator implements PolicyView {
       this.metrics = deps.restore.metrics.filter((m) => m.step < (this.checkpoint?.step ?? 0));
       this.step = this.checkpoint?.step ?? 0;
     }
-    this.tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
-    this.lastTickAt = deps.now();
-    this.cancelTick = deps.every(this.tickMs, () => this.guarded('the step timer', () => this.tick()));
+    this.syncs = new JoinSyncs(this);
+    this.checkpoints = new CheckpointRounds(this, (c) => deps.onCheckpoint?.(c));
+    const tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
+    this.pauses = new PauseDetector(tickMs, deps.now());
+    this.cancelTick = deps.every(tickMs, () => this.guarded('the step timer', () => this.tick()));
   }
 
   // ── the policy's view (server/messagePolicy.ts) ────────────────────────────────────────
@@ -212,18 +118,18 @@ export class Coordinator implements PolicyView {
     return this.recent.find((r) => r.step === step && r.epoch === epoch)?.ring ?? null;
   }
   syncOf(id: string) {
-    const s = this.syncs.get(id);
-    return s && s.donor !== 'server' ? { donor: s.donor, step: s.step, joinerReported: s.joinerHash !== null, donorReported: s.donorHash !== null } : s ? { donor: '', step: s.step, joinerReported: s.joinerHash !== null, donorReported: true } : undefined;
+    return this.syncs.of(id);
   }
+
   checkpointRound() {
-    const r = this.cpRound;
-    return r ? { step: r.step, voters: r.voters, voted: new Set(r.votes.keys()), uploader: r.uploader } : null;
+    return this.checkpoints.view();
   }
+
   evaluation(step: number) {
     return this.evals.get(step);
   }
   finish() {
-    const f = this.finalRound;
+    const f = this.ending?.round;
     return f ? { step: f.step, finishers: f.finishers, reported: new Set(f.reports.keys()) } : null;
   }
 
@@ -259,7 +165,8 @@ export class Coordinator implements PolicyView {
     }
   }
 
-  private event(kind: JobEvent['kind'], detail: string, peerId?: string) {
+  /** @internal (the coordinator's parts) */
+  event(kind: JobEvent['kind'], detail: string, peerId?: string) {
     const e: JobEvent = { at: this.deps.now(), kind, detail, ...(peerId ? { peerId } : {}) };
     this.events.push(e);
     this.eventSeq++;
@@ -333,18 +240,24 @@ export class Coordinator implements PolicyView {
     return [...this.members.values()].filter((m) => m.state === 'active').sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1));
   }
 
-  private alive = (id: string) => this.members.get(id)?.state === 'active';
+  /** @internal */
+  readonly alive = (id: string) => this.members.get(id)?.state === 'active';
+  /** @internal */
+  readonly now = () => this.deps.now();
 
-  private send(id: string, msg: ServerMessage) {
+  /** @internal */
+  send(id: string, msg: ServerMessage) {
     this.members.get(id)?.handle.send(msg);
   }
 
-  private activate(m: Member, how: string) {
+  /** @internal */
+  activate(m: Member, how: string) {
     this.move(m, { type: 'synced' });
     this.event('active', `active at step ${this.step} on ${m.info?.backend ?? '?'}${m.info?.adapter ? ` (${m.info.adapter})` : ''}; ${how}`, m.id);
   }
 
-  private uploadId(peerId: string, kind: UploadKind, step: number) {
+  /** @internal */
+  uploadId(peerId: string, kind: UploadKind, step: number) {
     return this.deps.offerUpload?.({ peerId, kind, step }) ?? `u${String(++this.uploadSeq).padStart(31, '0')}`;
   }
 
@@ -355,10 +268,11 @@ export class Coordinator implements PolicyView {
   }
 
   /** Everything that happens at a step boundary: admit joiners, then open the next step. */
-  private advance() {
+  /** @internal */
+  advance() {
     if (this.open || this.stopped() || this.status === 'paused' || this.accusation) return;
     if (this.step >= this.spec.steps) return this.finishJob();
-    this.startSyncs();
+    this.syncs.start();
     if (this.syncs.size > 0) return; // hold the boundary until joiners hold the same state
     const act = this.active();
     if (act.length === 0) {
@@ -451,7 +365,7 @@ export class Coordinator implements PolicyView {
     if (this.stepTimes.length > 100) this.stepTimes.splice(0, this.stepTimes.length - 100);
     this.deps.onMetrics?.(m);
     this.step = o.step + 1;
-    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) this.askCheckpoint();
+    if (this.step % this.spec.checkpointEvery === 0 && this.step < this.spec.steps) this.checkpoints.ask(this.step);
     this.advance();
   }
 
@@ -564,12 +478,11 @@ export class Coordinator implements PolicyView {
       m.reason = reason;
       if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
       if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
-      this.syncs.delete(x);
-      for (const [j, s] of this.syncs) if (s.donor === x) this.syncs.delete(j); // restarts with another donor
+      this.syncs.forget(x);
     }
     this.forgetOldMembers();
-    if (this.cpRound) this.settleCheckpoint();
-    if (this.finalRound) this.finalMemberGone();
+    this.checkpoints.settle();
+    this.ending?.memberGone();
     const o = this.open;
     const inStep = o ? [...new Set([...gone, ...o.ring.filter((x) => this.members.get(x)?.state !== 'active')])].filter((x) => o.ring.includes(x)) : [];
     if (inStep.length > 0) this.abort(`${inStep.join(', ')} ${reason === 'left' ? 'left' : `dropped (${reason})`}`);
@@ -579,36 +492,9 @@ export class Coordinator implements PolicyView {
 
   // ── joins ───────────────────────────────────────────────────────────────────────────────
 
-  private startSyncs() {
-    const joiners = [...this.members.values()].filter((m) => m.state === 'syncing' && !this.syncs.has(m.id));
-    if (joiners.length === 0) return;
-    const act = this.active();
-    for (const j of joiners) {
-      if (this.step === 0) {
-        this.activate(j, 'seeded initial weights, no sync needed');
-      } else if (act.length > 0) {
-        const donor = act[this.donorCursor++ % act.length]!;
-        this.syncs.set(j.id, { joiner: j.id, donor: donor.id, step: this.step, startedAt: this.deps.now(), donorHash: null, joinerHash: null });
-        this.event('sync', `state of step ${this.step} from ${donor.id}`, j.id);
-        this.send(donor.id, { type: 'sync-send', step: this.step, to: j.id });
-        this.send(j.id, { type: 'sync-receive', step: this.step, from: donor.id });
-      } else {
-        this.rollbackToCheckpoint();
-        const cp = this.checkpoint;
-        if (!cp) {
-          this.activate(j, 'no checkpoint: restarting from the seeded initial weights');
-        } else {
-          this.syncs.set(j.id, { joiner: j.id, donor: 'server', step: cp.step, startedAt: this.deps.now(), donorHash: cp.paramHash, joinerHash: null });
-          this.event('sync', `state of step ${cp.step} from the server's checkpoint`, j.id);
-          this.send(j.id, { type: 'sync-state', step: cp.step, state: cp.state });
-        }
-        act.push(...this.active());
-      }
-    }
-  }
-
   /** With nobody left holding the state, training continues from the last checkpoint. */
-  private rollbackToCheckpoint() {
+  /** @internal */
+  rollbackToCheckpoint() {
     const to = this.checkpoint?.step ?? 0;
     if (to === this.step) return;
     this.event('rollback', `no member holds step ${this.step}: resuming from ${to === 0 ? 'the initial weights' : `the checkpoint at step ${to}`}`);
@@ -619,101 +505,26 @@ export class Coordinator implements PolicyView {
 
   /** The other end of a running state sync (donor of a joiner, or a joiner of a donor). */
   syncPartners(id: string): string[] {
-    const out: string[] = [];
-    for (const s of this.syncs.values()) {
-      if (s.joiner === id && s.donor !== 'server') out.push(s.donor);
-      if (s.donor === id) out.push(s.joiner);
-    }
-    return out;
+    return this.syncs.partners(id);
   }
 
   syncSent(id: string, step: number, to: string, paramHash: string) {
-    const s = this.syncs.get(to);
-    if (!s || s.donor !== id || s.step !== step) return;
-    s.donorHash = paramHash;
-    this.checkSync(s);
+    this.syncs.sent(id, step, to, paramHash);
   }
 
   synced(id: string, step: number, paramHash: string) {
-    const s = this.syncs.get(id);
-    if (!s || s.step !== step) return;
-    s.joinerHash = paramHash;
-    this.checkSync(s);
+    this.syncs.synced(id, step, paramHash);
   }
 
-  private checkSync(s: Sync) {
-    if (!s.donorHash || !s.joinerHash) return;
-    this.syncs.delete(s.joiner);
-    const j = this.members.get(s.joiner)!;
-    if (s.donorHash !== s.joinerHash) {
-      this.remove(j.id, 'sync-failed');
-      return;
-    }
-    this.activate(j, `synced from ${s.donor === 'server' ? 'checkpoint' : s.donor} (hash ${s.joinerHash})`);
-    this.advance();
-  }
-
-  // ── checkpoints ─────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Asks one active member (rotating) for its state at the current boundary and every other
-   * one for the hash of its weights there (server/votes.ts).
-   */
-  private askCheckpoint(): boolean {
-    const act = this.active();
-    if (act.length === 0) return false;
-    const uploader = act[this.cpCursor++ % act.length]!;
-    this.cpRound = new CheckpointRound(this.step, new Set(act.map((m) => m.id)), uploader.id);
-    for (const m of act) {
-      const up = m.id === uploader.id;
-      m.handle.send({ type: 'checkpoint-request', step: this.step, upload: up, ...(up ? { uploadId: this.uploadId(m.id, 'checkpoint', this.step) } : {}) });
-    }
-    return true;
-  }
+  // ── checkpoints (server/coordinator/checkpoints.ts) ─────────────────────────────────────
 
   paramHashVote(id: string, step: number, paramHash: string) {
-    const r = this.cpRound;
-    if (!r || r.step !== step) return;
-    r.vote(id, paramHash);
-    this.settleCheckpoint();
+    this.checkpoints.vote(id, step, paramHash);
   }
 
-  /** The uploader's state arrived (PUT /api/uploads/:id): it must decode, be of the round's step, and win the vote. */
+  /** The uploader's state arrived (PUT /api/uploads/:id). */
   checkpointUploaded(id: string, step: number, state: Uint8Array) {
-    const r = this.cpRound;
-    if (!r || r.step !== step || r.uploader !== id || r.upload || !this.alive(id)) return false;
-    let paramHash: string | null = null;
-    try {
-      const st = decodeState(state);
-      if (st.step === step) paramHash = hashFloat32(st.params);
-    } catch {
-      paramHash = null;
-    }
-    if (!paramHash) {
-      this.cpRound = null;
-      this.evict(id, `its checkpoint of step ${step} does not decode as a state of that step`);
-      return false;
-    }
-    r.uploaded({ step, paramHash, state: Uint8Array.from(state) });
-    this.settleCheckpoint();
-    return true;
-  }
-
-  private settleCheckpoint() {
-    const r = this.cpRound;
-    if (!r) return;
-    const out = r.settle(this.alive);
-    if (!out) return;
-    this.cpRound = null;
-    if (out.kind === 'keep') {
-      if (this.checkpoint && this.checkpoint.step >= r.step) return;
-      this.checkpoint = out.checkpoint;
-      this.event('checkpoint', `checkpoint of step ${r.step} (hash ${out.checkpoint.paramHash}, ${out.checkpoint.state.byteLength} bytes, ${out.agree}/${out.live} agree)`, r.uploader);
-      this.deps.onCheckpoint?.(out.checkpoint);
-      return;
-    }
-    this.event('checkpoint', `checkpoint of step ${r.step} discarded: no majority for the uploaded weights`);
-    if (out.evictUploader) this.evict(r.uploader, `its checkpoint of step ${r.step} differs from the majority`);
+    return this.checkpoints.uploaded(id, step, state);
   }
 
   // ── the end ─────────────────────────────────────────────────────────────────────────────
@@ -721,93 +532,18 @@ export class Coordinator implements PolicyView {
   private finishJob() {
     if (this.status === 'done') return;
     this.setStatus('done');
-    const act = this.active();
-    this.finalRound = new FinalRound(this.step, new Set(act.map((m) => m.id)));
     this.event('done', `finished ${this.step} steps`);
-    const first = act[0];
-    for (const m of act) if (m !== first) m.handle.send({ type: 'done', step: this.step, upload: false });
-    if (first) this.askFinalUpload(first.id);
-    else this.finalFromCheckpoint('no member was active at the end');
-  }
-
-  private askFinalUpload(id: string) {
-    this.finalRound!.asked.push(id);
-    this.send(id, { type: 'done', step: this.step, upload: true, uploadId: this.uploadId(id, 'final', this.step) });
+    this.ending = new JobEnding(this, this.step, this.active(), (step, hash, params) => this.deps.onParams?.(step, hash, params));
   }
 
   /** A finisher's report: the hash of its weights after the last step (a vote) and its test accuracy. */
   final(id: string, f: Pick<Extract<ClientMessage, { type: 'final' }>, 'step' | 'paramHash' | 'testAccuracy'>) {
-    const r = this.finalRound;
-    const m = this.members.get(id);
-    if (!r || !m || !r.finishers.has(id) || f.step !== r.step || r.reports.has(id)) return;
-    m.final = { paramHash: f.paramHash, testAccuracy: f.testAccuracy };
-    r.report(id, f.paramHash, f.testAccuracy);
-    this.settleFinal();
+    this.ending?.report(id, f.step, f.paramHash, f.testAccuracy);
   }
 
   /** The final weights arrived from the member asked for them (PUT /api/uploads/:id). */
   finalUploaded(id: string, step: number, bytes: Uint8Array) {
-    const r = this.finalRound;
-    if (!r || r.step !== step || r.uploader !== id || r.candidate || this.finalParams || !this.alive(id)) return false;
-    if (bytes.byteLength % 4 !== 0) {
-      this.evict(id, 'its final weights are not whole float32 values');
-      return false;
-    }
-    const params = new Float32Array(Uint8Array.from(bytes).buffer);
-    r.candidate = { paramHash: hashFloat32(params), params, from: id };
-    this.settleFinal();
-    return true;
-  }
-
-  private settleFinal() {
-    const r = this.finalRound;
-    if (!r || this.finalParams) return;
-    if (r.agreed(this.alive)) {
-      const c = r.candidate!;
-      this.finalParams = { step: r.step, paramHash: c.paramHash, params: c.params, source: 'final' };
-      this.deps.onParams?.(r.step, c.paramHash, c.params);
-      this.event('done', `final weights of step ${r.step} (hash ${c.paramHash}) from ${c.from}`);
-      return;
-    }
-    // an upload a strict majority contradicts is a lie: its sender goes, the next one is asked
-    const maj = r.majority(this.alive);
-    const live = [...r.finishers].filter(this.alive).length;
-    if (r.candidate && maj && maj.count * 2 > live && maj.paramHash !== r.candidate.paramHash) {
-      const liar = r.candidate.from;
-      r.candidate = null;
-      this.evict(liar, `its final weights differ from the majority's (${maj.paramHash})`);
-    }
-  }
-
-  /** A member went after `done`: the vote may now be settled, or the upload must be asked of someone else. */
-  private finalMemberGone() {
-    const r = this.finalRound!;
-    if (this.finalParams) return;
-    this.settleFinal();
-    if (this.finalParams) return;
-    const up = r.uploader;
-    if (up && this.alive(up) && (!r.candidate || r.candidate.from === up)) return;
-    const next = r.nextUploader(this.alive);
-    if (next) {
-      this.event('done', `${up ?? 'the uploader'} left before its final weights were agreed: asking ${next}`);
-      return this.askFinalUpload(next);
-    }
-    this.finalFromCheckpoint('every member that trained to the end left before its weights were agreed');
-  }
-
-  private finalFromCheckpoint(why: string) {
-    if (this.finalParams) return;
-    const cp = this.checkpoint;
-    if (!cp) {
-      this.failure = `no final weights: ${why}, and there is no checkpoint`;
-      this.event('done', this.failure);
-      return;
-    }
-    const params = decodeState(cp.state).params;
-    this.failure = `final weights are the checkpoint of step ${cp.step}, not of step ${this.step}: ${why}`;
-    this.finalParams = { step: cp.step, paramHash: cp.paramHash, params, source: 'checkpoint' };
-    this.event('done', this.failure);
-    this.deps.onParams?.(cp.step, cp.paramHash, params);
+    return this.ending?.uploaded(id, step, bytes) ?? false;
   }
 
   /** Hash the replicas agree on for the parameters after the last commit. */
@@ -820,44 +556,25 @@ export class Coordinator implements PolicyView {
 
   private tick() {
     const now = this.deps.now();
-    const gap = now - this.lastTickAt - this.tickMs;
-    this.lastTickAt = now;
-    if (gap > Math.max(1000, 2 * this.tickMs)) {
-      // The server itself stood still (a GC pause, SIGSTOP, an overloaded host): messages that
-      // arrived meanwhile are still queued behind this timer. Nobody is judged on time the
-      // server did not watch: every clock it judges by moves on by the gap.
+    const gap = this.pauses.tick(now);
+    if (gap > 0) {
+      // nobody is judged on time the server did not watch: every clock it judges by moves on
       for (const m of this.members.values()) m.lastSeen += gap;
       if (this.open) this.open.deadlineAt += gap;
-      for (const s of this.syncs.values()) s.startedAt += gap;
+      this.syncs.postpone(gap);
       this.accusation?.postpone(gap);
       return;
     }
     for (const m of this.members.values()) {
       if (!isGone(m.state) && now - m.lastSeen > this.options.heartbeatTimeoutMs) this.remove(m.id, 'heartbeat-timeout');
     }
-    for (const s of [...this.syncs.values()]) {
-      if (now - s.startedAt > this.options.syncTimeoutMs) this.remove(s.joiner, 'sync-failed');
-    }
+    for (const j of this.syncs.overdue(now, this.options.syncTimeoutMs)) this.remove(j, 'sync-failed');
     this.judgeAccusation(now);
     const o = this.open;
-    if (o && now > o.deadlineAt) this.judgeDeadline(o, now);
-  }
-
-  /**
-   * A step past its deadline, judged on evidence: members that have not computed are dropped;
-   * if all computed and a strict majority reported the result, those that did not are; else
-   * members silent for 1.5 heartbeats are; if everyone is demonstrably alive, the step is
-   * redone on fresh links.
-   */
-  private judgeDeadline(o: OpenStep, now: number) {
-    const late = o.ring.filter((id) => !o.computed.has(id));
-    if (late.length > 0 && late.length < o.ring.length) return this.remove(late, 'step-deadline');
-    const stalled = o.ring.filter((id) => !o.reported.has(id));
-    if (late.length === 0 && o.reported.size * 2 > o.ring.length) return this.remove(stalled, 'step-deadline');
-    const silentMs = 1.5 * this.options.heartbeatMs;
-    const silent = o.ring.filter((id) => now - (this.members.get(id)?.lastSeen ?? 0) > silentMs);
-    if (silent.length > 0 && silent.length < o.ring.length) return this.remove(silent, 'step-deadline');
-    if (now < o.deadlineAt + silentMs && silent.length === 0) return; // give a frozen member the time to show it
+    if (!o || now <= o.deadlineAt) return;
+    const v = judgeDeadline({ ...o, lastSeen: (id) => this.members.get(id)?.lastSeen ?? 0 }, now, this.options.heartbeatMs);
+    if (v.kind === 'drop') return this.remove(v.ids, 'step-deadline');
+    if (v.kind === 'wait') return;
     this.ring = []; // fresh links next time
     this.abort(`step ${o.step} passed its deadline of ${Math.round(o.deadlineAt - o.openedAt)} ms`);
   }
@@ -894,8 +611,8 @@ export class Coordinator implements PolicyView {
   /** Asks for the state after the last commit (e.g. for a download); false when nobody can. */
   requestCheckpoint(): boolean {
     if (this.status === 'failed') return false;
-    if (this.cpRound?.step === this.step) return true;
-    return this.askCheckpoint();
+    if (this.checkpoints.openStep === this.step) return true;
+    return this.checkpoints.ask(this.step);
   }
 
   /** Idempotent. */

@@ -12,7 +12,7 @@
  * One dishonest member cannot plant the weights that rejoiners, a restarted server or the
  * job owner get.
  */
-import type { Checkpoint } from './coordinator.ts';
+import type { Checkpoint } from './types.ts';
 
 export type CheckpointOutcome = { kind: 'keep'; checkpoint: Checkpoint; agree: number; live: number } | { kind: 'discard'; evictUploader: boolean } | null;
 
