@@ -80,6 +80,7 @@ export function decodeValues(b: Uint8Array, dtype: { kind: 'f' | 'i' | 'u' | 'b'
       case 'f':
         v = s === 4 ? dv.getFloat32(o, le) : dv.getFloat64(o, le);
         if (!Number.isFinite(v)) throw invalid(`${where}: ${v} at byte ${baseOffset + o} (NaN and infinities are refused)`);
+        if (out instanceof Float32Array && Math.abs(v) > 3.4028234663852886e38) throw invalid(`${where}: ${v} at byte ${baseOffset + o} overflows float32`);
         break;
       case 'b':
       case 'u':
