@@ -206,9 +206,12 @@ export function createStore(o: StoreOptions = {}): Store {
     };
   }
 
+  let datasetRows: DatasetRows | undefined;
   return {
     path,
-    datasets: createDatasetRows(db),
+    get datasets() {
+      return (datasetRows ??= createDatasetRows(db)); // lazily: a store migrated by a custom list may lack the tables
+    },
     get schemaVersion() {
       return schemaVersion(db);
     },
