@@ -66,6 +66,7 @@ export function csvHeader(line: string, label: string | null): CsvHeader {
 export function parseCell(cell: string, where: string): number {
   if (NUMBER.test(cell)) {
     const v = Number(cell);
+    if (Math.abs(v) > 3.4028234663852886e38) throw invalid(`${where}: ${cell} overflows float32`);
     if (Number.isFinite(v)) return v;
     throw invalid(`${where}: ${cell} overflows a number`);
   }
