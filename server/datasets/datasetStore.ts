@@ -164,6 +164,8 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       const format = q.format;
       if (!format || !(FORMATS as readonly string[]).includes(format)) throw new TabswarmError('BAD_REQUEST', `format must be one of ${FORMATS.join(', ')}`);
       const name = (q.name ?? 'dataset').slice(0, 120);
+      // only the row formats read a label column: elsewhere it must not split identical uploads
+      q = { ...q, label: format === 'csv' || format === 'npy' ? q.label : null };
       if (q.label !== null && q.label.length > 256) throw new TabswarmError('BAD_REQUEST', 'label is longer than 256 characters');
       const work = await mkdtemp(join(dirs.tmp, 'up-'));
       try {

@@ -6,7 +6,7 @@
  * shards intact, and job specs may name a stored dataset (its shape vetted).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -248,6 +248,9 @@ describe('the store', () => {
     expect(again.body.ownerToken).toBeUndefined();
     expect(files(s.datasets.dirs.shards)).toHaveLength(shards);
     expect(s.datasets.list()).toHaveLength(1);
+    const lines = '{"x":[1],"y":0}\n{"x":[2],"y":1}\n';
+    const j = await upload(s, lines, 'format=jsonl');
+    expect((await upload(s, lines, 'format=jsonl&label=ignored')).body).toMatchObject({ id: j.body.id, deduplicated: true }); // jsonl reads no label
     const other = await upload(s, csv, 'format=csv&label=b'); // same bytes, another label: another dataset
     expect(other.status).toBe(201);
     expect(other.body.id).not.toBe(first.body.id);
@@ -272,7 +275,15 @@ describe('the store', () => {
     const up = await upload(s, `a,b,c,y\n${Array.from({ length: N }, (_, i) => `${X[3 * i]},${X[3 * i + 1]},${X[3 * i + 2]},${i % 2 ? 'odd' : 'even'}`).join('\n')}`, 'format=csv&label=y');
     const before = await readBack(s, up.body.id);
     await s.close();
+    // what a process killed mid-upload or mid-commit would leave: swept at start
+    const { tmp, shards } = s.datasets.dirs;
+    mkdirSync(join(tmp, 'up-dead'));
+    writeFileSync(join(tmp, 'up-dead', 'upload'), 'a,y\n1,0\n');
+    mkdirSync(join(shards, 'ff'), { recursive: true });
+    writeFileSync(join(shards, 'ff', 'f'.repeat(64)), 'orphan');
     s = await server({ dataDir: dir });
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(files(shards).map((f) => f.split('/').at(-1)).sort()).toEqual(up.body.shards.map((x) => x.hash).sort());
     const after = await readBack(s, up.body.id);
     expect(after).toEqual(before);
     expect(after.x).toEqual(X);
