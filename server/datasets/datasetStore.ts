@@ -17,8 +17,6 @@ import { access, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/pr
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { DatasetRecord, DatasetRows } from '../store/datasets.ts';
@@ -115,19 +113,39 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
     }
     const h = createHash('sha256');
     let bytes = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        if (bytes > maxUploadBytes) return cb(new TabswarmError('DATASET_TOO_LARGE', `upload is over the limit of ${maxUploadBytes} bytes`));
-        h.update(chunk);
-        cb(null, chunk);
-      },
-    });
+    const out = createWriteStream(file);
+    const incomplete = () => new TabswarmError('DATASET_INCOMPLETE', `the upload ended after ${bytes} bytes, before its body was complete`);
     try {
-      await pipeline(req, meter, createWriteStream(file));
-    } catch (e) {
-      if (e instanceof TabswarmError) throw e;
-      throw new TabswarmError('DATASET_INCOMPLETE', `the upload ended after ${bytes} bytes, before its body was complete`);
+      // by hand rather than pipeline(): over the limit, the request is left paused, not
+      // destroyed, so the refusal can still be answered (on a connection then closed)
+      await new Promise<void>((resolve, reject) => {
+        const stop = (e?: unknown) => {
+          req.off('data', onData).off('end', onEnd).off('aborted', onAborted).off('close', onClose).off('error', stop);
+          req.pause();
+          if (e !== undefined) reject(e);
+        };
+        const onData = (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > maxUploadBytes) return stop(new TabswarmError('DATASET_TOO_LARGE', `upload is over the limit of ${maxUploadBytes} bytes`));
+          h.update(c);
+          if (!out.write(c)) {
+            req.pause();
+            out.once('drain', () => req.resume());
+          }
+        };
+        const onEnd = () => {
+          stop();
+          out.end(() => resolve());
+        };
+        const onAborted = () => stop(incomplete());
+        const onClose = () => {
+          if (!req.complete) stop(incomplete());
+        };
+        req.on('data', onData).on('end', onEnd).on('aborted', onAborted).on('close', onClose).on('error', stop);
+        out.on('error', stop);
+      });
+    } finally {
+      if (!out.writableFinished) out.destroy();
     }
     if (!req.complete) throw new TabswarmError('DATASET_INCOMPLETE', `the upload ended after ${bytes} bytes, before its body was complete`);
     if (bytes === 0) throw new TabswarmError('DATASET_INVALID', 'empty file');
