@@ -4,13 +4,15 @@
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Server } from 'socket.io';
 import { MAX_SOCKET_MESSAGE_BYTES, MAX_STATE_BYTES, type ClientToServerEvents, type ServerToClientEvents } from '../shared/protocol.ts';
 import type { CoordinatorOptions } from './coordinator.ts';
 import { attachDashboardFeed } from './dashboardFeed.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
+import { createDatasetStore, datasetShapeLookup, type DatasetStore } from './datasets/datasetStore.ts';
+import { createDatasetRoutes } from './datasets/routes.ts';
 import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
@@ -45,6 +47,8 @@ export interface ServerOptions {
   /** web origins besides the server's own that may open socket.io connections (and that pages may connect to) */
   allowedOrigins?: string[];
   rateLimits?: Partial<RateLimits>;
+  /** uploaded datasets: the largest upload (default 2 GiB) and the shard size (default 4 MiB) */
+  datasets?: { maxUploadBytes?: number; shardBytes?: number };
   /** malformed or out-of-role messages a socket may send before it is disconnected (server/sockets.ts) */
   violations?: BucketSpec;
 }
@@ -53,6 +57,8 @@ export interface TabswarmServer {
   url: string;
   port: number;
   jobs: JobRegistry;
+  /** uploaded datasets (server/datasets/) */
+  datasets: DatasetStore;
   close(): Promise<void>;
 }
 
@@ -68,6 +74,10 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const signals = createJobSignals();
   const exporter = createModelExporter({ tf, signals });
   const store = createStore(o.dataDir ? { dir: o.dataDir, now } : { memory: true, now });
+  const datasets = createDatasetStore({
+    ...(o.dataDir ? { root: join(resolve(o.dataDir), 'datasets') } : {}), rows: store.datasets, now, ...o.datasets,
+  });
+  const datasetShape = datasetShapeLookup(datasets);
   const origins = normaliseOrigins(o.allowedOrigins ?? []);
   const guards = createGuards({ now, limits: o.rateLimits });
   const uploads = createUploadTable({ now });
@@ -104,7 +114,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
-  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec));
+  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, undefined, datasetShape));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const handler = createHttpHandler({
@@ -117,6 +127,11 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     guards,
     connectOrigins: origins,
     uploads,
+    storedDatasets: createDatasetRoutes({
+      store: datasets, send, guards,
+      inUse: (id) => [...jobs.jobs.values()].some((j) => j.spec.dataset.id === id && !['done', 'stopped', 'failed'].includes(j.coordinator.status)),
+    }),
+    datasetShape,
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);
@@ -130,6 +145,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     http.once('error', (e) => {
       for (const j of jobs.jobs.values()) j.coordinator.destroy();
       store.close();
+      datasets.close();
       rej(e);
     });
     http.listen(o.port ?? 0, host, () => res());
@@ -141,12 +157,14 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     url: baseUrl,
     port,
     jobs,
+    datasets,
     close: () =>
       new Promise<void>((res) => {
         for (const j of jobs.jobs.values()) j.coordinator.destroy();
         io.close();
         http.close(() => {
           store.close();
+          datasets.close();
           res();
         });
         http.closeAllConnections();

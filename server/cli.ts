@@ -27,6 +27,9 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
                    --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
+  tabswarm dataset add FILE [--label COL] [--format csv|jsonl|npy|npz|idx] [--name NAME]
+                   [--url http://127.0.0.1:8080]   (upload; prints the id and the owner token)
+  tabswarm dataset ls [--url http://127.0.0.1:8080]
 
 The demo and the benches re-run themselves in a loopback-only network namespace when run as
 root (set TABSWARM_NETNS=off to stay on the host network); workers stay on the host network.`;
@@ -110,6 +113,10 @@ async function main(argv: string[]): Promise<number> {
       });
       if (values.json) print(JSON.stringify(result));
       return 0;
+    }
+    case 'dataset': {
+      const { datasetCommand } = await import('./datasets/cli.ts');
+      return datasetCommand(rest, print);
     }
     default:
       print(USAGE);

@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PRESET_NAMES, presetSpec } from '../shared/presets.ts';
 import type { createDatasetFiles } from './datasetFiles.ts';
 import { specFromBody, vetSpec, type Job, type JobRegistry } from './jobs.ts';
+import type { DatasetShapeLookup } from './vetting/vetSpec.ts';
 import type { Logger } from './log.ts';
 import { requireOwner } from './ownerRoutes.ts';
 import type { Guards } from './security/guards.ts';
@@ -25,6 +26,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
+  DATASET_INVALID: 400, DATASET_INCOMPLETE: 400, DATASET_TOO_LARGE: 413, DATASET_IN_USE: 409,
   BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
@@ -42,6 +44,10 @@ export interface HttpDeps {
   connectOrigins?: string[];
   /** one-time upload ids for checkpoints and final weights (server/uploads.ts) */
   uploads?: UploadTable;
+  /** uploaded datasets: the routes under /api/datasets (server/datasets/routes.ts) */
+  storedDatasets?: (req: IncomingMessage, res: ServerResponse, rest: string[], url: URL) => Promise<void>;
+  /** an uploaded dataset's shape for vetting job specs (server/datasets/datasetStore.ts) */
+  datasetShape?: DatasetShapeLookup;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -115,6 +121,7 @@ export function createHttpHandler(d: HttpDeps) {
       presetSpecs ??= Object.fromEntries(PRESET_NAMES.map((n) => [n, presetSpec(tf, n)]));
       return send(res, 200, { presets: PRESET_NAMES, datasets: Object.values(DATASETS), specs: presetSpecs });
     }
+    if (p[0] === 'datasets' && d.storedDatasets) return await d.storedDatasets(req, res, p.slice(1), url);
     if (p[0] === 'uploads' && p.length === 2 && req.method === 'PUT' && d.uploads) return await upload(req, res, p[1]!);
     if (p[0] !== 'jobs') throw new TabswarmError('BAD_REQUEST', `no route ${url.pathname}`);
     if (p.length === 1 && req.method === 'POST') {
@@ -122,7 +129,7 @@ export function createHttpHandler(d: HttpDeps) {
       // a JSON content type keeps cross-site HTML forms (no preflight) from creating jobs
       if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new TabswarmError('BAD_REQUEST', 'content-type must be application/json');
       const spec = specFromBody(await readJson(req));
-      const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec));
+      const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec, undefined, d.datasetShape));
       const base = d.publicUrl(req);
       d.log('info', 'job created', { jobId: job.id, name: spec.name, steps: spec.steps });
       return send(res, 201, {

@@ -34,6 +34,11 @@ export type ErrorCode =
   | 'FRAME_OUT_OF_BOUNDS'
   | 'JOB_FINISHED'
   | 'DATASET_UNKNOWN'
+  // an uploaded dataset (server/datasets/): a file that does not parse, too many bytes, an upload cut short, deleting one a job trains on
+  | 'DATASET_INVALID'
+  | 'DATASET_TOO_LARGE'
+  | 'DATASET_INCOMPLETE'
+  | 'DATASET_IN_USE'
   | 'BACKEND_UNAVAILABLE'
   | 'INTERNAL'
   // a message outside its sender's role (server/messagePolicy.ts)

@@ -5,8 +5,14 @@
  */
 import { z } from 'zod';
 
+/** the datasets shipped with the server (shared/datasets.ts) */
 export const DATASET_IDS = ['iris', 'mnist', 'sotu'] as const;
-export type DatasetId = (typeof DATASET_IDS)[number];
+export type BuiltinDatasetId = (typeof DATASET_IDS)[number];
+/** an uploaded dataset's id (server/datasets/): `ds_` and 24 hex digits */
+export const STORED_DATASET_ID = /^ds_[0-9a-f]{24}$/;
+/** a built-in id, or a stored dataset's (checked against the store when a job is created) */
+export type DatasetId = string;
+export const isBuiltinDatasetId = (id: string): id is BuiltinDatasetId => (DATASET_IDS as readonly string[]).includes(id);
 export const MAX_MODEL_JSON_BYTES = 256 * 1024;
 
 const layersTopology = z
@@ -36,7 +42,9 @@ export const jobSpecSchema = z
     loss: z.literal('categoricalCrossentropy').default('categoricalCrossentropy'),
     optimizer: optimizerSchema,
     dataset: z.object({
-      id: z.enum(DATASET_IDS),
+      id: z.string().max(64).refine((id) => isBuiltinDatasetId(id) || STORED_DATASET_ID.test(id), {
+        message: `must be one of ${DATASET_IDS.join(', ')} or an uploaded dataset's id (ds_ and 24 hex digits)`,
+      }),
       /** use only the first N training samples (0 = all) */
       trainSize: z.number().int().min(0).max(1_000_000).default(0),
       testSize: z.number().int().min(0).max(1_000_000).default(0),

@@ -82,6 +82,39 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `),
   },
+  {
+    version: 2,
+    name: 'uploaded datasets and their content-addressed shards',
+    up: sql(`
+      CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        task TEXT NOT NULL CHECK (task IN ('classification', 'regression')),
+        feature_shape TEXT NOT NULL,
+        classes TEXT,
+        target_shape TEXT,
+        size INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        label TEXT,
+        bytes INTEGER NOT NULL,
+        upload_hash TEXT NOT NULL,
+        dedup_key TEXT NOT NULL UNIQUE,
+        stats TEXT NOT NULL,
+        created_at REAL NOT NULL
+      );
+      CREATE TABLE dataset_shards (
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, idx)
+      ) WITHOUT ROWID;
+      CREATE INDEX dataset_shards_by_hash ON dataset_shards (hash);
+    `),
+  },
 ];
 
 export function schemaVersion(db: BetterSqlite3.Database): number {

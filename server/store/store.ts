@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { jobSpecSchema, type JobSpec } from '../../shared/jobSpec.ts';
 import type { Checkpoint, JobEvent, JobStatus, StepMetrics } from '../coordinator.ts';
+import { createDatasetRows, type DatasetRows } from './datasets.ts';
 import { MIGRATIONS, migrate, schemaVersion, type Migration } from './migrations.ts';
 import { StoreError } from './storeError.ts';
 
@@ -76,6 +77,8 @@ export interface Store {
   saveFinalParams(jobId: string, f: FinalParams): void;
   /** every job that decodes; one that does not is reported to `onCorrupt` and skipped */
   loadJobs(onCorrupt?: (jobId: string, e: StoreError) => void): StoredJob[];
+  /** uploaded datasets' rows (server/store/datasets.ts) */
+  readonly datasets: DatasetRows;
   close(): void;
 }
 
@@ -215,8 +218,12 @@ export function createStore(o: StoreOptions = {}): Store {
     };
   }
 
+  let datasetRows: DatasetRows | undefined;
   return {
     path,
+    get datasets() {
+      return (datasetRows ??= createDatasetRows(db)); // lazily: a store migrated by a custom list may lack the tables
+    },
     get schemaVersion() {
       return schemaVersion(db);
     },

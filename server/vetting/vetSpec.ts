@@ -41,11 +41,19 @@ export async function tfjsTrainableParams(tf: Tf, model: Record<string, unknown>
   }
 }
 
+/**
+ * The shape an uploaded dataset gives a job (server/datasets/): undefined when there is no
+ * such dataset; a throw refuses the job (e.g. a regression dataset).
+ */
+export type DatasetShapeLookup = (id: string) => { featureShape: readonly number[]; classes: number } | undefined;
+
 /** The static check, then the confirming tfjs build; throws TabswarmError('MODEL_REJECTED') on any refusal. */
-export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS): Promise<VettedModel> {
-  const ds = DATASETS[spec.dataset.id];
-  if (!ds) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(spec.dataset.id)}`);
-  const v = vetModelTopology(spec.model, { featureShape: ds.featureShape, classes: ds.numClasses }, limits);
+export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS, datasetShape?: DatasetShapeLookup): Promise<VettedModel> {
+  const id = spec.dataset.id;
+  const builtin = Object.hasOwn(DATASETS, id) ? DATASETS[id]! : undefined;
+  const ds = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
+  if (!ds) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
+  const v = vetModelTopology(spec.model, ds, limits);
   const batchBytes = v.activationFloatsPerSample * 4 * spec.batchSize;
   if (batchBytes > limits.maxActivationBytesPerBatch) {
     throw new TabswarmError(

@@ -1,0 +1,271 @@
+/**
+ * Uploaded datasets: an upload is streamed to a temp file (hashed on the way, bounded), parsed
+ * into content-addressed shards in a staging directory, then committed — shard files moved
+ * into the shard directory, metadata written to SQLite in one transaction. Anything that
+ * fails before the commit removes the staging directory: no temp file, no shard, no row.
+ *
+ * On disk, under ROOT (DATA_DIR/datasets, or a temp directory for an in-memory store):
+ *   shards/ab/abcdef…   a shard, named by the SHA-256 of its bytes (shared/datasetShards.ts)
+ *   tmp/<random>/       one upload in progress (the upload, staged shards); swept at start
+ * Identical uploads (same bytes, format and label) are one dataset: the second answers the
+ * first's id. Commits and deletes run one at a time, so a delete never removes a shard file a
+ * commit is about to name.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
+import { TabswarmError } from '../../shared/errors.ts';
+import type { DatasetRecord, DatasetRows } from '../store/datasets.ts';
+import { FORMATS, ingest, type DatasetFormat } from './ingest.ts';
+import { DEFAULT_SHARD_BYTES, ShardWriter } from './shardWriter.ts';
+
+export const DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 ** 3;
+const HASH = /^[0-9a-f]{64}$/;
+
+export interface DatasetStoreOptions {
+  /** DATA_DIR/datasets; absent: a temp directory removed at close (an in-memory store) */
+  root?: string;
+  rows: DatasetRows;
+  now: () => number;
+  maxUploadBytes?: number;
+  shardBytes?: number;
+}
+
+export interface UploadQuery {
+  format: string | null;
+  label: string | null;
+  name: string | null;
+}
+
+export interface UploadResult {
+  /** false: an identical upload was already stored (no owner token then) */
+  created: boolean;
+  ownerToken?: string;
+  meta: StoredDatasetMeta;
+}
+
+export type DatasetSummary = Omit<StoredDatasetMeta, 'stats' | 'shards' | 'classes'> & { shardCount: number };
+
+export interface DatasetStore {
+  readonly dirs: { root: string; tmp: string; shards: string };
+  readonly maxUploadBytes: number;
+  upload(req: IncomingMessage, q: UploadQuery): Promise<UploadResult>;
+  list(): DatasetSummary[];
+  /** DATASET_UNKNOWN when there is none */
+  get(id: string): StoredDatasetMeta;
+  /** the shard's bytes, when `hash` is one of dataset `id`'s shards */
+  shard(id: string, hash: string): Promise<Uint8Array>;
+  /** owner only (the token from the upload); DATASET_IN_USE while `inUse(id)` */
+  delete(id: string, token: string | undefined, inUse?: (id: string) => boolean): Promise<void>;
+  close(): void;
+}
+
+const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
+
+export function toMeta(r: DatasetRecord): StoredDatasetMeta {
+  return {
+    id: r.id, name: r.name, task: r.task, featureShape: r.featureShape, classes: r.classes, numClasses: r.classes ? r.classes.length : null,
+    targetShape: r.targetShape, size: r.size, ...splitSizes(r.size), format: r.format, label: r.label, bytes: r.bytes, uploadHash: r.uploadHash,
+    stats: r.stats, shards: r.shards, createdAt: r.createdAt,
+  };
+}
+
+export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
+  const memory = o.root === undefined;
+  const root = o.root ?? mkdtempSync(join(tmpdir(), 'tabswarm-datasets-'));
+  const dirs = { root, tmp: join(root, 'tmp'), shards: join(root, 'shards') };
+  const maxUploadBytes = o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const shardBytes = o.shardBytes ?? DEFAULT_SHARD_BYTES;
+  // leftovers of a process that died mid-upload or mid-commit
+  rmSync(dirs.tmp, { recursive: true, force: true });
+  mkdirSync(dirs.tmp, { recursive: true });
+  mkdirSync(dirs.shards, { recursive: true });
+  sweepShards();
+
+  function shardFile(hash: string) {
+    return join(dirs.shards, hash.slice(0, 2), hash);
+  }
+
+  /** shard files no row names (a commit cut short) */
+  function sweepShards() {
+    const used = o.rows.allHashes();
+    for (const sub of readdirSync(dirs.shards)) {
+      for (const f of readdirSync(join(dirs.shards, sub))) if (!used.has(f)) rmSync(join(dirs.shards, sub, f), { force: true });
+    }
+  }
+
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(fn, fn);
+    chain = run.catch(() => {});
+    return run;
+  };
+
+  /** streams the body to `file`: its SHA-256 and length */
+  async function receive(req: IncomingMessage, file: string): Promise<{ hash: string; bytes: number }> {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxUploadBytes) {
+      throw new TabswarmError('DATASET_TOO_LARGE', `upload of ${declared} bytes is over the limit of ${maxUploadBytes}`);
+    }
+    const h = createHash('sha256');
+    let bytes = 0;
+    const out = createWriteStream(file);
+    const incomplete = () => new TabswarmError('DATASET_INCOMPLETE', `the upload ended after ${bytes} bytes, before its body was complete`);
+    try {
+      // by hand rather than pipeline(): over the limit, the request is left paused, not
+      // destroyed, so the refusal can still be answered (on a connection then closed)
+      await new Promise<void>((resolve, reject) => {
+        const stop = (e?: unknown) => {
+          req.off('data', onData).off('end', onEnd).off('aborted', onAborted).off('close', onClose).off('error', stop);
+          req.pause();
+          if (e !== undefined) reject(e);
+        };
+        const onData = (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > maxUploadBytes) return stop(new TabswarmError('DATASET_TOO_LARGE', `upload is over the limit of ${maxUploadBytes} bytes`));
+          h.update(c);
+          if (!out.write(c)) {
+            req.pause();
+            out.once('drain', () => req.resume());
+          }
+        };
+        const onEnd = () => {
+          stop();
+          out.end(() => resolve());
+        };
+        const onAborted = () => stop(incomplete());
+        const onClose = () => {
+          if (!req.complete) stop(incomplete());
+        };
+        req.on('data', onData).on('end', onEnd).on('aborted', onAborted).on('close', onClose).on('error', stop);
+        out.on('error', stop);
+      });
+    } finally {
+      if (!out.writableFinished) out.destroy();
+    }
+    if (!req.complete) throw new TabswarmError('DATASET_INCOMPLETE', `the upload ended after ${bytes} bytes, before its body was complete`);
+    if (bytes === 0) throw new TabswarmError('DATASET_INVALID', 'empty file');
+    return { hash: h.digest('hex'), bytes };
+  }
+
+  async function commit(rec: DatasetRecord, staged: { hash: string; file: string }[]): Promise<UploadResult | null> {
+    return serial(async () => {
+      const existing = o.rows.get(rec.id);
+      if (existing) return { created: false, meta: toMeta(existing) };
+      const placed: string[] = [];
+      try {
+        for (const s of staged) {
+          const dest = shardFile(s.hash);
+          const there = await access(dest).then(() => true, () => false);
+          if (there) continue; // content-addressed: the same bytes already
+          await mkdir(join(dirs.shards, s.hash.slice(0, 2)), { recursive: true });
+          await rename(s.file, dest);
+          placed.push(dest);
+        }
+        o.rows.insert(rec);
+      } catch (e) {
+        await Promise.all(placed.map((f) => unlink(f).catch(() => {})));
+        throw e;
+      }
+      return null;
+    });
+  }
+
+  return {
+    dirs,
+    maxUploadBytes,
+    async upload(req, q) {
+      const format = q.format;
+      if (!format || !(FORMATS as readonly string[]).includes(format)) throw new TabswarmError('BAD_REQUEST', `format must be one of ${FORMATS.join(', ')}`);
+      const name = (q.name ?? 'dataset').slice(0, 120);
+      // only the row formats read a label column: elsewhere it must not split identical uploads
+      q = { ...q, label: format === 'csv' || format === 'npy' ? q.label : null };
+      if (q.label !== null && q.label.length > 256) throw new TabswarmError('BAD_REQUEST', 'label is longer than 256 characters');
+      const work = await mkdtemp(join(dirs.tmp, 'up-'));
+      try {
+        const file = join(work, 'upload');
+        const up = await receive(req, file);
+        const dedupKey = createHash('sha256').update(`${up.hash}\0${format}\0${q.label ?? ''}`).digest('hex');
+        const id = `ds_${dedupKey.slice(0, 24)}`;
+        const known = o.rows.get(id);
+        if (known) return { created: false, meta: toMeta(known) };
+        const staging = join(work, 'shards');
+        await mkdir(staging);
+        let writer: ShardWriter | null = null;
+        await ingest(file, {
+          format: format as DatasetFormat,
+          label: q.label,
+          writer: (layout) => (writer = new ShardWriter(staging, layout, shardBytes)),
+        });
+        const w = await (writer as ShardWriter | null)!.finish();
+        const ownerToken = randomBytes(24).toString('base64url');
+        const rec: DatasetRecord = {
+          id, name, tokenHash: hashToken(ownerToken), task: w.layout.task, featureShape: w.layout.featureShape, classes: w.layout.classes,
+          targetShape: w.layout.task === 'regression' ? w.layout.targetShape : null, size: w.size, format, label: q.label, bytes: up.bytes,
+          uploadHash: up.hash, dedupKey, stats: w.stats, createdAt: o.now(), shards: w.shards.map(({ hash, start, count, bytes }) => ({ hash, start, count, bytes })),
+        };
+        const raced = await commit(rec, w.shards);
+        if (raced) return raced;
+        return { created: true, ownerToken, meta: toMeta(rec) };
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+    list() {
+      return o.rows.list(false).map((r) => {
+        const { stats: _s, shards, classes: _c, ...rest } = toMeta(r);
+        return { ...rest, shardCount: shards.length };
+      });
+    },
+    get(id) {
+      const r = o.rows.get(id);
+      if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+      return toMeta(r);
+    },
+    async shard(id, hash) {
+      const r = o.rows.get(id);
+      if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+      if (!HASH.test(hash) || !r.shards.some((s) => s.hash === hash)) throw new TabswarmError('DATASET_UNKNOWN', `dataset ${id} has no shard ${hash.slice(0, 64)}`);
+      return new Uint8Array(await readFile(shardFile(hash)));
+    },
+    delete(id, token, inUse) {
+      return serial(async () => {
+        const r = o.rows.get(id);
+        if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+        const a = Buffer.from(hashToken(token ?? ''), 'hex');
+        const b = Buffer.from(r.tokenHash, 'hex');
+        if (!token || a.length !== b.length || !timingSafeEqual(a, b)) throw new TabswarmError('UNAUTHORIZED', `deleting dataset ${id} needs its owner token (Authorization: Bearer TOKEN)`);
+        if (inUse?.(id)) throw new TabswarmError('DATASET_IN_USE', `a job that is not finished trains on dataset ${id}`);
+        for (const h of o.rows.delete(id)) await unlink(shardFile(h)).catch(() => {});
+      });
+    },
+    close() {
+      if (memory) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * What a job spec's vetting needs of a stored dataset (server/vetting/vetSpec.ts's
+ * DatasetShapeLookup): its feature shape and class count. Jobs train classifiers with
+ * categorical cross-entropy and workers hold class ids as bytes, so a regression dataset or
+ * one of more than 256 classes refuses the job.
+ */
+export function datasetShapeLookup(store: DatasetStore): (id: string) => { featureShape: number[]; classes: number } | undefined {
+  return (id) => {
+    let m: StoredDatasetMeta;
+    try {
+      m = store.get(id);
+    } catch {
+      return undefined;
+    }
+    if (m.task !== 'classification') throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} is a regression dataset; jobs train classifiers (categoricalCrossentropy) only`);
+    if ((m.numClasses ?? 0) > 256) throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} has ${m.numClasses} classes; workers take at most 256`);
+    if ((m.numClasses ?? 0) < 2) throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} has ${m.numClasses} class; a classifier needs at least 2`);
+    return { featureShape: m.featureShape, classes: m.numClasses! };
+  };
+}
