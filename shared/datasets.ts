@@ -3,7 +3,8 @@
  * the browser, the file system in Node) so this module does no I/O itself.
  */
 import { TabswarmError } from './errors.ts';
-import type { DatasetId } from './jobSpec.ts';
+import { asWorkerDataset, loadStoredDataset, type StoredDatasetMeta } from './datasetShards.ts';
+import { isBuiltinDatasetId, type DatasetId } from './jobSpec.ts';
 import { SOTU_CONTEXT, SOTU_VOCAB, sotuWindows } from './sotu.ts';
 
 export interface Dataset {
@@ -105,7 +106,22 @@ interface IrisJson {
   y: number[];
 }
 
+/** Web Crypto's SHA-256 as lower-case hex (in tabs and in Node ≥ 20 alike). */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * A split of a job's dataset. Shipped datasets come as their files; an uploaded one (an id from
+ * the dataset store) as `meta.json` (GET /api/datasets/:id) and `shards/<sha256>` files, each
+ * verified against its name, and only the shards that hold the split's first `limit` samples.
+ */
 export async function loadDataset(source: DatasetSource, id: DatasetId, split: Split, limit = 0): Promise<Dataset> {
+  if (!isBuiltinDatasetId(id)) {
+    const meta = JSON.parse(new TextDecoder().decode(await source(id, 'meta.json', 0))) as StoredDatasetMeta;
+    return asWorkerDataset(await loadStoredDataset(meta, split, { fetchShard: (hash) => source(id, `shards/${hash}`, 0), sha256Hex }, limit));
+  }
   const info = DATASETS[id];
   if (!info) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
   if (id === 'iris') {

@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { io } from 'socket.io-client';
+import { isBuiltinDatasetId } from '../../shared/jobSpec.ts';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../../shared/transport/peerMesh.ts';
@@ -56,7 +57,9 @@ void probeWebGpu().then((r) => {
 });
 
 const datasets: DatasetSource = async (id, file, limit) => {
-  const r = await fetch(`${serverUrl}/datasets/${id}/${file}?limit=${limit}`);
+  // shipped datasets by file; an uploaded one from the dataset store (its metadata, its shards)
+  const url = isBuiltinDatasetId(id) ? `${serverUrl}/datasets/${id}/${file}?limit=${limit}` : file === 'meta.json' ? `${serverUrl}/api/datasets/${id}` : `${serverUrl}/api/datasets/${id}/${file}`;
+  const r = await fetch(url);
   if (!r.ok) throw new Error(`dataset ${id}/${file}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
 };
