@@ -15,13 +15,21 @@ import { createJob, startServer, waitFor } from './helpers.ts';
 
 type Attack = { phase: 'compute' | 'reduced'; step: number; kind: 'nan' | 'scale' | 'tamper' };
 
-/** Misbehaves once, at `attack.step`, then is honest (after eviction it rejoins as a new member). */
+/**
+ * Misbehaves once, at the first step it computes after the test armed it (`window.__armed`:
+ * once the job reached `attack.step` with enough members for the attack to be judged — a tab
+ * dropped earlier, e.g. as the accuser of another attacker, may be rejoining at exactly that
+ * step), then is honest (after eviction it rejoins as a new member). The step it attacked is
+ * kept in `window.__attacked`.
+ */
 async function arm(page: Page, attack: Attack) {
   await page.addInitScript((a: Attack) => {
     let done = false;
-    (window as unknown as { __tabswarmPhase: (p: string, s: number, v: Float32Array) => void }).__tabswarmPhase = (p, s, v) => {
-      if (done || p !== a.phase || s !== a.step) return;
+    const w = window as unknown as { __tabswarmPhase: (p: string, s: number, v: Float32Array) => void; __attacked?: number; __armed?: boolean };
+    w.__tabswarmPhase = (p, s, v) => {
+      if (done || !w.__armed || p !== a.phase || s < a.step) return;
       done = true;
+      w.__attacked = s;
       if (a.kind === 'nan') v[3] = NaN;
       if (a.kind === 'scale') for (let i = 0; i < v.length - 3; i++) v[i] = v[i]! * 1e6;
       if (a.kind === 'tamper') v[0] = v[0]! + 1;
@@ -38,25 +46,36 @@ describe('poisoned peers', () => {
   it('NaN, ×1e6 and a tampered reduced vector are each evicted in the step they attack; honest replicas equal the honest-only reference', async () => {
     const server = await startServer();
     cleanups.push(() => server.close());
-    const STEPS = 36;
+    const STEPS = 150;
     const job = await createJob(server.url, { preset: 'mnist-mlp', steps: STEPS, minWorkers: 5, checkpointEvery: 50, evalEvery: 0, dataset: { trainSize: 2048, testSize: 200 } });
     const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
     const browser = await launchChromium();
     cleanups.push(() => browser.close());
     const attacks: Attack[] = [
       { phase: 'compute', step: 10, kind: 'nan' },
-      { phase: 'compute', step: 18, kind: 'scale' },
-      { phase: 'reduced', step: 26, kind: 'tamper' },
+      { phase: 'compute', step: 50, kind: 'scale' },
+      { phase: 'reduced', step: 90, kind: 'tamper' },
     ];
+    const attackers: Page[] = [];
     for (let i = 0; i < 5; i++) {
       const page = await (await workerContext(browser)).newPage();
-      if (attacks[i]) await arm(page, attacks[i]!);
+      if (attacks[i]) {
+        await arm(page, attacks[i]!);
+        attackers.push(page);
+      }
       await page.goto(`${job.joinUrl}&backend=wasm`);
     }
     type View = { status: string; spec: JobSpec; hasWeights: boolean; members: { id: string; state: string; goneReason: string | null; final: { paramHash: string } | null }[] };
+    const armed = new Set<number>();
     const done = await waitFor('job done', async () => {
-      const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
+      const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View & { step: number };
       const active = v.members.filter((m) => m.state === 'active');
+      // arm each attacker in turn once the job is there and a strict majority can outvote it
+      const next = attacks.findIndex((_, i) => !armed.has(i));
+      if (next >= 0 && (next === 0 || armed.has(next - 1)) && v.step >= attacks[next]!.step && active.length >= 4) {
+        armed.add(next);
+        await attackers[next]!.evaluate(() => void ((window as unknown as { __armed?: boolean }).__armed = true));
+      }
       return v.status === 'done' && v.hasWeights && active.every((m) => m.final) ? v : null;
     }, 300_000, 200);
     const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as {
@@ -67,7 +86,9 @@ describe('poisoned peers', () => {
     const commitAt = (s: number) => metrics.find((m) => m.step === s)!.at;
     const evictedAt = (re: RegExp) => evictions.find((e) => re.test(e.detail));
     // each attack is caught within the step it attacks: evicted after step s-1 committed, before step s did
-    for (const [re, s] of [[/FRAME_NON_FINITE/, 10], [/FRAME_OUT_OF_BOUNDS/, 18], [/differ from the majority at step 26/, 26]] as const) {
+    const attacked = await Promise.all(attackers.map((p) => p.evaluate(() => (window as unknown as { __attacked?: number }).__attacked)));
+    expect(attacked.every((s, i) => s !== undefined && s >= attacks[i]!.step)).toBe(true);
+    for (const [re, s] of [[/FRAME_NON_FINITE/, attacked[0]!], [/FRAME_OUT_OF_BOUNDS/, attacked[1]!], [new RegExp(`differ from the majority at step ${attacked[2]}`), attacked[2]!]] as const) {
       const e = evictedAt(re);
       expect(e, `eviction matching ${re}`).toBeDefined();
       expect(e!.at).toBeGreaterThanOrEqual(commitAt(s - 1));
