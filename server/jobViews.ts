@@ -59,3 +59,8 @@ export function privateJobView(job: Job) {
 export function jobListEntry(job: Job) {
   return { ...jobHeadline(job), createdAt: job.createdAt };
 }
+
+/** What GET /api/jobs/:id answers: one definition for the server, the clients and the tests. */
+export type PublicJobView = ReturnType<typeof publicJobView>;
+export type PrivateJobView = ReturnType<typeof privateJobView>;
+export type JobListEntry = ReturnType<typeof jobListEntry>;

@@ -6,21 +6,13 @@ import { createTabswarmServer, type ServerOptions, type TabswarmServer } from '.
 import { startWorkers, type HeadlessSwarm } from './workers.ts';
 import type { StepMetricsWire } from '../shared/dashboardProtocol.ts';
 import { TabswarmError, TimeoutError } from '../shared/errors.ts';
-import type { JobSpec } from '../shared/jobSpec.ts';
+import type { PrivateJobView } from './jobViews.ts';
 
 /** One committed step as `GET /api/jobs/:id/metrics` returns it. */
 export type StepMetric = StepMetricsWire;
 
-/** What this module reads of `GET /api/jobs/:id` (with the owner's token). */
-export interface JobViewWire {
-  status: string;
-  step: number;
-  steps: number;
-  members: { id: string; state: string; backend: string | null; final: { paramHash: string; testAccuracy: number | null } | null }[];
-  lastMetrics: { loss: number; accuracy: number } | null;
-  hasWeights: boolean;
-  spec: JobSpec;
-}
+/** What `GET /api/jobs/:id` answers the owner (server/jobViews.ts). */
+export type JobViewWire = PrivateJobView;
 
 export interface CreatedJob {
   id: string;

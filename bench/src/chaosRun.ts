@@ -13,7 +13,7 @@ import { createLogger } from '../../server/log.ts';
 import { onPhase, waitFor } from './pageHooks.ts';
 import { percentile } from './stats.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
+import type { PrivateJobView as View } from '../../server/jobViews.ts';
 
 export interface ChaosOptions {
   workers: number;
@@ -82,7 +82,6 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosResult> {
       }
     }
     for (let i = Math.min(o.faults, o.workers); i < o.workers; i++) await open(shared);
-    type View = { status: string; step: number; spec: JobSpec; hasWeights: boolean; members: { state: string; final: { paramHash: string } | null }[] };
     const view = async () => (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
     let lastShown = -1;
     const done = await waitFor('the chaos job to finish', async () => {

@@ -9,16 +9,9 @@ import type { Browser, Page } from 'playwright';
 import { launchChromium, launchChromiumServer, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createJob, onPhase, startServer, waitFor } from './helpers.ts';
+import type { PrivateJobView as JobView } from '../../server/jobViews.ts';
 
-interface JobView {
-  status: string;
-  step: number;
-  spec: JobSpec;
-  hasWeights: boolean;
-  members: { id: string; state: string; final: { paramHash: string } | null }[];
-}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -14,22 +14,15 @@ import type { Page } from 'playwright';
 import { launchChromium, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createJob, startServer, waitFor } from './helpers.ts';
 import { tapWorker } from './wireTap.ts';
+import type { PrivateJobView as View } from '../../server/jobViews.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-interface View {
-  status: string;
-  step: number;
-  spec: JobSpec;
-  hasWeights: boolean;
-  members: { id: string; state: string; goneReason: string | null; final: { paramHash: string } | null }[];
-}
 type Event = { at: number; kind: string; peerId?: string; detail: string };
 
 async function swarm(n: number, url: string, prepare: (p: Page, i: number) => Promise<void> = async () => {}) {

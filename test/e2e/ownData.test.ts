@@ -9,8 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { launchChromium, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createJob, startServer, waitFor } from './helpers.ts';
+import type { PrivateJobView as View } from '../../server/jobViews.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -49,7 +49,6 @@ describe('bring your own data', () => {
     const browser = await launchChromium();
     cleanups.push(() => browser.close());
     for (let i = 0; i < 2; i++) await (await (await workerContext(browser)).newPage()).goto(`${job.joinUrl}&backend=cpu`);
-    type View = { status: string; hasWeights: boolean; spec: JobSpec };
     const done = await waitFor('job done', async () => {
       const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
       return v.status === 'done' && v.hasWeights ? v : null;

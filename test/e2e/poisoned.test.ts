@@ -10,8 +10,8 @@ import type { Page } from 'playwright';
 import { launchChromium, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createJob, startServer, waitFor } from './helpers.ts';
+import type { PrivateJobView as View } from '../../server/jobViews.ts';
 
 type Attack = { phase: 'compute' | 'reduced'; step: number; kind: 'nan' | 'scale' | 'tamper' };
 
@@ -65,10 +65,9 @@ describe('poisoned peers', () => {
       }
       await page.goto(`${job.joinUrl}&backend=wasm`);
     }
-    type View = { status: string; spec: JobSpec; hasWeights: boolean; members: { id: string; state: string; goneReason: string | null; final: { paramHash: string } | null }[] };
     const armed = new Set<number>();
     const done = await waitFor('job done', async () => {
-      const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View & { step: number };
+      const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
       const active = v.members.filter((m) => m.state === 'active');
       // arm each attacker in turn once the job is there and a strict majority can outvote it
       const next = attacks.findIndex((_, i) => !armed.has(i));

@@ -8,16 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { launchChromium, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createJob, startServer, waitFor } from './helpers.ts';
+import type { PrivateJobView as JobView } from '../../server/jobViews.ts';
 
-interface JobView {
-  status: string;
-  step: number;
-  spec: JobSpec;
-  hasWeights: boolean;
-  members: { state: string; final: { paramHash: string } | null }[];
-}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {

@@ -10,10 +10,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { launchChromium, workerContext } from '../../server/browser.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { JobSpec } from '../../shared/jobSpec.ts';
 import { PROTOCOL_VERSION, type ClientMessage } from '../../shared/protocol.ts';
 import { ProtocolClient } from '../integration/server/protocolClient.ts';
 import { createJob, startServer, waitFor } from './helpers.ts';
+import type { PrivateJobView as View } from '../../server/jobViews.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -41,15 +41,6 @@ function everyMessage(jobId: string, step: number, epoch: number, peer: string):
   ];
 }
 
-interface View {
-  status: string;
-  step: number;
-  epoch: number;
-  spec: JobSpec;
-  hasWeights: boolean;
-  committedParamHash: string | null;
-  members: { id: string; state: string; goneReason: string | null; final: { paramHash: string } | null }[];
-}
 
 describe('strangers', () => {
   it('every message type from every wrong role is refused with its code; the job trains as if they were not there', async () => {

@@ -12,14 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startWorkers, type HeadlessSwarm } from '../../../server/workers.ts';
 import { waitFor } from '../../e2e/helpers.ts';
 import { spawnServer, type ServerProcess } from './serverProcess.ts';
+import type { PrivateJobView as View } from '../../../server/jobViews.ts';
 
-interface View {
-  status: string;
-  step: number;
-  hasWeights: boolean;
-  members: { id: string; state: string; goneReason: string | null }[];
-  events: { kind: string; detail: string; peerId?: string }[];
-}
 
 let server: ServerProcess | null = null;
 let swarm: HeadlessSwarm | null = null;

@@ -19,20 +19,10 @@ import { createDatasetFiles } from '../../../server/datasetFiles.ts';
 import { maxAbsDiff, trainReference } from '../../../server/reference.ts';
 import { createStore } from '../../../server/store/store.ts';
 import { startWorkers, type HeadlessSwarm } from '../../../server/workers.ts';
-import type { JobSpec } from '../../../shared/jobSpec.ts';
 import { waitFor } from '../../e2e/helpers.ts';
 import { spawnServer, type ServerProcess } from './serverProcess.ts';
+import type { PrivateJobView as View } from '../../../server/jobViews.ts';
 
-interface View {
-  status: string;
-  step: number;
-  steps: number;
-  checkpointStep: number | null;
-  hasWeights: boolean;
-  spec: JobSpec;
-  members: { state: string; final: { paramHash: string } | null }[];
-  events?: { kind: string; detail: string }[];
-}
 
 const STEPS = 150;
 const EVERY = 10;
