@@ -3,58 +3,11 @@
  * handles that record what they are sent. No sockets here; the e2e chaos test covers the wire.
  */
 import { describe, expect, it } from 'vitest';
-import * as tf from '@tensorflow/tfjs';
-import { Coordinator } from '../../../server/coordinator.ts';
-import { jobSpecSchema } from '../../../shared/jobSpec.ts';
-import { presetSpec } from '../../../shared/presets.ts';
-import type { ServerMessage } from '../../../shared/protocol.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { encodeState } from '../../../shared/stateCodec.ts';
+import { coordinatorHarness, H } from './coordinatorHarness.ts';
 
-const H = (c: string) => c.repeat(16);
-const info = { backend: 'cpu' as const, adapter: '', reason: '', calibration: {}, userAgent: '' };
-
-function setup(over: Record<string, unknown> = {}) {
-  const spec = jobSpecSchema.parse({ ...presetSpec(tf, 'iris-mlp'), steps: 10, checkpointEvery: 2, ...over });
-  let now = 0;
-  let tick = () => {};
-  const inbox = new Map<string, ServerMessage[]>();
-  const disconnected = new Set<string>();
-  const c = new Coordinator('job', spec, {
-    now: () => now,
-    every: (_ms, fn) => {
-      tick = fn;
-      return () => {};
-    },
-    options: { heartbeatMs: 1000, heartbeatTimeoutMs: 5000, syncTimeoutMs: 3000 },
-  });
-  const add = (id: string, sps = 100) => {
-    inbox.set(id, []);
-    c.join(id, { send: (m) => inbox.get(id)!.push(m), disconnect: () => disconnected.add(id) });
-    c.ready(id, info, sps);
-  };
-  const last = <T extends ServerMessage['type']>(id: string, type: T) =>
-    inbox.get(id)!.filter((m): m is Extract<ServerMessage, { type: T }> => m.type === type).at(-1);
-  const lastStep = (id: string) => last(id, 'step');
-  /** every ring member of the open step reports the same hash */
-  const finishStep = (paramHash = H('a')) => {
-    const s = lastStep(c.ring[0]!)!;
-    for (const id of s.ring) c.reduced(id, { type: 'reduced', step: s.step, epoch: s.epoch, hash: H('b'), paramHash, computeMs: 5, allreduceMs: 1, loss: 1, correct: 1, count: 1 });
-  };
-  /** time passes as it does on a live server: the coordinator's timer fires every 500 ms */
-  const advance = (ms: number) => {
-    for (let left = ms; left > 0; left -= 500) {
-      now += Math.min(500, left);
-      tick();
-    }
-  };
-  /** the server's event loop stood still for `ms` (one late timer fire, nothing else ran) */
-  const stall = (ms: number) => {
-    now += ms;
-    tick();
-  };
-  return { c, spec, add, inbox, last, lastStep, finishStep, disconnected, advance, stall, now: () => now };
-}
+const setup = coordinatorHarness;
 
 describe('coordinator', () => {
   it('waits for minWorkers, then opens step 0 with slices covering the batch once', () => {
