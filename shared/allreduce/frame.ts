@@ -82,16 +82,18 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   const count = dv.getUint32(28, true);
   const want = HEADER_BYTES + payloadBytes(encoding, count);
   if (bytes.byteLength !== want) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${want}`);
+  return { phase: phase as Phase, ...headerAddress(dv), encoding, count };
+}
+
+/** Where a frame belongs (job, epoch, step, round, segment, chunk): the header fields every phase shares. */
+export function headerAddress(dv: DataView) {
   return {
-    phase: phase as Phase,
     jobTag: dv.getUint32(4, true),
     epoch: dv.getUint32(8, true),
     step: dv.getUint32(12, true),
     round: dv.getUint16(16, true),
     segment: dv.getUint16(18, true),
     chunk: dv.getUint32(20, true),
-    encoding,
-    count,
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import { CODEC_ID } from '../codec.ts';
 import { FrameError, TabswarmError } from '../errors.ts';
-import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddress, writeHeader, type FrameHeader } from './frame.ts';
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
 import type { RingStats } from './ringOptions.ts';
@@ -32,17 +32,7 @@ export function decodeExchangeHeader(bytes: Uint8Array): FrameHeader {
   if (encoding !== CODEC_ID.fp32) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are fp32 only`);
   const count = dv.getUint32(28, true);
   if (bytes.byteLength !== HEADER_BYTES + 4 * count) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${HEADER_BYTES + 4 * count}`);
-  return {
-    phase: EXCHANGE_PHASE as never,
-    jobTag: dv.getUint32(4, true),
-    epoch: dv.getUint32(8, true),
-    step: dv.getUint32(12, true),
-    round: dv.getUint16(16, true),
-    segment: dv.getUint16(18, true),
-    chunk: dv.getUint32(20, true),
-    encoding,
-    count,
-  };
+  return { phase: EXCHANGE_PHASE as never, ...headerAddress(dv), encoding, count };
 }
 
 export interface LatencyAllReduceOptions {
