@@ -1,4 +1,6 @@
 /**
+ * Over our ~300-line guide: the job's state and its step loop stay in one class so every transition reads in one place; the parts with a job of their own (joins, checkpoints, the end, votes, accusations, the deadline judge) are in server/coordinator/.
+ *
  * The coordinator of one job: membership, ring epochs, joins and the synchronous step.
  *
  * open step s on epoch e with slices → every ring member reports reduced(s, e, hash)

@@ -1,4 +1,6 @@
 /**
+ * Longer than our ~300-line guide: one streaming driver per upload format; they share the shard writer and error reporting, and read best next to each other.
+ *
  * From an uploaded file on disk to shards: one driver per format, each reading the file as a
  * stream (a row format twice: once to learn the labels, once to write), so memory stays at
  * about one shard whatever the file's size (an .npz's or IDX bundle's labels are held whole:

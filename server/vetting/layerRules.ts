@@ -1,4 +1,6 @@
 /**
+ * Longer than our ~300-line guide on purpose: one rule per allowed layer class, side by side, so a reviewer sees every class the server accepts in one place.
+ *
  * The layer classes a job's model may use, each with its config fields (tfjs's serialized keys),
  * its output shape from its input shape, and its weights, computed as tfjs-layers does but
  * without tfjs. Shapes are per sample (no batch axis) and channels_last throughout. A class

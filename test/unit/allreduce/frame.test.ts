@@ -1,3 +1,4 @@
+/** Long on purpose: one case per header field and per rejection code of the frame format. */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   decodeHeader,
