@@ -24,6 +24,7 @@ import { isGone, transition, type DropReason, type MemberEvent } from './memberS
 import type { PolicyView } from './messagePolicy.ts';
 import { JoinSyncs } from './coordinator/syncs.ts';
 import { JobEnding } from './coordinator/ending.ts';
+import { Evaluation } from './coordinator/evaluation.ts';
 import { judgeDeadline, PauseDetector } from './coordinator/judge.ts';
 import { CheckpointRounds } from './coordinator/checkpoints.ts';
 import type { FinalWeights } from './coordinator/votes.ts';
@@ -83,7 +84,8 @@ export class Coordinator implements PolicyView {
   private readonly syncs: JoinSyncs;
   private stepTimes: number[] = [];
   private lastCommitHash: string | null = null;
-  private evals = new Map<number, { by: string; answered: boolean }>();
+  /** distributed evaluations of committed steps (server/coordinator/evaluation.ts), the last 16 */
+  private evals = new Map<number, Evaluation>();
   private accusation: Accusation | null = null;
   private readonly pauses: PauseDetector;
   private uploadSeq = 0;
@@ -128,7 +130,8 @@ export class Coordinator implements PolicyView {
   }
 
   evaluation(step: number) {
-    return this.evals.get(step);
+    const e = this.evals.get(step);
+    return e ? { parts: e.parts, answered: new Set(e.reports.keys()) } : undefined;
   }
   finish() {
     const f = this.ending?.round;
@@ -347,11 +350,12 @@ export class Coordinator implements PolicyView {
     }
     this.lastCommitHash = first.paramHash;
     const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
-    if (evalStep) {
-      this.evals.set(o.step, { by: o.ring[0]!, answered: false });
+    const ev = evalStep ? new Evaluation(o.ring) : null;
+    if (ev) {
+      this.evals.set(o.step, ev);
       for (const s of this.evals.keys()) if (this.evals.size > 16) this.evals.delete(s);
     }
-    o.ring.forEach((rid, i) => this.send(rid, { type: 'commit', step: o.step, epoch: o.epoch, evaluate: evalStep && i === 0 }));
+    for (const rid of o.ring) this.send(rid, { type: 'commit', step: o.step, epoch: o.epoch, evalPart: ev?.partOf(rid) ?? null });
     const m: StepMetrics = {
       step: o.step, epoch: o.epoch, members: o.ring.length,
       loss: first.count > 0 ? first.loss / first.count : 0,
@@ -371,12 +375,13 @@ export class Coordinator implements PolicyView {
     this.advance();
   }
 
-  evaluated(id: string, step: number, testAccuracy: number) {
+  /** A member's part of a distributed evaluation; the step's test accuracy once every part is in. */
+  evaluated(id: string, step: number, correct: number, count: number) {
     const e = this.evals.get(step);
-    if (!e || e.by !== id || e.answered) return;
-    e.answered = true;
+    if (!e || !e.report(id, correct, count)) return;
+    const t = e.total();
     const m = this.metrics.find((x) => x.step === step);
-    if (m) m.testAccuracy = testAccuracy;
+    if (t && m) m.testAccuracy = t.count > 0 ? t.correct / t.count : 0;
   }
 
   private abort(reason: string) {
@@ -539,8 +544,14 @@ export class Coordinator implements PolicyView {
   }
 
   /** A finisher's report: the hash of its weights after the last step (a vote) and its test accuracy. */
-  final(id: string, f: Pick<Extract<ClientMessage, { type: 'final' }>, 'step' | 'paramHash' | 'testAccuracy'>) {
-    this.ending?.report(id, f.step, f.paramHash, f.testAccuracy);
+  final(id: string, f: Pick<Extract<ClientMessage, { type: 'final' }>, 'step' | 'paramHash' | 'eval'>) {
+    this.ending?.report(id, f.step, f.paramHash, f.eval);
+  }
+
+  /** The final weights' test accuracy, scored across the finishers (null until every part is in). */
+  finalTestAccuracy(): number | null {
+    const t = this.ending?.evaluation.total();
+    return t && t.count > 0 ? t.correct / t.count : null;
   }
 
   /** The final weights arrived from the member asked for them (PUT /api/uploads/:id). */

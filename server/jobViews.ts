@@ -34,6 +34,8 @@ export function publicJobView(job: Job) {
     lastMetrics: c.metrics.at(-1) ?? null,
     checkpointStep: c.checkpoint?.step ?? null,
     committedParamHash: c.committedParamHash(),
+    /** the final weights' test accuracy, scored across the members that trained to the end (their counts summed) */
+    testAccuracy: c.finalTestAccuracy(),
     hasWeights: c.finalParams !== null,
     owner: false,
   };

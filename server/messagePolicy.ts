@@ -28,8 +28,8 @@ export interface PolicyView {
   syncOf(id: string): { donor: string; step: number; joinerReported: boolean; donorReported: boolean } | undefined;
   /** the open checkpoint round */
   checkpointRound(): { step: number; voters: ReadonlySet<string>; voted: ReadonlySet<string>; uploader: string } | null;
-  /** who was asked to evaluate committed step `step`, and whether it answered */
-  evaluation(step: number): { by: string; answered: boolean } | undefined;
+  /** who was given a part of the evaluation of committed step `step`, and who answered */
+  evaluation(step: number): { parts: ReadonlyMap<string, number>; answered: ReadonlySet<string> } | undefined;
   /** the job is done and these members trained to its end */
   finish(): { step: number; finishers: ReadonlySet<string>; reported: ReadonlySet<string> } | null;
 }
@@ -99,11 +99,12 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
     },
   },
   eval: {
-    who: 'the ring member asked to evaluate that committed step, once',
+    who: 'a ring member given a part of that committed step\'s evaluation, once, no more right answers than samples',
     check: (v, s, m) => {
       const e = v.evaluation(m.step);
-      if (!e || e.by !== s.id) return no('NOT_ALLOWED', `you were not asked to evaluate step ${m.step}`);
-      return e.answered ? no('REPLAYED', `step ${m.step} already evaluated`) : null;
+      if (!e || !e.parts.has(s.id)) return no('NOT_ALLOWED', `you were not given a part of the evaluation of step ${m.step}`);
+      if (m.correct > m.count) return no('NOT_ALLOWED', 'more right answers than samples');
+      return e.answered.has(s.id) ? no('REPLAYED', `your part of step ${m.step} is already in`) : null;
     },
   },
   'sync-sent': {
@@ -137,6 +138,7 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
   final: {
     who: 'a member that trained to the end of a finished job, once, about the last step',
     check: (v, s, m) => {
+      if (m.eval && m.eval.correct > m.eval.count) return no('NOT_ALLOWED', 'more right answers than samples');
       const f = v.finish();
       if (!f) return no('WRONG_STATE', 'the job is not finished');
       if (!f.finishers.has(s.id)) return no('NOT_ALLOWED', 'only members that trained to the end report final weights');

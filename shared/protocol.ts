@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 import { parseWith } from './parse.ts';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 /**
@@ -33,6 +33,17 @@ const stateBytes = bytes(MAX_STATE_BYTES, 'state');
 const signalData = z
   .record(z.string(), z.unknown())
   .refine((d) => JSON.stringify(d).length <= 32 * 1024, 'signal data too large');
+
+/** Test samples scored and how many were right: whole numbers, summed exactly by the coordinator. */
+const evalCounts = z.object({ correct: z.number().int().min(0).max(0xffffffff), count: z.number().int().min(0).max(0xffffffff) });
+/** Part `index` of `of` equal parts of the test set, in sample order (every member holds the same test set). */
+export const evalPartSchema = z.object({ index: z.number().int().min(0), of: z.number().int().min(1).max(4096) }).refine((p) => p.index < p.of, 'index must be below of');
+export type EvalPart = z.output<typeof evalPartSchema>;
+
+/** The samples [start, end) of part `p` of a test set of `size`. */
+export function evalRange(size: number, p: EvalPart): { start: number; end: number } {
+  return { start: Math.floor((p.index * size) / p.of), end: Math.floor(((p.index + 1) * size) / p.of) };
+}
 
 export const workerInfoSchema = z.object({
   backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']),
@@ -65,9 +76,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     type: z.literal('final'),
     step,
     paramHash: hash,
-    testAccuracy: finite.min(0).max(1).nullable(),
+    /** this member's part of the test set, scored with the final weights (see `done.evalPart`) */
+    eval: evalCounts.nullable(),
   }),
-  z.object({ type: z.literal('eval'), step, testAccuracy: finite.min(0).max(1) }),
+  /** this member's part of the test set, scored after committing `step` */
+  z.object({ type: z.literal('eval'), step, ...evalCounts.shape }),
   z.object({
     type: z.literal('step-failed'),
     step,
@@ -122,11 +135,12 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     /** the learning rate this step's update uses (the owner may change it between steps) */
     learningRate: z.number().positive().max(10),
   }),
-  z.object({ type: z.literal('commit'), step, epoch, evaluate: z.boolean() }),
+  /** with `evalPart`: score that part of the test set with the weights after this commit */
+  z.object({ type: z.literal('commit'), step, epoch, evalPart: evalPartSchema.nullable() }),
   z.object({ type: z.literal('abort'), step, epoch, reason: z.string() }),
   z.object({ type: z.literal('signal'), from: id, data: signalData }),
   /** the job is finished: report `final`; with `uploadId`, also PUT the flat parameters to /api/uploads/:uploadId */
-  z.object({ type: z.literal('done'), step, upload: z.boolean(), uploadId: uploadId.optional() }),
+  z.object({ type: z.literal('done'), step, upload: z.boolean(), uploadId: uploadId.optional(), evalPart: evalPartSchema.nullable() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;

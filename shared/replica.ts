@@ -142,6 +142,24 @@ export class Replica {
     return n === 0 ? 0 : correct / n;
   }
 
+  /** Right answers among test samples [start, end): a part of a distributed evaluation (counts sum exactly). */
+  async countCorrect(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; count: number }> {
+    const { tf } = this;
+    const hi = Math.min(end, ds.size);
+    let correct = 0;
+    for (let s = start; s < hi; s += batch) {
+      const idx = Array.from({ length: Math.min(batch, hi - s) }, (_, i) => s + i);
+      const { xs, ys } = this.batch(ds, idx);
+      const c = tf.tidy(() => {
+        const p = this.model.predict(tf.tensor(xs, [idx.length, ...ds.featureShape])) as tfjs.Tensor;
+        return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
+      });
+      correct += (await c.data())[0]!;
+      c.dispose();
+    }
+    return { correct, count: Math.max(0, hi - start) };
+  }
+
   dispose(): void {
     this.model.dispose();
   }

@@ -87,11 +87,11 @@ export class WorkerSession {
       case 'step':
         return this.steps?.run(m.step, m.epoch, m.ring, m.slices, m.learningRate);
       case 'commit':
-        return this.steps?.commit(m.step, m.evaluate);
+        return this.steps?.commit(m.step, m.evalPart);
       case 'abort':
         return this.steps?.forget(m.step);
       case 'done':
-        return this.sync!.finish(m.step, m.upload ? (m.uploadId ?? null) : null);
+        return this.sync!.finish(m.step, m.upload ? (m.uploadId ?? null) : null, m.evalPart);
       case 'sync-send':
         return this.sync!.donate(m.step, m.to);
       case 'sync-receive':

@@ -3,6 +3,7 @@
  * donor or loaded from the server's checkpoint (joiner), voted on and uploaded as a
  * checkpoint, and the final weights reported and uploaded when the job is done.
  */
+import { evalRange, type EvalPart } from '../../shared/protocol.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
@@ -79,14 +80,16 @@ export class StateSync {
   }
 
   /** Reports the final weights' hash once; uploads them when asked (again, if the first uploader went away). */
-  async finish(step: number, uploadId: string | null) {
+  async finish(step: number, uploadId: string | null, evalPart: EvalPart | null) {
     const { replica } = this.job;
     if (!this.finalSent) {
       this.finalSent = true;
-      const acc = await replica.accuracy(this.job.test);
+      // only this tab's part of the test set: the coordinator sums the finishers' counts
+      const part = evalPart ? evalRange(this.job.test.size, evalPart) : null;
+      const ev = part ? await replica.countCorrect(this.job.test, part.start, part.end) : null;
       const paramHash = hashFloat32(replica.params);
-      this.io.set({ state: 'done', testAccuracy: acc, paramHash, detail: `finished at step ${step}` });
-      this.io.send({ type: 'final', step, paramHash, testAccuracy: acc });
+      this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}` });
+      this.io.send({ type: 'final', step, paramHash, eval: ev });
     }
     if (uploadId) {
       await this.io.d.upload(uploadId, new Uint8Array(Float32Array.from(replica.params).buffer)).catch((e: unknown) => this.io.set({ detail: `final weights upload failed: ${(e as Error).message}` }));

@@ -3,6 +3,7 @@
  * vector, all-reduce it around the ring, report the hash, and apply the update only when
  * the coordinator commits the step (then evaluate, when asked).
  */
+import { evalRange, type EvalPart } from '../../shared/protocol.ts';
 import { TabswarmError, errorCode } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
 import { EXTRA_SLOTS } from '../../shared/replica.ts';
@@ -136,7 +137,7 @@ export class StepRunner {
   }
 
   /** Applies the reduced step's mean gradient, if `step` is the one waiting; evaluates when asked. */
-  async commit(step: number, evaluate: boolean) {
+  async commit(step: number, evalPart: EvalPart | null) {
     const p = this.pending;
     if (!p || p.step !== step) return;
     this.pending = null;
@@ -152,10 +153,12 @@ export class StepRunner {
     const { view } = this.io;
     const mySlice = view.share * spec.batchSize;
     this.io.set({ step: step + 1, loss: count > 0 ? p.vec[P]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: hashFloat32(replica.params), detail: `committed step ${step}` });
-    if (evaluate) {
-      const acc = await replica.accuracy(this.job.test);
-      this.io.set({ testAccuracy: acc });
-      this.io.send({ type: 'eval', step, testAccuracy: acc });
+    if (evalPart) {
+      // this tab's part of the test set; the coordinator sums every part's counts
+      const { start, end } = evalRange(this.job.test.size, evalPart);
+      const { correct, count } = await replica.countCorrect(this.job.test, start, end);
+      if (count > 0) this.io.set({ testAccuracy: correct / count });
+      this.io.send({ type: 'eval', step, correct, count });
     }
     await this.io.d.yieldToLoop();
   }

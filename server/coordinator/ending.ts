@@ -11,6 +11,7 @@ import { hashFloat32 } from '../../shared/hash.ts';
 import type { ServerMessage } from '../../shared/protocol.ts';
 import { decodeState } from '../../shared/stateCodec.ts';
 import type { Checkpoint, JobEvent, Member, UploadKind } from './types.ts';
+import { Evaluation } from './evaluation.ts';
 import { FinalRound, type FinalWeights } from './votes.ts';
 
 /** What the ending needs of its coordinator. */
@@ -29,6 +30,8 @@ export interface EndingHost {
 
 export class JobEnding {
   readonly round: FinalRound;
+  /** the final weights scored across the finishers, one part of the test set each */
+  readonly evaluation: Evaluation;
   constructor(
     private readonly host: EndingHost,
     readonly step: number,
@@ -36,22 +39,25 @@ export class JobEnding {
     private readonly onParams: (step: number, paramHash: string, params: Float32Array) => void = () => {},
   ) {
     this.round = new FinalRound(step, new Set(finishers.map((m) => m.id)));
+    this.evaluation = new Evaluation(finishers.map((m) => m.id));
     const first = finishers[0];
-    for (const m of finishers) if (m !== first) host.send(m.id, { type: 'done', step, upload: false });
+    for (const m of finishers) if (m !== first) host.send(m.id, { type: 'done', step, upload: false, evalPart: this.evaluation.partOf(m.id) });
     if (first) this.ask(first.id);
     else this.fromCheckpoint('no member was active at the end');
   }
 
   private ask(id: string) {
     this.round.asked.push(id);
-    this.host.send(id, { type: 'done', step: this.step, upload: true, uploadId: this.host.uploadId(id, 'final', this.step) });
+    this.host.send(id, { type: 'done', step: this.step, upload: true, uploadId: this.host.uploadId(id, 'final', this.step), evalPart: this.evaluation.partOf(id) });
   }
 
-  /** A finisher's report: the hash of its weights after the last step (a vote) and its test accuracy. */
-  report(id: string, step: number, paramHash: string, testAccuracy: number | null) {
+  /** A finisher's report: the hash of its weights after the last step (a vote) and its part of the evaluation. */
+  report(id: string, step: number, paramHash: string, ev: { correct: number; count: number } | null) {
     const r = this.round;
     const m = this.host.members.get(id);
     if (!m || !r.finishers.has(id) || step !== r.step || r.reports.has(id)) return;
+    const testAccuracy = ev && ev.count > 0 ? ev.correct / ev.count : null;
+    if (ev) this.evaluation.report(id, ev.correct, ev.count);
     m.final = { paramHash, testAccuracy };
     r.report(id, paramHash, testAccuracy);
     this.settle();

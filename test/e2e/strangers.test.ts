@@ -33,11 +33,11 @@ function everyMessage(jobId: string, step: number, epoch: number, peer: string):
     { type: 'reduced', step, epoch, hash: H, paramHash: H, computeMs: 0, allreduceMs: 0, loss: 1e300, correct: 1e12, count: 1 },
     { type: 'step-failed', step, epoch, code: 'FRAME_NON_FINITE', message: 'lies', suspect: peer },
     { type: 'step-failed', step, epoch, code: 'LINK_FAILED', message: 'lies' },
-    { type: 'eval', step: Math.max(0, step - 1), testAccuracy: 1 },
+    { type: 'eval', step: Math.max(0, step - 1), correct: 30, count: 30 },
     { type: 'sync-sent', step, to: peer, paramHash: H },
     { type: 'synced', step, paramHash: H },
     { type: 'param-hash', step, paramHash: H },
-    { type: 'final', step, paramHash: H, testAccuracy: 1 },
+    { type: 'final', step, paramHash: H, eval: { correct: 30, count: 30 } },
   ];
 }
 

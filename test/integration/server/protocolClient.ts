@@ -130,7 +130,7 @@ export async function runWorker(c: ProtocolClient, o: { stopAfterStep?: number; 
       c.send({ type: 'reduced', step: m.step, epoch: m.epoch, hash: HASH, paramHash: PH, computeMs: 1, allreduceMs: 1, loss: 30 / (m.step + 1), correct: 15, count: 30 });
     } else if (m.type === 'commit') {
       committed.push(m.step);
-      if (m.evaluate) c.send({ type: 'eval', step: m.step, testAccuracy: 0.25 });
+      if (m.evalPart) c.send({ type: 'eval', step: m.step, correct: 1, count: 4 });
       if (o.stopAfterStep !== undefined && m.step >= o.stopAfterStep) return { committed };
     } else if (m.type === 'checkpoint-request') {
       if (m.upload && m.uploadId) await c.upload(m.uploadId, encodeState({ step: m.step, params, optimizer: { name: 'sgd', iterations: m.step } }));
@@ -138,7 +138,7 @@ export async function runWorker(c: ProtocolClient, o: { stopAfterStep?: number; 
     } else if (m.type === 'sync-state') {
       c.send({ type: 'synced', step: m.step, paramHash: PH });
     } else if (m.type === 'done') {
-      c.send({ type: 'final', step: m.step, paramHash: PH, testAccuracy: 0.5 });
+      c.send({ type: 'final', step: m.step, paramHash: PH, eval: m.evalPart ? { correct: 1, count: 2 } : null });
       if (m.upload && m.uploadId) await c.upload(m.uploadId, new Uint8Array(params.buffer.slice(0)));
       return { committed };
     }

@@ -131,7 +131,7 @@ describe('coordinator: a job always delivers its weights', () => {
     const { uploader, uploadId } = runToDone(t, ['a', 'b', 'c']);
     const p = floats(1, 2, 3);
     const others = ['a', 'b', 'c'].filter((id) => id !== uploader);
-    for (const id of others) t.c.final(id, { step: 10, paramHash: hashFloat32(p), testAccuracy: 0.5 });
+    for (const id of others) t.c.final(id, { step: 10, paramHash: hashFloat32(p), eval: null });
     t.c.remove(uploader, 'disconnect');
     const next = others.find((id) => t.last(id, 'done')?.upload)!;
     expect(next).toBeDefined();
@@ -162,7 +162,7 @@ describe('coordinator: a job always delivers its weights', () => {
     const t = coordinatorHarness({ minWorkers: 3 });
     const { uploader } = runToDone(t, ['a', 'b', 'c']);
     const honest = floats(1, 2, 3);
-    for (const id of ['a', 'b', 'c']) t.c.final(id, { step: 10, paramHash: hashFloat32(honest), testAccuracy: 0.5 });
+    for (const id of ['a', 'b', 'c']) t.c.final(id, { step: 10, paramHash: hashFloat32(honest), eval: null });
     t.c.finalUploaded(uploader, 10, bytes(floats(6, 6, 6)));
     expect(t.c.finalParams).toBeNull();
     expect(t.c.members.get(uploader)!.reason).toBe('evicted');
@@ -175,7 +175,7 @@ describe('coordinator: a job always delivers its weights', () => {
     const t = coordinatorHarness({ minWorkers: 2 });
     const { uploader } = runToDone(t, ['a', 'b']);
     t.add('stranger'); // joins after done (the socket layer refuses this; the coordinator must not care either)
-    t.c.final('stranger', { step: 10, paramHash: H('f'), testAccuracy: 1 });
+    t.c.final('stranger', { step: 10, paramHash: H('f'), eval: null });
     expect(t.c.finish()!.reported.has('stranger')).toBe(false);
     expect(t.c.committedParamHash()).toBe(H('a'));
     expect(uploader).toBeDefined();

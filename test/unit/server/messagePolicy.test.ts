@@ -36,11 +36,11 @@ const msgs = (step: number, epoch: number): Record<Exclude<Msg['type'], 'join'>,
   computed: { type: 'computed', step, epoch, computeMs: 1 },
   reduced: { type: 'reduced', step, epoch, hash: H('b'), paramHash: H('a'), computeMs: 1, allreduceMs: 1, loss: 1, correct: 1, count: 1 },
   'step-failed': { type: 'step-failed', step, epoch, code: 'FRAME_NON_FINITE', message: 'x', suspect: 'a' },
-  eval: { type: 'eval', step: step - 1, testAccuracy: 0.5 },
+  eval: { type: 'eval', step: step - 1, correct: 1, count: 2 },
   'sync-sent': { type: 'sync-sent', step, to: 'j', paramHash: H('a') },
   synced: { type: 'synced', step, paramHash: H('a') },
   'param-hash': { type: 'param-hash', step, paramHash: H('a') },
-  final: { type: 'final', step, paramHash: H('a'), testAccuracy: 0.5 },
+  final: { type: 'final', step, paramHash: H('a'), eval: null },
   heartbeat: { type: 'heartbeat' },
   leave: { type: 'leave' },
 });
@@ -122,7 +122,7 @@ describe('message policy', () => {
     expect(authorize(t.c, m(other), sent)?.code).toBe('NOT_ALLOWED');
   });
 
-  it('checkpoint votes only from the round voters, once; eval only from the member asked; final only from finishers', () => {
+  it('checkpoint votes only from the round voters, once; eval parts only from the members given one, summed exactly; final only from finishers', () => {
     const t = coordinatorHarness({ minWorkers: 2, steps: 4, checkpointEvery: 2, evalEvery: 2 });
     t.add('a');
     t.add('b');
@@ -135,14 +135,19 @@ describe('message policy', () => {
     expect(authorize(t.c, t.c.members.get(voter)!, vote)).toBeNull();
     t.c.paramHashVote(voter, 2, H('a'));
     expect(authorize(t.c, t.c.members.get(voter)!, vote)?.code).toBe('REPLAYED');
-    const asked = ['a', 'b'].find((id) => t.all(id, 'commit').some((c) => c.step === 1 && c.evaluate))!;
-    const notAsked = ['a', 'b'].find((id) => id !== asked)!;
-    expect(authorize(t.c, t.c.members.get(asked)!, { type: 'eval', step: 1, testAccuracy: 0.5 })).toBeNull();
-    expect(authorize(t.c, t.c.members.get(notAsked)!, { type: 'eval', step: 1, testAccuracy: 0.5 })?.code).toBe('NOT_ALLOWED');
+    // every ring member scores its part of step 1's evaluation, once; nobody scores step 0's (none was asked)
+    expect(['a', 'b'].map((id) => t.all(id, 'commit').find((c) => c.step === 1)!.evalPart)).toEqual([{ index: 0, of: 2 }, { index: 1, of: 2 }]);
+    expect(authorize(t.c, t.c.members.get('a')!, { type: 'eval', step: 1, correct: 1, count: 2 })).toBeNull();
+    expect(authorize(t.c, t.c.members.get('a')!, { type: 'eval', step: 1, correct: 3, count: 2 })?.code).toBe('NOT_ALLOWED');
+    expect(authorize(t.c, t.c.members.get('a')!, { type: 'eval', step: 0, correct: 1, count: 2 })?.code).toBe('NOT_ALLOWED');
+    t.c.evaluated('a', 1, 1, 2);
+    expect(authorize(t.c, t.c.members.get('a')!, { type: 'eval', step: 1, correct: 1, count: 2 })?.code).toBe('REPLAYED');
+    t.c.evaluated('b', 1, 2, 2);
+    expect(t.c.metrics.find((x) => x.step === 1)!.testAccuracy).toBe(3 / 4);
     t.finishStep();
     t.finishStep();
     t.c.join('late', { send: () => {}, disconnect: () => {} });
-    const fin: Msg = { type: 'final', step: 4, paramHash: H('a'), testAccuracy: 0.5 };
+    const fin: Msg = { type: 'final', step: 4, paramHash: H('a'), eval: null };
     expect(authorize(t.c, t.c.members.get('a')!, fin)).toBeNull();
     expect(authorize(t.c, t.c.members.get('a')!, { ...fin, step: 3 } as Msg)?.code).toBe('STALE_STEP');
     expect(authorize(t.c, t.c.members.get('late')!, fin)?.code).toBe('NOT_ALLOWED');
