@@ -151,7 +151,7 @@ export function createHttpHandler(d: HttpDeps) {
       const from = Number(url.searchParams.get('from') ?? 0);
       if (!Number.isInteger(from) || from < 0) throw new TabswarmError('BAD_REQUEST', 'from must be a non-negative integer');
       const metrics = from === 0 ? job.coordinator.metrics : job.coordinator.metrics.filter((m) => m.step >= from);
-      return send(res, 200, { metrics, ...(owner ? { events: job.coordinator.events } : {}) });
+      return send(res, 200, { metrics, status: job.coordinator.status, ...(owner ? { events: job.coordinator.events } : {}) });
     }
     if (p[2] === 'weights' && req.method === 'GET') {
       requireOwner(d.jobs, job, req);
