@@ -16,6 +16,7 @@ import { createDatasetRoutes } from './datasets/routes.ts';
 import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
+import { createServerMetrics } from './metrics.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
 import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -132,6 +133,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       inUse: (id) => [...jobs.jobs.values()].some((j) => j.spec.dataset.id === id && !['done', 'stopped', 'failed'].includes(j.coordinator.status)),
     }),
     datasetShape,
+    metrics: createServerMetrics({ jobs }).render,
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);

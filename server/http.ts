@@ -19,6 +19,7 @@ import type { Guards } from './security/guards.ts';
 import { readBytes, type UploadTable } from './uploads.ts';
 import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
 import { jobListEntry, privateJobView, publicJobView } from './jobViews.ts';
+import { countError, METRICS_CONTENT_TYPE } from './metrics.ts';
 
 const MAX_BODY = 1024 * 1024;
 const TYPES: Record<string, string> = {
@@ -48,6 +49,8 @@ export interface HttpDeps {
   storedDatasets?: (req: IncomingMessage, res: ServerResponse, rest: string[], url: URL) => Promise<void>;
   /** an uploaded dataset's shape for vetting job specs (server/datasets/datasetStore.ts) */
   datasetShape?: DatasetShapeLookup;
+  /** GET /metrics: the Prometheus exposition text (server/metrics.ts); public, no ids or tokens */
+  metrics?: () => string;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -58,6 +61,7 @@ export function send(res: ServerResponse, status: number, body: unknown, headers
 
 function sendError(res: ServerResponse, err: unknown) {
   const code = errorCode(err);
+  countError(code);
   const message = err instanceof TabswarmError ? err.message : 'internal error';
   send(res, STATUS[code] ?? 500, { error: { code, message } });
 }
@@ -98,6 +102,7 @@ export function createHttpHandler(d: HttpDeps) {
       }
       const parts = url.pathname.split('/').filter(Boolean);
       if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
+      if (url.pathname === '/metrics' && req.method === 'GET' && d.metrics) return send(res, 200, d.metrics(), { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' });
       if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
         const id = parts[1] as DatasetId;
         if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
@@ -142,7 +147,11 @@ export function createHttpHandler(d: HttpDeps) {
     if (p.length > 2 && d.ownerRoutes && (await d.ownerRoutes(req, res, job, p.slice(2)))) return;
     if (p[2] === 'metrics' && req.method === 'GET') {
       const owner = isOwnerRequest(d.jobs, job, req); // the event log names peers and adapters: owner only
-      return send(res, 200, { metrics: job.coordinator.metrics, ...(owner ? { events: job.coordinator.events } : {}) });
+      // ?from=N: only steps N and later (a follower's poll, client/api/)
+      const from = Number(url.searchParams.get('from') ?? 0);
+      if (!Number.isInteger(from) || from < 0) throw new TabswarmError('BAD_REQUEST', 'from must be a non-negative integer');
+      const metrics = from === 0 ? job.coordinator.metrics : job.coordinator.metrics.filter((m) => m.step >= from);
+      return send(res, 200, { metrics, status: job.coordinator.status, ...(owner ? { events: job.coordinator.events } : {}) });
     }
     if (p[2] === 'weights' && req.method === 'GET') {
       requireOwner(d.jobs, job, req);
@@ -184,6 +193,7 @@ export function createHttpHandler(d: HttpDeps) {
     const st = await stat(file).catch(() => null);
     if (!st?.isFile()) {
       if (rel === '/index.html' || rel === '/dashboard.html') throw new TabswarmError('BAD_REQUEST', 'pages are not built: run `npm run build` first');
+      countError('BAD_REQUEST');
       return send(res, 404, { error: { code: 'BAD_REQUEST', message: `not found: ${pathname}` } });
     }
     const body = await readFile(file);
