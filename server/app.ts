@@ -118,6 +118,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, undefined, datasetShape));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
+  const metrics = createServerMetrics({ jobs });
   const handler = createHttpHandler({
     jobs,
     datasets: createDatasetFiles(),
@@ -133,7 +134,8 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       inUse: (id) => [...jobs.jobs.values()].some((j) => j.spec.dataset.id === id && !['done', 'stopped', 'failed'].includes(j.coordinator.status)),
     }),
     datasetShape,
-    metrics: createServerMetrics({ jobs }).render,
+    metrics: metrics.render,
+    countError: metrics.countError,
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);
@@ -141,7 +143,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: false,
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
-  attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, penalties: createPenaltyBox({ now }), now, ...(o.violations ? { violations: o.violations } : {}) });
+  attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, penalties: createPenaltyBox({ now }), countError: metrics.countError, now, ...(o.violations ? { violations: o.violations } : {}) });
   attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {

@@ -19,7 +19,7 @@ import type { Guards } from './security/guards.ts';
 import { readBytes, type UploadTable } from './uploads.ts';
 import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
 import { jobListEntry, privateJobView, publicJobView } from './jobViews.ts';
-import { countError, METRICS_CONTENT_TYPE } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from './metrics.ts';
 
 const MAX_BODY = 1024 * 1024;
 const TYPES: Record<string, string> = {
@@ -51,6 +51,8 @@ export interface HttpDeps {
   datasetShape?: DatasetShapeLookup;
   /** GET /metrics: the Prometheus exposition text (server/metrics.ts); public, no ids or tokens */
   metrics?: () => string;
+  /** counts every error answered, by code (server/metrics.ts) */
+  countError?: (code: string) => void;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -59,9 +61,9 @@ export function send(res: ServerResponse, status: number, body: unknown, headers
   res.end(data);
 }
 
-function sendError(res: ServerResponse, err: unknown) {
+function sendError(res: ServerResponse, err: unknown, countError?: (code: string) => void) {
   const code = errorCode(err);
-  countError(code);
+  countError?.(code);
   const message = err instanceof TabswarmError ? err.message : 'internal error';
   send(res, STATUS[code] ?? 500, { error: { code, message } });
 }
@@ -115,7 +117,7 @@ export function createHttpHandler(d: HttpDeps) {
       return await serveStatic(res, url.pathname);
     } catch (e) {
       if (!(e instanceof TabswarmError)) d.log('error', 'http handler failed', { err: String(e), url: req.url });
-      sendError(res, e);
+      sendError(res, e, d.countError);
     }
   };
 
@@ -193,7 +195,7 @@ export function createHttpHandler(d: HttpDeps) {
     const st = await stat(file).catch(() => null);
     if (!st?.isFile()) {
       if (rel === '/index.html' || rel === '/dashboard.html') throw new TabswarmError('BAD_REQUEST', 'pages are not built: run `npm run build` first');
-      countError('BAD_REQUEST');
+      d.countError?.('BAD_REQUEST');
       return send(res, 404, { error: { code: 'BAD_REQUEST', message: `not found: ${pathname}` } });
     }
     const body = await readFile(file);

@@ -12,8 +12,8 @@
  * commit, keyed by (job, step) high-water mark — a step re-committed after a rollback is
  * not counted twice. Steps per second is `rate(tabswarm_steps_committed_total[1m])`.
  *
- * Errors by code are process-wide (like prom-client's default registry): `countError(code)`
- * is called wherever an error body or message is sent (server/http.ts; server/sockets.ts).
+ * Errors by code belong to the server's metrics object: `countError(code)` is handed to
+ * wherever an error body or message is sent (server/http.ts; server/sockets.ts).
  */
 import { ringVectorBytes } from '../shared/allreduce/bandwidth.ts';
 import type { JobRegistry } from './jobs.ts';
@@ -29,12 +29,6 @@ const ENCODING_BYTES: Record<string, number> = { fp32: 4, fp16: 2, int8: 1 };
 
 type Labels = Record<string, string>;
 
-const errorCounts = new Map<string, number>();
-
-/** One more error answered with `code` (an HTTP error body, a socket error message). */
-export function countError(code: string): void {
-  errorCounts.set(code, (errorCounts.get(code) ?? 0) + 1);
-}
 
 /** `\`, `"` and newline escaped, as the format asks of label values. */
 export function escapeLabel(v: string): string {
@@ -88,9 +82,12 @@ class Histogram {
 export interface ServerMetrics {
   /** the exposition text of every metric, as of now */
   render(): string;
+  /** one more error answered with `code` (an HTTP error body, a socket error message) */
+  countError(code: string): void;
 }
 
 export function createServerMetrics(d: { jobs: JobRegistry }): ServerMetrics {
+  const errorCounts = new Map<string, number>();
   // committed-step figures, observed once per (job, step); survives the job leaving the registry
   const seen = new Map<string, number>();
   const allreduce = new Histogram(ALLREDUCE_BUCKETS);
@@ -121,6 +118,9 @@ export function createServerMetrics(d: { jobs: JobRegistry }): ServerMetrics {
   }
 
   return {
+    countError(code) {
+      errorCounts.set(code, (errorCounts.get(code) ?? 0) + 1);
+    },
     render() {
       observeJobs();
       const byStatus = new Map<string, number>(JOB_STATUSES.map((s) => [s, 0]));

@@ -35,6 +35,8 @@ export interface SocketDeps {
   guards?: Guards;
   /** addresses barred for a while from a job after a costly drop (server/security/penaltyBox.ts) */
   penalties?: PenaltyBox;
+  /** counts every error answered, by code (server/metrics.ts) */
+  countError?: (code: string) => void;
   now?: () => number;
 }
 
@@ -82,7 +84,10 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
     let peerId: string | null = null;
     const budget = createTokenBucket(d.violations ?? DEFAULT_VIOLATIONS, now);
     const send = (m: ServerMessage) => socket.emit('msg', m);
-    const fail = (code: string, message: string) => send({ type: 'error', code, message });
+    const fail = (code: string, message: string) => {
+      d.countError?.(code);
+      send({ type: 'error', code, message });
+    };
     const guard = d.guards?.connect(socket.handshake.address) ?? null;
     if (d.guards && !guard) {
       fail('RATE_LIMITED', 'too many connections from this address');
