@@ -90,12 +90,44 @@ function channelOf(peer: PeerInstance): ChannelLike | null {
   return (peer as unknown as { _channel?: ChannelLike | null })._channel ?? null;
 }
 
+/** The slice of RTCPeerConnection (simple-peer's `_pc`) that healing uses. */
+interface HealablePc {
+  readonly iceConnectionState?: string;
+  readonly connectionState?: string;
+  restartIce?: () => void;
+}
+
+/** simple-peer 9's internals that healing hooks (undocumented; pinned version 9.11.1). */
+interface SimplePeerInternals {
+  _pc?: HealablePc | null;
+  initiator?: boolean;
+  offerOptions?: Record<string, unknown>;
+  negotiate?: () => void;
+  _onIceStateChange?: () => void;
+  _onConnectionStateChange?: () => void;
+}
+
 export interface PeerLinkOptions {
+  /**
+   * An open link whose ICE connection goes `disconnected` or `failed` heals before it is
+   * dropped: the initiating side restarts ICE (`restartIce()` and a new offer, through the
+   * same signaling), both sides wait up to `healMs` for ICE to be connected again, and only
+   * then close with LINK_FAILED. 0: close at once on `failed` (simple-peer's own behaviour).
+   * Default 5000.
+   */
+  healMs?: number;
+  /** told when healing starts and how it ends */
+  onHeal?: (e: HealEvent) => void;
   /** safety-net poll for drained() when 'bufferedamountlow' does not fire (ms) */
   drainPollMs?: number;
   /** received bytes kept while nobody listens before the link fails */
   maxUnclaimedBytes?: number;
 }
+
+export type HealEvent =
+  | { kind: 'lost'; state: string; restart: 'sent' | 'awaited' | 'unsupported' }
+  | { kind: 'healed'; ms: number }
+  | { kind: 'gave-up'; ms: number };
 
 interface DrainWaiter {
   low: number;
@@ -120,6 +152,11 @@ export class PeerLink implements Link {
   private settleOpen!: { resolve: () => void; reject: (e: Error) => void };
   private readonly pollMs: number;
   private readonly maxUnclaimed: number;
+  private readonly healMs: number;
+  private healTimer: ReturnType<typeof setTimeout> | null = null;
+  private healStart = 0;
+  private _heals = 0;
+  private restartGen = 0;
 
   constructor(
     readonly remoteId: string,
@@ -128,6 +165,9 @@ export class PeerLink implements Link {
   ) {
     this.pollMs = opts.drainPollMs ?? 20;
     this.maxUnclaimed = opts.maxUnclaimedBytes ?? 64 * 1024 * 1024;
+    this.healMs = opts.healMs ?? 5000;
+    this.onHeal = opts.onHeal;
+    if (this.healMs > 0) this.hookIce();
     this.opened = new Promise<void>((resolve, reject) => (this.settleOpen = { resolve, reject }));
     this.opened.catch(() => {}); // a link that never opens is reported through onClose too
     peer.on('data', (d) => this.onData(d));
@@ -140,8 +180,86 @@ export class PeerLink implements Link {
     else if (peer.connected) this.onConnect();
   }
 
+  private readonly onHeal: ((e: HealEvent) => void) | undefined;
+
   get closed(): boolean {
     return this._closed;
+  }
+
+  /** ICE connections lost and restored so far */
+  get heals(): number {
+    return this._heals;
+  }
+
+  /** whether the link is healing now (ICE lost, waiting for it to come back) */
+  get healing(): boolean {
+    return this.healTimer !== null;
+  }
+
+  /** bumps on every ICE restart this side starts (the mesh marks the offers it makes) */
+  get restartGeneration(): number {
+    return this.restartGen;
+  }
+
+  /**
+   * Hooks simple-peer's ICE and connection state handlers: while the link is open, `failed`
+   * and `disconnected` start healing instead of (for `failed`) destroying the peer at once.
+   */
+  private hookIce() {
+    const sp = this.peer as unknown as SimplePeerInternals;
+    const origIce = sp._onIceStateChange;
+    const origConn = sp._onConnectionStateChange;
+    if (typeof origIce !== 'function') return; // not simple-peer 9: its own behaviour stays
+    sp._onIceStateChange = () => {
+      const st = sp._pc?.iceConnectionState ?? '';
+      if (this._open && !this._closed && (st === 'failed' || st === 'disconnected')) {
+        this.lost(st);
+        if (st === 'failed') return; // simple-peer would destroy the peer here
+      } else if (this.healTimer !== null && (st === 'connected' || st === 'completed')) this.healed();
+      origIce.call(sp);
+    };
+    if (typeof origConn === 'function') {
+      sp._onConnectionStateChange = () => {
+        const st = sp._pc?.connectionState ?? '';
+        if (this._open && !this._closed && st === 'failed') return this.lost(st);
+        if (this.healTimer !== null && st === 'connected') this.healed();
+        origConn.call(sp);
+      };
+    }
+  }
+
+  private lost(state: string) {
+    if (this.healTimer !== null) return;
+    this.healStart = Date.now();
+    this.healTimer = setTimeout(() => {
+      this.healTimer = null;
+      const ms = Date.now() - this.healStart;
+      this.onHeal?.({ kind: 'gave-up', ms });
+      this.close(new TabswarmError('LINK_FAILED', `WebRTC connection to peer ${this.remoteId} lost (ICE ${state}) and not restored within ${this.healMs} ms`, { peer: this.remoteId }));
+    }, this.healMs);
+    const sp = this.peer as unknown as SimplePeerInternals;
+    let restart: 'sent' | 'awaited' | 'unsupported' = 'awaited';
+    if (sp.initiator) {
+      // the initiator restarts ICE: new credentials in a new offer, through the same signaling
+      try {
+        sp._pc?.restartIce?.();
+        sp.offerOptions = { ...sp.offerOptions, iceRestart: true };
+        this.restartGen++;
+        sp.negotiate?.();
+        restart = 'sent';
+      } catch {
+        restart = 'unsupported'; // node-datachannel: restartIce() is "Not implemented"
+      }
+    }
+    this.onHeal?.({ kind: 'lost', state, restart });
+  }
+
+  private healed() {
+    if (this.healTimer === null) return;
+    clearTimeout(this.healTimer);
+    this.healTimer = null;
+    this._heals++;
+    this.onHeal?.({ kind: 'healed', ms: Date.now() - this.healStart });
   }
 
   /** true once the data channel has opened (and until it closes) */
@@ -190,6 +308,8 @@ export class PeerLink implements Link {
     if (this._closed) return;
     this._closed = true;
     this.closeErr = err;
+    if (this.healTimer !== null) clearTimeout(this.healTimer);
+    this.healTimer = null;
     this.stopDrain();
     const closedErr = this.closedError();
     for (const w of this.waiters.splice(0)) w.reject(closedErr);

@@ -44,7 +44,10 @@ async function handle(r: Req): Promise<Record<string, unknown> | undefined> {
         localId: String(r.id),
         createPeer: nodePeerFactory({ bindAddress: String(r.bind), iceServers: r.iceServers as RTCIceServer[], ...(r.policy ? { iceTransportPolicy: r.policy as 'relay' } : {}) }),
         timeoutMs: Number(r.timeoutMs ?? 20_000),
-        ...(r.healMs !== undefined ? { healMs: Number(r.healMs) } : {}),
+        linkOptions: {
+          ...(r.healMs !== undefined ? { healMs: Number(r.healMs) } : {}),
+          onHeal: (e) => out({ ev: 'heal', ...e }),
+        },
         sendSignal: (to: string, data: MeshSignal) => out({ ev: 'signal', to, data }),
       });
       return {};
