@@ -116,6 +116,13 @@ export interface PeerLinkOptions {
    * Default 5000.
    */
   healMs?: number;
+  /**
+   * Data queued on the channel that does not move for `stallMs` counts as a lost connection
+   * too (healing starts; the buffer moving again ends it). This is how a lost path shows on
+   * node-datachannel, which reports no ICE state change for many seconds. 0: off. Default
+   * 4000 (while healMs > 0).
+   */
+  stallMs?: number;
   /** told when healing starts and how it ends */
   onHeal?: (e: HealEvent) => void;
   /** safety-net poll for drained() when 'bufferedamountlow' does not fire (ms) */
@@ -125,7 +132,7 @@ export interface PeerLinkOptions {
 }
 
 export type HealEvent =
-  | { kind: 'lost'; state: string; restart: 'sent' | 'awaited' | 'unsupported' }
+  | { kind: 'lost'; state: string; restart: 'sent' | 'awaited' | 'unsupported' | 'none' }
   | { kind: 'healed'; ms: number }
   | { kind: 'gave-up'; ms: number };
 
@@ -157,6 +164,11 @@ export class PeerLink implements Link {
   private healStart = 0;
   private _heals = 0;
   private restartGen = 0;
+  private readonly stallMs: number;
+  private stallTimer: ReturnType<typeof setInterval> | null = null;
+  private stallSince = 0;
+  private stallAmount = 0;
+  private stalled = false;
 
   constructor(
     readonly remoteId: string,
@@ -167,6 +179,7 @@ export class PeerLink implements Link {
     this.maxUnclaimed = opts.maxUnclaimedBytes ?? 64 * 1024 * 1024;
     this.healMs = opts.healMs ?? 5000;
     this.onHeal = opts.onHeal;
+    this.stallMs = this.healMs > 0 ? (opts.stallMs ?? 4000) : 0;
     if (this.healMs > 0) this.hookIce();
     this.opened = new Promise<void>((resolve, reject) => (this.settleOpen = { resolve, reject }));
     this.opened.catch(() => {}); // a link that never opens is reported through onClose too
@@ -213,7 +226,7 @@ export class PeerLink implements Link {
     sp._onIceStateChange = () => {
       const st = sp._pc?.iceConnectionState ?? '';
       if (this._open && !this._closed && (st === 'failed' || st === 'disconnected')) {
-        this.lost(st);
+        this.lost(`ICE ${st}`);
         if (st === 'failed') return; // simple-peer would destroy the peer here
       } else if (this.healTimer !== null && (st === 'connected' || st === 'completed')) this.healed();
       origIce.call(sp);
@@ -221,25 +234,59 @@ export class PeerLink implements Link {
     if (typeof origConn === 'function') {
       sp._onConnectionStateChange = () => {
         const st = sp._pc?.connectionState ?? '';
-        if (this._open && !this._closed && st === 'failed') return this.lost(st);
+        if (this._open && !this._closed && st === 'failed') return this.lost('connection failed');
         if (this.healTimer !== null && st === 'connected') this.healed();
         origConn.call(sp);
       };
     }
   }
 
-  private lost(state: string) {
+  /** Watches the channel's buffer while bytes are queued: queued bytes that do not move for stallMs mean a lost path. */
+  private watchStall() {
+    if (this.stallMs <= 0 || this.stallTimer !== null) return;
+    this.stallSince = Date.now();
+    this.stallAmount = 0;
+    const every = Math.min(500, Math.max(10, this.stallMs / 4));
+    this.stallTimer = setInterval(() => {
+      if (this._closed) return;
+      const amount = this.bufferedAmount;
+      const now = Date.now();
+      if (amount === 0 || amount < this.stallAmount) {
+        // moving (or nothing to move): a stall, if any, is over
+        this.stallAmount = amount;
+        this.stallSince = now;
+        if (this.stalled) {
+          this.stalled = false;
+          this.healed();
+        }
+        if (amount === 0) {
+          // nothing queued: stop watching until the next send
+          clearInterval(this.stallTimer!);
+          this.stallTimer = null;
+        }
+        return;
+      }
+      this.stallAmount = amount;
+      if (!this.stalled && now - this.stallSince >= this.stallMs) {
+        this.stalled = true;
+        this.lost(`stalled: ${amount} bytes queued, none sent for ${now - this.stallSince} ms`, false);
+      }
+    }, every);
+    (this.stallTimer as { unref?: () => void }).unref?.();
+  }
+
+  private lost(state: string, restartIce = true) {
     if (this.healTimer !== null) return;
     this.healStart = Date.now();
     this.healTimer = setTimeout(() => {
       this.healTimer = null;
       const ms = Date.now() - this.healStart;
       this.onHeal?.({ kind: 'gave-up', ms });
-      this.close(new TabswarmError('LINK_FAILED', `WebRTC connection to peer ${this.remoteId} lost (ICE ${state}) and not restored within ${this.healMs} ms`, { peer: this.remoteId }));
+      this.close(new TabswarmError('LINK_FAILED', `WebRTC connection to peer ${this.remoteId} lost (${state}) and not restored within ${this.healMs} ms`, { peer: this.remoteId }));
     }, this.healMs);
     const sp = this.peer as unknown as SimplePeerInternals;
-    let restart: 'sent' | 'awaited' | 'unsupported' = 'awaited';
-    if (sp.initiator) {
+    let restart: 'sent' | 'awaited' | 'unsupported' | 'none' = restartIce ? 'awaited' : 'none';
+    if (sp.initiator && restartIce) {
       // the initiator restarts ICE: new credentials in a new offer, through the same signaling
       try {
         sp._pc?.restartIce?.();
@@ -274,6 +321,7 @@ export class PeerLink implements Link {
   send(data: Uint8Array): void {
     if (this._closed) throw this.closedError();
     if (!this._open) throw new TabswarmError('BAD_REQUEST', `link to ${this.remoteId} is not open yet`);
+    this.watchStall();
     try {
       this.peer.send(data);
     } catch (e) {
@@ -310,6 +358,8 @@ export class PeerLink implements Link {
     this.closeErr = err;
     if (this.healTimer !== null) clearTimeout(this.healTimer);
     this.healTimer = null;
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
+    this.stallTimer = null;
     this.stopDrain();
     const closedErr = this.closedError();
     for (const w of this.waiters.splice(0)) w.reject(closedErr);

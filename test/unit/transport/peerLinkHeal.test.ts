@@ -79,7 +79,7 @@ describe('PeerLink heals a lost ICE connection before dropping it', () => {
     vi.advanceTimersByTime(10_000);
     expect(link.closed).toBe(false);
     expect(events.map((e) => e.kind)).toEqual(['lost', 'healed']);
-    expect(events[0]).toMatchObject({ state: 'disconnected', restart: 'sent' });
+    expect(events[0]).toMatchObject({ state: 'ICE disconnected', restart: 'sent' });
   });
 
   it('failed is held back from simple-peer while healing: the peer is not destroyed, and heals', () => {
@@ -121,6 +121,26 @@ describe('PeerLink heals a lost ICE connection before dropping it', () => {
     vi.advanceTimersByTime(1000);
     expect(link.closed).toBe(true);
     expect(events.map((e) => e.kind)).toEqual(['lost', 'gave-up']);
+  });
+
+  it('queued data that does not move for stallMs is a lost path too (node-datachannel shows no ICE change)', () => {
+    const p = new IcePeer(true);
+    const events: HealEvent[] = [];
+    const link = new PeerLink('b', p, { healMs: 5000, stallMs: 2000, onHeal: (e) => events.push(e) });
+    p.open();
+    link.send(new Uint8Array(100_000));
+    p._channel.bufferedAmount = 100_000;
+    vi.advanceTimersByTime(2600);
+    expect(link.healing).toBe(true);
+    expect(events[0]).toMatchObject({ kind: 'lost', restart: 'none' });
+    p._channel.bufferedAmount = 50_000; // it moves again
+    vi.advanceTimersByTime(600);
+    expect(link.healing).toBe(false);
+    expect(link.heals).toBe(1);
+    p._channel.bufferedAmount = 50_000; // and stops for good
+    vi.advanceTimersByTime(2600 + 5000);
+    expect(link.closed).toBe(true);
+    expect(events.map((e) => e.kind)).toEqual(['lost', 'healed', 'lost', 'gave-up']);
   });
 
   it('healMs 0: failed closes at once, as before', () => {
