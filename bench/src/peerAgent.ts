@@ -3,13 +3,15 @@
  * object per line each way. Requests carry `rid`; every request gets exactly one reply with
  * the same `rid` (`ok: true` and results, or `error: { code, message }`). Unsolicited lines
  * carry `ev` (signals to route to another peer). Run as
- *   nsenter -t PID -n -- node --import tsx test/integration/transport/natPeer.ts
+ *   nsenter -t PID -n -- node --import tsx bench/src/peerAgent.ts
  *
  * Requests:
  *   { op: 'mesh', id, bind, iceServers, policy?, timeoutMs, healMs? }      make the PeerMesh
  *   { op: 'signal', from, data }                                  (no reply) a signal for us
  *   { op: 'connect', peers, timeoutMs }       open links; replies with each selected pair
  *   { op: 'ring', rank, size, prev, next, len, timeoutMs }         a ring all-reduce; the hash
+ *   { op: 'bench', kind, rank, ids, len, iters, warmup }  all-reduces of `len` floats with
+ *        schedule `kind` ('ring', 'halving-doubling', 'all-to-all'); ms of each timed one
  *   { op: 'stream', to, bytes, msg }          send `bytes` to `to` in `msg`-byte messages
  *   { op: 'expect', from, bytes }             resolves once `bytes` have arrived from `from`
  *   { op: 'watchClose', peer }                resolves when the link to `peer` closes (its error)
@@ -18,12 +20,14 @@
  */
 import { createInterface } from 'node:readline';
 import { initLogger } from 'node-datachannel';
-import { nodePeerFactory, shutdownNodeWebRTC } from '../../../server/transport/nodePeer.ts';
-import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
-import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
-import { hashFloat32 } from '../../../shared/hash.ts';
-import { errorCode } from '../../../shared/errors.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
+import { nodePeerFactory, shutdownNodeWebRTC } from '../../server/transport/nodePeer.ts';
+import { PeerMesh, type MeshSignal } from '../../shared/transport/peerMesh.ts';
+import { RingAllReduce } from '../../shared/allreduce/ring.ts';
+import { hashFloat32 } from '../../shared/hash.ts';
+import { errorCode } from '../../shared/errors.ts';
+import type { Link } from '../../shared/allreduce/link.ts';
+import { LatencyAllReduce } from '../../shared/allreduce/latencyAllReduce.ts';
+import { peersNeeded, type ScheduleKind } from '../../shared/allreduce/schedule.ts';
 
 type Req = Record<string, unknown> & { rid?: number; op: string };
 
@@ -80,6 +84,42 @@ async function handle(r: Req): Promise<Record<string, unknown> | undefined> {
       } finally {
         ring.destroy();
       }
+    }
+    case 'bench': {
+      const ids = r.ids as string[];
+      const size = ids.length;
+      const rank = Number(r.rank);
+      const kind = String(r.kind) as ScheduleKind;
+      const len = Number(r.len);
+      const v = vector(rank, len);
+      const ms: number[] = [];
+      const total = Number(r.warmup ?? 1) + Number(r.iters ?? 3);
+      if (kind === 'ring') {
+        const [prev, next] = await Promise.all([mesh!.connect(ids[(rank + size - 1) % size]!), mesh!.connect(ids[(rank + 1) % size]!)]);
+        const ring = new RingAllReduce({ jobTag: 6, epoch: 1, rank, size, prev, next, chunkElems: 16_384 });
+        try {
+          for (let i = 0; i < total; i++) {
+            const st = await ring.allReduce(i, v, { timeoutMs: 60_000 });
+            if (i >= total - Number(r.iters ?? 3)) ms.push(st.ms);
+          }
+        } finally {
+          ring.destroy();
+        }
+      } else {
+        const need = peersNeeded(kind, rank, size);
+        const links: (Link | null)[] = ids.map(() => null);
+        await Promise.all(need.map(async (p) => (links[p] = await mesh!.connect(ids[p]!))));
+        const ar = new LatencyAllReduce({ jobTag: 7, epoch: 1, rank, size, algorithm: kind, links });
+        try {
+          for (let i = 0; i < total; i++) {
+            const st = await ar.allReduce(i, v, { timeoutMs: 60_000 });
+            if (i >= total - Number(r.iters ?? 3)) ms.push(st.ms);
+          }
+        } finally {
+          ar.destroy();
+        }
+      }
+      return { ms, hash: hashFloat32(v) };
     }
     case 'stream': {
       const link = mesh!.get(String(r.to)) as Link;

@@ -1,12 +1,12 @@
 /**
- * The test's side of natPeer.ts: child Node peers (in whatever namespace `spawnPeer` puts
+ * The driving side of peerAgent.ts: child Node peers (in whatever namespace `spawnPeer` puts
  * them), their signals routed between them, requests with deadlines that say what timed out.
  */
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const NAT_PEER = fileURLToPath(new URL('./natPeer.ts', import.meta.url));
+export const PEER_AGENT = fileURLToPath(new URL('./peerAgent.ts', import.meta.url));
 
 export interface PeerError {
   code: string | null;
@@ -94,7 +94,7 @@ export async function startPeers(ids: string[], spawnPeer: (i: number, cmd: stri
   const procs = ids.map((id, i) => {
     const p = new PeerProc(
       id,
-      spawnPeer(i, process.execPath, ['--import', 'tsx', NAT_PEER], { stdio: ['pipe', 'pipe', 'pipe'] }),
+      spawnPeer(i, process.execPath, ['--import', 'tsx', PEER_AGENT], { stdio: ['pipe', 'pipe', 'pipe'] }),
       (to, data) => setImmediate(() => byId.get(to)?.signal(id, data)),
     );
     byId.set(id, p);
