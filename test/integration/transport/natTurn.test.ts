@@ -18,7 +18,7 @@ import { IceConfig } from '../../../server/ice.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { startCoturn, type Coturn } from '../../../bench/src/coturn.ts';
 import { natLab, type NatLab } from './natLab.ts';
-import { startPeers, type PeerProc } from './peerProcs.ts';
+import { startPeers, type PeerProc } from '../../../bench/src/peerProcs.ts';
 
 const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
