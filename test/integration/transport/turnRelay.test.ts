@@ -14,7 +14,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SimplePeer from 'simple-peer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IceConfig, iceServersForNodeDatachannel } from '../../../server/ice.ts';
+import { IceConfig } from '../../../server/ice.ts';
 import { errorCode, TabswarmError } from '../../../shared/errors.ts';
 import { watchRelayGathering, type IcePeerConnectionLike } from '../../../shared/iceRelay.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
@@ -162,8 +162,10 @@ function relayPeer(initiator: boolean, iceServers: RTCIceServer[]): Made {
  * relay candidate), never later than `timeoutMs`.
  */
 async function relayPair(ice: { iceServersFor(id: string, now: number): RTCIceServer[] }, ids: [string, string], timeoutMs = 15_000) {
-  const a = relayPeer(true, iceServersForNodeDatachannel(ice.iceServersFor(ids[0], Date.now()) as never) as RTCIceServer[]);
-  const b = relayPeer(false, iceServersForNodeDatachannel(ice.iceServersFor(ids[1], Date.now()) as never) as RTCIceServer[]);
+  // nodePeerOptions escapes the credentials for node-datachannel itself (escaping here too
+  // would double-encode them: coturn then refuses every allocation)
+  const a = relayPeer(true, ice.iceServersFor(ids[0], Date.now()));
+  const b = relayPeer(false, ice.iceServersFor(ids[1], Date.now()));
   const watches = [watchRelayGathering(a.pc, { timeoutMs, peer: ids[1] }), watchRelayGathering(b.pc, { timeoutMs, peer: ids[0] })];
   a.peer.on('signal', (s) => b.peer.signal(s));
   b.peer.on('signal', (s) => a.peer.signal(s));
