@@ -1,6 +1,7 @@
 /**
  * Peers behind NATs, for real: each Node peer (simple-peer on node-datachannel, in a child
- * process running bench/src/peerAgent.ts, driven over stdin/stdout by bench/src/peerProcs.ts) sits in its own network namespace behind its own masquerading router (nftables,
+ * process running bench/src/peerAgent.ts, driven over stdin/stdout by bench/src/peerProcs.ts)
+ * sits in its own network namespace behind its own masquerading router (nftables,
  * symmetric: random source ports), and a coturn sits on the "public" side that every router
  * reaches (see natLab.ts). Host candidates cannot connect peer to peer; with TURN
  * credentials from server/ice.ts the peers connect through the relay and run a ring
