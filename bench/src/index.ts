@@ -14,6 +14,8 @@ export const BENCHES: Record<string, { about: string; load: () => Promise<Bench>
   training: { about: 'MNIST MLP and CNN on 1, 2 and 4 tabs: steps/s, all-reduce vs compute, time to 97 %', load: async () => (await import('./training.ts')).trainingBench },
   control: { about: 'control plane: 500/1000/2000 simulated members joining and heartbeating one job', load: async () => (await import('./controlPlane.ts')).controlPlaneBench },
   chaos: { about: 'a fault every K steps (tab closed mid-all-reduce, browser killed mid-compute): recovery time, steps redone, distance to fault-free', load: async () => (await import('./chaos.ts')).chaosBench },
+  relay: { about: 'ring all-reduce over direct vs TURN-relayed links (local coturn), N=2..4, 4 MB', load: async () => (await import('./relay.ts')).relayBench },
+  smallvec: { about: 'small vectors (4 KB..1 MB): ring vs halving-doubling vs all-to-all, N=3..8 Node peers on loopback', load: async () => (await import('./smallvec.ts')).smallvecBench },
   backends: { about: 'MNIST CNN step time on webgpu, webgl, wasm and cpu in one Chromium', load: async () => (await import('./backends.ts')).backendsBench },
 };
 

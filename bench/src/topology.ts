@@ -56,7 +56,7 @@ export function cappedSupported(): { ok: boolean; why: string } {
  * A process holding a fresh network namespace. 'spawn' fires before unshare(2) has run, and an
  * nsenter then would enter our own namespace: wait until the holder's namespace is its own.
  */
-async function holder(): Promise<ChildProcess> {
+export async function holder(): Promise<ChildProcess> {
   const p = spawn('unshare', ['-n', 'cat'], { stdio: ['pipe', 'ignore', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     p.once('error', reject);
@@ -80,10 +80,10 @@ async function holder(): Promise<ChildProcess> {
   }
 }
 
-const sh = (args: string[]) => run(args[0]!, args.slice(1)).catch((e: Error & { stderr?: string }) => {
+export const sh = (args: string[]) => run(args[0]!, args.slice(1)).catch((e: Error & { stderr?: string }) => {
   throw new TabswarmError('INTERNAL', `${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
 });
-const inNs = (pid: number, args: string[]) => sh(['nsenter', '-t', String(pid), '-n', '--', ...args]);
+export const inNs = (pid: number, args: string[]) => sh(['nsenter', '-t', String(pid), '-n', '--', ...args]);
 
 export async function cappedTopology(hosts: number, rateMbit = 50): Promise<Topology> {
   const ok = cappedSupported();

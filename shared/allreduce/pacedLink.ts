@@ -13,6 +13,29 @@
 import { TabswarmError } from '../errors.ts';
 import type { Link } from './link.ts';
 import { SendQueue } from './sendQueue.ts';
+import { UplinkEstimator, type UplinkEstimatorOptions } from './uplinkEstimator.ts';
+
+/**
+ * Automatic pacing (PacedLink's `auto` option): the rate comes from an UplinkEstimator fed
+ * every `sampleMs` with what left this host (handed to the link below minus its
+ * bufferedAmount), what the link below still buffers, and `rtt()` when given; the `rate`
+ * the PacedLink was constructed with is then ignored. An operator's `--uplink-mbit` is
+ * the override: a fixed rate, no `auto`.
+ */
+export interface AutoPaceOptions {
+  /** the transport's smoothed RTT in ms, if it can tell (null when unknown) */
+  rtt?: () => number | null;
+  /** ms between samples (default 50) */
+  sampleMs?: number;
+  estimator?: UplinkEstimatorOptions;
+  /** told every new rate (bytes/s), e.g. for logs */
+  onRate?: (bytesPerSec: number) => void;
+}
+
+export interface PacedLinkOptions {
+  /** set the rate from delay measurements instead of `rate()` (default: off) */
+  auto?: AutoPaceOptions;
+}
 
 /**
  * The pace for an uplink of `mbit` Mbit/s: 85 % of it in application bytes. Headers (IP, UDP,
@@ -46,16 +69,42 @@ export class PacedLink implements Link {
   private waiters: { low: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private emptyWaiters: (() => void)[] = [];
   private readonly unsubClose: () => void;
+  private readonly rate: () => number;
+  /** the estimator setting the rate (`auto` only) */
+  readonly estimator: UplinkEstimator | null = null;
+  private handed = 0;
+  private sampler: (() => void) | null = null;
 
   constructor(
     private readonly inner: Link,
-    private readonly rate: () => number,
+    rate: () => number,
     private readonly burstBytes = 64 * 1024,
     private readonly clock: PaceClock = realClock,
+    opts: PacedLinkOptions = {},
   ) {
     this.tokens = burstBytes;
     this.last = clock.now();
     this.unsubClose = inner.onClose(() => this.detach());
+    const auto = opts.auto;
+    if (auto) {
+      const est = new UplinkEstimator(auto.estimator);
+      this.estimator = est;
+      this.rate = () => est.rate;
+      const every = auto.sampleMs ?? 50;
+      const tick = () => {
+        const before = est.rate;
+        const buffered = this.inner.bufferedAmount;
+        est.sample({ t: this.clock.now(), departedBytes: this.handed - buffered, backlogBytes: buffered, rttMs: auto.rtt?.() ?? null });
+        if (est.rate !== before) auto.onRate?.(est.rate);
+        this.sampler = this.clock.after(every, tick);
+      };
+      this.sampler = this.clock.after(every, tick);
+    } else this.rate = rate;
+  }
+
+  /** the rate now, bytes/s */
+  get currentRate(): number {
+    return this.rate();
   }
 
   get remoteId() {
@@ -80,6 +129,7 @@ export class PacedLink implements Link {
         // within the budget: straight through (the link below copies), no copy here
         this.tokens -= data.byteLength;
         this.inner.send(data);
+        this.handed += data.byteLength;
         return;
       }
     }
@@ -101,6 +151,7 @@ export class PacedLink implements Link {
       this.queued -= m.byteLength;
       this.tokens -= m.byteLength;
       this.inner.send(m);
+      this.handed += m.byteLength;
     }
     this.notify();
     if (this.queue.size > 0 && !this.timer) {
@@ -156,6 +207,8 @@ export class PacedLink implements Link {
   detach(): void {
     this.timer?.();
     this.timer = null;
+    this.sampler?.();
+    this.sampler = null;
     this.queue.clear();
     this.queued = 0;
     this.unsubClose();

@@ -7,6 +7,9 @@ import type { PeerInstance } from './peerLink.ts';
 export interface LinkStats {
   rttMs: number | null;
   relayed: boolean | null;
+  /** candidate types of the selected pair ('host', 'srflx', 'prflx', 'relay'), when known */
+  localType?: string | null;
+  remoteType?: string | null;
 }
 
 interface StatsLike {
@@ -35,5 +38,6 @@ export async function linkStats(peer: PeerInstance): Promise<LinkStats | null> {
   const local = reports.get(String(pair.localCandidateId));
   const remote = reports.get(String(pair.remoteCandidateId));
   const types = [local?.candidateType, remote?.candidateType].filter((t) => typeof t === 'string');
-  return { rttMs: rtt, relayed: types.length ? types.includes('relay') : null };
+  const type = (c: Record<string, unknown> | undefined) => (typeof c?.candidateType === 'string' ? c.candidateType : null);
+  return { rttMs: rtt, relayed: types.length ? types.includes('relay') : null, localType: type(local), remoteType: type(remote) };
 }

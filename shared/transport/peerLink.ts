@@ -90,12 +90,51 @@ function channelOf(peer: PeerInstance): ChannelLike | null {
   return (peer as unknown as { _channel?: ChannelLike | null })._channel ?? null;
 }
 
+/** The slice of RTCPeerConnection (simple-peer's `_pc`) that healing uses. */
+interface HealablePc {
+  readonly iceConnectionState?: string;
+  readonly connectionState?: string;
+  restartIce?: () => void;
+}
+
+/** simple-peer 9's internals that healing hooks (undocumented; pinned version 9.11.1). */
+interface SimplePeerInternals {
+  _pc?: HealablePc | null;
+  initiator?: boolean;
+  offerOptions?: Record<string, unknown>;
+  negotiate?: () => void;
+  _onIceStateChange?: () => void;
+  _onConnectionStateChange?: () => void;
+}
+
 export interface PeerLinkOptions {
+  /**
+   * An open link whose ICE connection goes `disconnected` or `failed` heals before it is
+   * dropped: the initiating side restarts ICE (`restartIce()` and a new offer, through the
+   * same signaling), both sides wait up to `healMs` for ICE to be connected again, and only
+   * then close with LINK_FAILED. 0: close at once on `failed` (simple-peer's own behaviour).
+   * Default 5000.
+   */
+  healMs?: number;
+  /**
+   * Data queued on the channel that does not move for `stallMs` counts as a lost connection
+   * too (healing starts; the buffer moving again ends it). This is how a lost path shows on
+   * node-datachannel, which reports no ICE state change for many seconds. 0: off. Default
+   * 4000 (while healMs > 0).
+   */
+  stallMs?: number;
+  /** told when healing starts and how it ends */
+  onHeal?: (e: HealEvent) => void;
   /** safety-net poll for drained() when 'bufferedamountlow' does not fire (ms) */
   drainPollMs?: number;
   /** received bytes kept while nobody listens before the link fails */
   maxUnclaimedBytes?: number;
 }
+
+export type HealEvent =
+  | { kind: 'lost'; state: string; restart: 'sent' | 'awaited' | 'unsupported' | 'none' }
+  | { kind: 'healed'; ms: number }
+  | { kind: 'gave-up'; ms: number };
 
 interface DrainWaiter {
   low: number;
@@ -120,6 +159,16 @@ export class PeerLink implements Link {
   private settleOpen!: { resolve: () => void; reject: (e: Error) => void };
   private readonly pollMs: number;
   private readonly maxUnclaimed: number;
+  private readonly healMs: number;
+  private healTimer: ReturnType<typeof setTimeout> | null = null;
+  private healStart = 0;
+  private _heals = 0;
+  private restartGen = 0;
+  private readonly stallMs: number;
+  private stallTimer: ReturnType<typeof setInterval> | null = null;
+  private stallSince = 0;
+  private stallAmount = 0;
+  private stalled = false;
 
   constructor(
     readonly remoteId: string,
@@ -128,6 +177,10 @@ export class PeerLink implements Link {
   ) {
     this.pollMs = opts.drainPollMs ?? 20;
     this.maxUnclaimed = opts.maxUnclaimedBytes ?? 64 * 1024 * 1024;
+    this.healMs = opts.healMs ?? 5000;
+    this.onHeal = opts.onHeal;
+    this.stallMs = this.healMs > 0 ? (opts.stallMs ?? 4000) : 0;
+    if (this.healMs > 0) this.hookIce();
     this.opened = new Promise<void>((resolve, reject) => (this.settleOpen = { resolve, reject }));
     this.opened.catch(() => {}); // a link that never opens is reported through onClose too
     peer.on('data', (d) => this.onData(d));
@@ -140,8 +193,120 @@ export class PeerLink implements Link {
     else if (peer.connected) this.onConnect();
   }
 
+  private readonly onHeal: ((e: HealEvent) => void) | undefined;
+
   get closed(): boolean {
     return this._closed;
+  }
+
+  /** ICE connections lost and restored so far */
+  get heals(): number {
+    return this._heals;
+  }
+
+  /** whether the link is healing now (ICE lost, waiting for it to come back) */
+  get healing(): boolean {
+    return this.healTimer !== null;
+  }
+
+  /** bumps on every ICE restart this side starts (the mesh marks the offers it makes) */
+  get restartGeneration(): number {
+    return this.restartGen;
+  }
+
+  /**
+   * Hooks simple-peer's ICE and connection state handlers: while the link is open, `failed`
+   * and `disconnected` start healing instead of (for `failed`) destroying the peer at once.
+   */
+  private hookIce() {
+    const sp = this.peer as unknown as SimplePeerInternals;
+    const origIce = sp._onIceStateChange;
+    const origConn = sp._onConnectionStateChange;
+    if (typeof origIce !== 'function') return; // not simple-peer 9: its own behaviour stays
+    sp._onIceStateChange = () => {
+      const st = sp._pc?.iceConnectionState ?? '';
+      if (this._open && !this._closed && (st === 'failed' || st === 'disconnected')) {
+        this.lost(`ICE ${st}`);
+        if (st === 'failed') return; // simple-peer would destroy the peer here
+      } else if (this.healTimer !== null && (st === 'connected' || st === 'completed')) this.healed();
+      origIce.call(sp);
+    };
+    if (typeof origConn === 'function') {
+      sp._onConnectionStateChange = () => {
+        const st = sp._pc?.connectionState ?? '';
+        if (this._open && !this._closed && st === 'failed') return this.lost('connection failed');
+        if (this.healTimer !== null && st === 'connected') this.healed();
+        origConn.call(sp);
+      };
+    }
+  }
+
+  /** Watches the channel's buffer while bytes are queued: queued bytes that do not move for stallMs mean a lost path. */
+  private watchStall() {
+    if (this.stallMs <= 0 || this.stallTimer !== null) return;
+    this.stallSince = Date.now();
+    this.stallAmount = 0;
+    const every = Math.min(500, Math.max(10, this.stallMs / 4));
+    this.stallTimer = setInterval(() => {
+      if (this._closed) return;
+      const amount = this.bufferedAmount;
+      const now = Date.now();
+      if (amount === 0 || amount < this.stallAmount) {
+        // moving (or nothing to move): a stall, if any, is over
+        this.stallAmount = amount;
+        this.stallSince = now;
+        if (this.stalled) {
+          this.stalled = false;
+          this.healed();
+        }
+        if (amount === 0) {
+          // nothing queued: stop watching until the next send
+          clearInterval(this.stallTimer!);
+          this.stallTimer = null;
+        }
+        return;
+      }
+      this.stallAmount = amount;
+      if (!this.stalled && now - this.stallSince >= this.stallMs) {
+        this.stalled = true;
+        this.lost(`stalled: ${amount} bytes queued, none sent for ${now - this.stallSince} ms`, false);
+      }
+    }, every);
+    (this.stallTimer as { unref?: () => void }).unref?.();
+  }
+
+  private lost(state: string, restartIce = true) {
+    if (this.healTimer !== null) return;
+    this.healStart = Date.now();
+    this.healTimer = setTimeout(() => {
+      this.healTimer = null;
+      const ms = Date.now() - this.healStart;
+      this.onHeal?.({ kind: 'gave-up', ms });
+      this.close(new TabswarmError('LINK_FAILED', `WebRTC connection to peer ${this.remoteId} lost (${state}) and not restored within ${this.healMs} ms`, { peer: this.remoteId }));
+    }, this.healMs);
+    const sp = this.peer as unknown as SimplePeerInternals;
+    let restart: 'sent' | 'awaited' | 'unsupported' | 'none' = restartIce ? 'awaited' : 'none';
+    if (sp.initiator && restartIce) {
+      // the initiator restarts ICE: new credentials in a new offer, through the same signaling
+      try {
+        sp._pc?.restartIce?.();
+        sp.offerOptions = { ...sp.offerOptions, iceRestart: true };
+        this.restartGen++;
+        sp.negotiate?.();
+        restart = 'sent';
+      } catch {
+        restart = 'unsupported'; // node-datachannel: restartIce() is "Not implemented"
+      }
+    }
+    this.onHeal?.({ kind: 'lost', state, restart });
+  }
+
+  private healed() {
+    if (this.healTimer === null) return;
+    clearTimeout(this.healTimer);
+    this.healTimer = null;
+    this._heals++;
+    this.onHeal?.({ kind: 'healed', ms: Date.now() - this.healStart });
   }
 
   /** true once the data channel has opened (and until it closes) */
@@ -156,6 +321,7 @@ export class PeerLink implements Link {
   send(data: Uint8Array): void {
     if (this._closed) throw this.closedError();
     if (!this._open) throw new TabswarmError('BAD_REQUEST', `link to ${this.remoteId} is not open yet`);
+    this.watchStall();
     try {
       this.peer.send(data);
     } catch (e) {
@@ -190,6 +356,10 @@ export class PeerLink implements Link {
     if (this._closed) return;
     this._closed = true;
     this.closeErr = err;
+    if (this.healTimer !== null) clearTimeout(this.healTimer);
+    this.healTimer = null;
+    if (this.stallTimer !== null) clearInterval(this.stallTimer);
+    this.stallTimer = null;
     this.stopDrain();
     const closedErr = this.closedError();
     for (const w of this.waiters.splice(0)) w.reject(closedErr);

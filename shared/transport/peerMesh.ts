@@ -15,7 +15,9 @@
  * - An incoming connection is accepted before the local side calls `connect()`; one that is
  *   neither claimed nor open after `timeoutMs` is dropped.
  * - Open links are kept and reused until `retain(ids)` leaves them out, they close, or the
- *   mesh is destroyed.
+ *   mesh is destroyed. A link whose ICE connection is lost heals first (PeerLink `healMs`,
+ *   set through `linkOptions`): the initiator's ICE-restart offer travels marked `restart`
+ *   under the same `cid`, and the responder feeds it to the same peer.
  */
 import { TabswarmError, TimeoutError } from '../errors.ts';
 import type { Link } from '../allreduce/link.ts';
@@ -23,7 +25,7 @@ import { linkStats, type LinkStats } from './linkStats.ts';
 import { PeerLink, type PeerFactory, type PeerInstance, type PeerLinkOptions, type SignalData } from './peerLink.ts';
 
 /** What travels through the signaling server, opaque to it. */
-export type MeshSignal = { cid: number; payload: SignalData } | { cid: number; failed: string };
+export type MeshSignal = { cid: number; payload: SignalData; restart?: true } | { cid: number; failed: string };
 
 export interface PeerMeshOptions {
   localId: string;
@@ -82,7 +84,8 @@ function parseSignal(data: unknown): MeshSignal | null {
   if (typeof payload !== 'object' || payload === null) return null;
   const type = (payload as { type?: unknown }).type;
   if (typeof type !== 'string' || !SIGNAL_TYPES.has(type)) return null;
-  return { cid, payload: payload as SignalData };
+  const restart = (data as { restart?: unknown }).restart === true;
+  return restart ? { cid, payload: payload as SignalData, restart: true } : { cid, payload: payload as SignalData };
 }
 
 export class PeerMesh {
@@ -184,6 +187,8 @@ export class PeerMesh {
     }
     if (s.payload.type === 'answer') return drop(`answer from ${from}, which initiates toward ${this.localId}`);
     if (e && s.cid < e.cid) return drop(`signal for connection ${s.cid}, older than ${e.cid}`);
+    // an ICE restart of the open connection (the link heals): the same peer answers it
+    if (s.restart && s.payload.type === 'offer' && e && s.cid === e.cid && e.open && e.peer) return this.feed(e, s.payload);
     // a second offer under the same id comes from a restarted initiator (data-only
     // connections never renegotiate): a new attempt, like a higher id
     const sameAttempt = e && s.cid === e.cid && !(s.payload.type === 'offer' && e.offered);
@@ -252,7 +257,8 @@ export class PeerMesh {
     Object.assign(e, { cid, peer, link, open: false, offered: false });
     const current = () => e.link === link && this.entries.get(e.remoteId) === e;
     peer.on('signal', (payload) => {
-      if (current() && !link.closed) this.o.sendSignal(e.remoteId, { cid, payload });
+      // an offer on an open link is an ICE restart (PeerLink's healing), not a new connection
+      if (current() && !link.closed) this.o.sendSignal(e.remoteId, link.isOpen && payload.type === 'offer' ? { cid, payload, restart: true } : { cid, payload });
     });
     link.opened.then(
       () => {

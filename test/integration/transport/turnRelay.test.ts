@@ -162,8 +162,10 @@ function relayPeer(initiator: boolean, iceServers: RTCIceServer[]): Made {
  * relay candidate), never later than `timeoutMs`.
  */
 async function relayPair(ice: { iceServersFor(id: string, now: number): RTCIceServer[] }, ids: [string, string], timeoutMs = 15_000) {
-  const a = relayPeer(true, ice.iceServersFor(ids[0], Date.now()) as unknown as RTCIceServer[]);
-  const b = relayPeer(false, ice.iceServersFor(ids[1], Date.now()) as unknown as RTCIceServer[]);
+  // nodePeerOptions escapes the credentials for node-datachannel itself (escaping here too
+  // would double-encode them: coturn then refuses every allocation)
+  const a = relayPeer(true, ice.iceServersFor(ids[0], Date.now()));
+  const b = relayPeer(false, ice.iceServersFor(ids[1], Date.now()));
   const watches = [watchRelayGathering(a.pc, { timeoutMs, peer: ids[1] }), watchRelayGathering(b.pc, { timeoutMs, peer: ids[0] })];
   a.peer.on('signal', (s) => b.peer.signal(s));
   b.peer.on('signal', (s) => a.peer.signal(s));

@@ -85,3 +85,53 @@ describe('PacedLink', () => {
     expect(paceForUplink(50)).toBe(50 * 125_000 * 0.85);
   });
 });
+
+describe('PacedLink with auto pacing (UplinkEstimator)', () => {
+  /** A link below whose buffer drains at `capBps` as the clock moves (a capped uplink, cwnd-limited). */
+  function cappedLink(capBps: number): Link & { buffered: number; drainMs(ms: number): number; handed: number } {
+    const l = countingLink() as Link & { buffered: number; drainMs(ms: number): number; handed: number };
+    l.buffered = 0;
+    const send = l.send;
+    l.send = (d) => {
+      send(d);
+      l.buffered += d.byteLength;
+    };
+    Object.defineProperty(l, 'bufferedAmount', { get: () => l.buffered });
+    l.drainMs = (ms) => {
+      const out = Math.min(l.buffered, (capBps * ms) / 1000);
+      l.buffered -= out;
+      return out;
+    };
+    return l;
+  }
+
+  it('off by default: the given rate, no estimator', () => {
+    const paced = new PacedLink(countingLink(), () => 123, 1000, manualClock());
+    expect(paced.estimator).toBeNull();
+    expect(paced.currentRate).toBe(123);
+  });
+
+  it('finds a 20 Mbit/s uplink from the link’s buffer alone, without being told', () => {
+    const clock = manualClock();
+    const cap = 20 * 125_000;
+    const inner = cappedLink(cap);
+    const rates: number[] = [];
+    const paced = new PacedLink(inner, () => 1, 64 * 1024, clock, { auto: { onRate: (r) => rates.push(r) } });
+    const msg = new Uint8Array(16 * 1024);
+    let drainedTotal = 0;
+    let at10s = 0;
+    for (let t = 0; t < 20_000; t += 5) {
+      while (paced.queuedBytes < 256 * 1024) paced.send(msg); // always something to send
+      clock.advance(5);
+      drainedTotal += inner.drainMs(5);
+      if (t === 10_000) at10s = drainedTotal;
+    }
+    expect(rates.length).toBeGreaterThan(10);
+    expect(paced.currentRate / cap).toBeGreaterThan(0.6);
+    expect(paced.currentRate / cap).toBeLessThan(1.2);
+    // the link below is kept busy, and its buffer short
+    expect((drainedTotal - at10s) / 10 / cap).toBeGreaterThan(0.8);
+    expect(inner.buffered / cap).toBeLessThan(0.1); // < 100 ms of it
+    paced.detach();
+  });
+});
