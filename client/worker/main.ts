@@ -112,7 +112,7 @@ function start(id: string) {
       ...(w.__tabswarmPhase ? { onPhase: (phase: Phase, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
       overlap: params.get('overlap') !== '0',
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
-      ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : {}),
+      ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),
       onEnd: (state: WorkerState, reason: string) => {
         if (current === session) current = null;
         if (stoppedByUser || state === 'done') return;

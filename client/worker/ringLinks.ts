@@ -22,6 +22,8 @@ export interface RingLinksOptions {
   jobId: string;
   spec: JobSpec;
   uplinkMbit?: number;
+  /** no stated rate: estimate the uplink from the ring's own traffic and pace under it */
+  autoPace?: boolean;
   /** residuals of a lossy gradient encoding, kept across ring epochs */
   feedback: ErrorFeedback;
   /** checks a neighbour's partial sum in the running step (see RingOptions.checkPartialSum) */
@@ -67,7 +69,7 @@ export class RingLinks {
     const r = new RingAllReduce({
       jobTag: hashString32(this.o.jobId), epoch, rank, size: n, prev, next, chunkElems: spec.chunkBytes / 4,
       encoding: spec.encoding, exactTail: EXTRA_SLOTS, errorFeedback: this.o.feedback,
-      ...(this.o.uplinkMbit ? { paceBytesPerSec: paceForUplink(this.o.uplinkMbit) } : {}),
+      ...(this.o.uplinkMbit ? { paceBytesPerSec: paceForUplink(this.o.uplinkMbit) } : this.o.autoPace ? { autoPace: true } : {}),
       firstStep: step,
       carriedFrames: carried,
       checkPartialSum: (round, offset, values) => this.o.checkPartialSum(round, offset, values),

@@ -35,7 +35,7 @@ export class StepRunner {
     private readonly job: LoadedJob,
   ) {
     this.links = new RingLinks({
-      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, uplinkMbit: io.d.uplinkMbit,
+      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
       feedback: new ErrorFeedback(),
       checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
     });

@@ -28,7 +28,7 @@ import { FrameInbox } from './frameInbox.ts';
 import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
 import type { Link } from './link.ts';
-import { PacedLink } from './pacedLink.ts';
+import { PacedLink, realClock } from './pacedLink.ts';
 import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
 
@@ -90,7 +90,12 @@ export class RingAllReduce {
     const pace = o.paceBytesPerSec;
     if (pace !== undefined && !(pace > 0)) throw new TabswarmError('BAD_REQUEST', `paceBytesPerSec must be > 0, got ${pace}`);
     // the bucket holds at least one frame, and what 8 ms of sending needs (browser timers fire every 4 ms or later)
-    this.pacer = o.next && pace ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008)) : null;
+    this.pacer =
+      o.next && pace
+        ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008))
+        : o.next && o.autoPace
+          ? new PacedLink(o.next, () => 0, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES), realClock, { auto: {} })
+          : null;
     this.out = this.pacer ?? o.next;
     this.inbox = new FrameInbox({
       jobTag: o.jobTag, epoch: o.epoch, firstStep: o.firstStep, maxEarlyBytes: o.maxEarlyBytes, onFutureEpochFrame: o.onFutureEpochFrame,

@@ -22,6 +22,11 @@ export interface RingOptions {
    * uplink's rate; see PacedLink); unset: as fast as the link takes it
    */
   paceBytesPerSec?: number;
+  /**
+   * without a stated rate: pace at what a delay-based estimate of the uplink allows
+   * (shared/allreduce/uplinkEstimator.ts); `paceBytesPerSec` overrides it
+   */
+  autoPace?: boolean;
   /** send order: frames to forward before this rank's own first-round chunks (default), or arrival order */
   schedule?: 'fifo' | 'forward-first';
   /** frame encoding (default fp32, exact) */

@@ -97,3 +97,17 @@ describe('ring all-reduce over in-memory links', () => {
     await expect(ring.allReduce(5, new Float32Array(10), { timeoutMs: 20 })).rejects.toThrow(/all-reduce of step 5 .* timed out/);
   });
 });
+
+describe('automatic pacing', () => {
+  it('an auto-paced ring (no stated rate) gives the same bits as an unpaced one', async () => {
+    const n = 4;
+    const len = 50_000;
+    const plain = randomVectors(n, len, 99);
+    const paced = plain.map((v) => Float32Array.from(v));
+    await allReduceAll(n, plain, 4096);
+    const rings = memoryRing(n).map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096, autoPace: true }));
+    await Promise.all(rings.map((r, i) => r.allReduce(0, paced[i]!, { timeoutMs: 20_000 })));
+    rings.forEach((r) => r.destroy());
+    for (let i = 0; i < n; i++) expect(hashFloat32(paced[i]!)).toBe(hashFloat32(plain[i]!));
+  });
+});
