@@ -26,7 +26,7 @@ const DET: LayerSemantic = { kind: 'deterministic', verdict: 'exact' };
 const RANDOM: LayerSemantic = {
   kind: 'random',
   verdict: 'exact',
-  note: 'mask/noise from a counter-based generator keyed by (seed, step, layer, sample position), not tfjs\'s unseeded RNG',
+  note: 'counter-based draws keyed by (seed, step, layer, sample position), not tfjs\'s unseeded RNG',
 };
 
 /** Every class on the vetter's allow-list (server/vetting/layerRules.ts) must be here; a test checks it. */
@@ -36,9 +36,9 @@ export const LAYER_SEMANTICS: Readonly<Record<string, LayerSemantic>> = Object.f
   Reshape: DET,
   Permute: DET,
   Dropout: RANDOM,
-  SpatialDropout1D: { ...RANDOM, note: 'one draw per (sample, channel), as tfjs\'s noise shape [batch, 1, channels]; ' + RANDOM.note },
-  GaussianNoise: { ...RANDOM, note: 'Box–Muller normal from the counter-based generator; ' + RANDOM.note },
-  GaussianDropout: { ...RANDOM, note: 'Box–Muller normal from the counter-based generator; ' + RANDOM.note },
+  SpatialDropout1D: { ...RANDOM, note: RANDOM.note + '; one draw per (sample, channel), as tfjs\'s noise shape [batch, 1, channels]' },
+  GaussianNoise: { ...RANDOM, note: RANDOM.note + '; normals by Box–Muller with engine-independent log/cos' },
+  GaussianDropout: { ...RANDOM, note: RANDOM.note + '; normals by Box–Muller with engine-independent log/cos' },
   AlphaDropout: RANDOM,
   Activation: DET,
   ReLU: DET,

@@ -218,3 +218,17 @@ describe('the reference', () => {
     expect(one.losses.at(-1)!).toBeLessThan(one.losses[0]!);
   });
 });
+
+describe('the vetter on layers tabswarm cannot make exact', () => {
+  it('refuses recurrent dropout above 0 (MODEL_REJECTED), accepts 0', async () => {
+    const { vetModelTopology } = await import('../../../server/vetting/vetTopology.ts');
+    const lstm = (cfg: Record<string, unknown>) => ({
+      class_name: 'Sequential',
+      config: { layers: [{ class_name: 'Reshape', config: { batch_input_shape: [null, 4], target_shape: [4, 1] } }, { class_name: 'LSTM', config: { units: 4, ...cfg } }, { class_name: 'Dense', config: { units: 3, activation: 'softmax' } }] },
+    });
+    const ds = { featureShape: [4], classes: 3 };
+    expect(() => vetModelTopology(lstm({ dropout: 0.2 }), ds)).toThrow(/MODEL_REJECTED.*LSTM: dropout must be 0/);
+    expect(() => vetModelTopology(lstm({ recurrent_dropout: 0.1 }), ds)).toThrow(/recurrent_dropout must be 0/);
+    expect(() => vetModelTopology(lstm({ dropout: 0, recurrent_dropout: 0 }), ds)).not.toThrow();
+  });
+});
