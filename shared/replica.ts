@@ -308,10 +308,12 @@ export class Replica {
       off += k * g;
       const xr = tf.reshape(part, [k, g, ...rest]);
       const { mean, variance } = tf.moments(xr, [1, ...axes], true);
-      let y = tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, bn.epsilon)));
-      if (bn.gamma) y = tf.mul(y, bn.gamma);
-      if (bn.beta) y = tf.add(y, bn.beta);
-      outs.push(tf.reshape(y, [k * g, ...rest]));
+      // y = (x − mean)·rsqrt(var + ε)·γ + β as x·A + C: two passes over the activations, not four
+      let a = tf.rsqrt(tf.add(variance, bn.epsilon));
+      if (bn.gamma) a = tf.mul(a, bn.gamma);
+      let c = tf.neg(tf.mul(mean, a));
+      if (bn.beta) c = tf.add(c, bn.beta);
+      outs.push(tf.reshape(tf.add(tf.mul(xr, a), c), [k * g, ...rest]));
       const w = g * bn.spatial;
       const m1 = tf.mul(tf.sum(tf.reshape(mean, [k, bn.channels]), 0), w);
       const m2 = tf.mul(tf.sum(tf.reshape(variance, [k, bn.channels]), 0), w);
