@@ -232,3 +232,35 @@ describe('the vetter on layers tabswarm cannot make exact', () => {
     expect(() => vetModelTopology(lstm({ dropout: 0, recurrent_dropout: 0 }), ds)).not.toThrow();
   });
 });
+
+describe('model export', () => {
+  it('weights.bin holds the trained moving statistics; tfjs loads it and predicts as the replica', async () => {
+    const { modelLayout, layersArtifacts } = await import('../../../server/modelExport.ts');
+    const s = spec(bnDropoutMlp);
+    const r = await Replica.create(tf, s);
+    try {
+      const opt = createOptimizer(s.optimizer, r.size);
+      for (let step = 0; step < 3; step++) r.applyUpdate(await sliced(r, s, step, [1]), opt);
+      const layout = await modelLayout(tf, s);
+      expect(layout.nonTrainableCount).toBe(r.bufferSize);
+      // step 0: the params alone, buffers at the replicas' initial values
+      const init = layersArtifacts(layout, s, r.params, {});
+      expect(Array.from(new Float32Array(init.weights.buffer).subarray(r.size))).toEqual(Array.from({ length: 32 }, (_, i) => (i < 16 ? 0 : 1)));
+      const art = layersArtifacts(layout, s, r.stateVector(), {});
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory({
+        modelTopology: art.modelJson.modelTopology as object,
+        weightSpecs: (art.modelJson.weightsManifest as { weights: tf.io.WeightsManifestEntry[] }[])[0]!.weights,
+        weightData: art.weights.buffer.slice(art.weights.byteOffset, art.weights.byteOffset + art.weights.byteLength) as ArrayBuffer,
+      }));
+      const mm = loaded.nonTrainableWeights.map((w) => Array.from(w.read().dataSync())).flat();
+      expect(mm).toEqual(Array.from(r.buffers));
+      const x = tf.tensor(iris.x.subarray(0, 40), [10, 4]);
+      const a = (r.model.predict(x) as tf.Tensor).dataSync();
+      const b = (loaded.predict(x) as tf.Tensor).dataSync();
+      expect(Array.from(b)).toEqual(Array.from(a));
+      loaded.dispose();
+    } finally {
+      r.dispose();
+    }
+  });
+});
