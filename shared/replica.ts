@@ -277,10 +277,10 @@ export class Replica {
 
   /** The training forward pass of a model with random layers or batch norm; `stats` gets the batch-norm sums. */
   private forwardTrain(x: tfjs.Tensor, at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
-    const { tf } = this;
     let h = x;
     this.model.layers.forEach((layer, index) => {
       const sp = this.specials.get(index);
+      if (layer.getClassName() === 'InputLayer') return;
       if (!sp || sp.kind === 'bnFrozen') h = layer.apply(h, { training: false }) as tfjs.Tensor;
       else if (sp.kind === 'bn') h = this.ghostNorm(h, sp.bn, ghosts, stats);
       else h = this.noise(h, index, sp, at);
