@@ -73,9 +73,13 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const ice = iceConfig(o.ice ?? {}, o.iceServers ? {} : process.env);
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
   const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
-    const p = jobs.jobs.get(jobId)?.vetted.trainableParams;
-    if (p === undefined) return MAX_STATE_BYTES;
-    return kind === 'final' ? 4 * p : 12 * p + 4096;
+    const v = jobs.jobs.get(jobId)?.vetted;
+    if (v === undefined) return MAX_STATE_BYTES;
+    const p = v.trainableParams;
+    // non-trainable weights (batch-norm moving statistics) ride along: after the params in the
+    // final upload, once more in a checkpoint (state codec version 2)
+    const b = v.nonTrainableParams;
+    return kind === 'final' ? 4 * (p + b) : 12 * p + 4 * b + 4096;
   };
   const jobs: JobRegistry = new JobRegistry({
     now,
