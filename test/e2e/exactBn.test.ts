@@ -8,8 +8,8 @@
  *
  * Needs the worker session and the coordinator wired to the exact-training APIs (see the
  * branch `exact`'s notes: Replica.applyUpdate / stateHash / stateVector / setState,
- * gradientInto(…, { step, start }), planSlices(…, { granularity })); until then set
- * TABSWARM_EXACT_WIRED=1 to run it anyway.
+ * gradientInto(…, { step, start }), planSlices(…, { granularity }); docs/exact-wiring/ has the
+ * patches); until then it is skipped: set TABSWARM_EXACT_WIRED=1 to run it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
