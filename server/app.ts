@@ -23,7 +23,7 @@ import { hardenHttpServer } from './security/headers.ts';
 import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
 import { iceConfig, type IceOptions } from './ice.ts';
 import { attachSockets } from './sockets.ts';
-import { createUploadTable } from './uploads.ts';
+import { createUploadTable, uploadLimitBytes } from './uploads.ts';
 import { jobRecord, persistHooks, withPersistence } from './store/persist.ts';
 import { restoreJobs } from './store/restore.ts';
 import { createStore } from './store/store.ts';
@@ -74,12 +74,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
   const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
     const v = jobs.jobs.get(jobId)?.vetted;
-    if (v === undefined) return MAX_STATE_BYTES;
-    const p = v.trainableParams;
-    // non-trainable weights (batch-norm moving statistics) ride along: after the params in the
-    // final upload, once more in a checkpoint (state codec version 2)
-    const b = v.nonTrainableParams;
-    return kind === 'final' ? 4 * (p + b) : 12 * p + 4 * b + 4096;
+    return v === undefined ? MAX_STATE_BYTES : uploadLimitBytes(v, kind);
   };
   const jobs: JobRegistry = new JobRegistry({
     now,

@@ -264,3 +264,23 @@ describe('model export', () => {
     }
   });
 });
+
+describe('upload limits', () => {
+  it("fit a BN model's final weights (params then moving statistics) and its version-2 checkpoint", async () => {
+    const { uploadLimitBytes } = await import('../../../server/uploads.ts');
+    const { vetModelTopology } = await import('../../../server/vetting/vetTopology.ts');
+    const s = spec(bnDropoutMlp);
+    const v = vetModelTopology(s.model, { featureShape: [4], classes: 3 });
+    const r = await Replica.create(tf, s);
+    try {
+      expect([v.trainableParams, v.nonTrainableParams]).toEqual([r.size, r.bufferSize]);
+      expect(r.stateVector().byteLength).toBeLessThanOrEqual(uploadLimitBytes(v, 'final'));
+      const opt = createOptimizer(s.optimizer, r.size);
+      opt.apply(r.params, new Float32Array(r.size));
+      const bytes = encodeState({ step: 1, params: r.params, optimizer: opt.state(), buffers: r.buffers });
+      expect(bytes.byteLength).toBeLessThanOrEqual(uploadLimitBytes(v, 'checkpoint'));
+    } finally {
+      r.dispose();
+    }
+  });
+});
