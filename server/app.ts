@@ -27,7 +27,7 @@ import { hardenHttpServer } from './security/headers.ts';
 import { createOriginCheck, normaliseOrigins } from './security/origin.ts';
 import { iceConfig, type IceOptions } from './ice.ts';
 import { attachSockets } from './sockets.ts';
-import { createUploadTable } from './uploads.ts';
+import { createUploadTable, uploadLimitBytes } from './uploads.ts';
 import { jobRecord, persistHooks, withPersistence } from './store/persist.ts';
 import { restoreJobs } from './store/restore.ts';
 import { createStore } from './store/store.ts';
@@ -85,9 +85,8 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const ice = iceConfig(o.ice ?? {}, o.iceServers ? {} : process.env);
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
   const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
-    const p = jobs.jobs.get(jobId)?.vetted.trainableParams;
-    if (p === undefined) return MAX_STATE_BYTES;
-    return kind === 'final' ? 4 * p : 12 * p + 4096;
+    const v = jobs.jobs.get(jobId)?.vetted;
+    return v === undefined ? MAX_STATE_BYTES : uploadLimitBytes(v, kind);
   };
   const jobs: JobRegistry = new JobRegistry({
     now,

@@ -4,6 +4,7 @@
  * coordinator's state, so a late-opened dashboard sees the whole stored history.
  */
 import { planSlices } from '../shared/batchPlan.ts';
+import { sliceGranularity } from '../shared/exactness.ts';
 import type { MemberRow, PrivateView, PublicSummary } from '../shared/dashboardProtocol.ts';
 import { isGone } from './memberState.ts';
 import type { Job } from './jobs.ts';
@@ -48,7 +49,7 @@ export function publicSummary(job: Job, paramCount: number): PublicSummary {
 export function memberRows(job: Job): MemberRow[] {
   const c = job.coordinator;
   const active = c.active();
-  const slices = planSlices(job.spec.batchSize, active.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
+  const slices = planSlices(job.spec.batchSize, active.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })), { granularity: sliceGranularity(job.spec) });
   const share = new Map(slices.map((s) => [s.peerId, s.count / job.spec.batchSize]));
   return [...c.members.values()].map((m) => ({
     id: m.id,

@@ -12,6 +12,8 @@ import { maxAbsDiff, trainReference } from './reference.ts';
 export interface DemoOptions {
   workers: number;
   preset: string;
+  /** job fields over the preset's (e.g. a model of one's own) */
+  job?: Record<string, unknown>;
   steps?: number;
   trainSize?: number;
   testSize?: number;
@@ -50,7 +52,7 @@ export interface DemoResult {
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const t0 = Date.now();
-  const body: Record<string, unknown> = { preset: o.preset, minWorkers: o.workers };
+  const body: Record<string, unknown> = { preset: o.preset, minWorkers: o.workers, ...(o.job ?? {}) };
   if (o.steps) body.steps = o.steps;
   if (o.trainSize !== undefined || o.testSize !== undefined) body.dataset = { ...(o.trainSize !== undefined ? { trainSize: o.trainSize } : {}), ...(o.testSize !== undefined ? { testSize: o.testSize } : {}) };
   const run = await startLocalSwarm({
@@ -105,7 +107,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       const w = await run.request('/weights');
       const swarmParams = new Float32Array(await w.arrayBuffer());
       const ref = await trainReference(view.spec, createDatasetFiles().source, result.steps);
-      result.maxAbsDiff = maxAbsDiff(swarmParams, ref.params);
+      // the download is params then non-trainable weights (batch-norm moving statistics) when the model has any
+      result.maxAbsDiff = maxAbsDiff(swarmParams, ref.weights);
       result.paramCount = swarmParams.length;
       result.referenceTestAccuracy = ref.testAccuracy;
     }

@@ -4,8 +4,11 @@
  *
  * Names and shapes come from a tfjs model built here in Node from the job's topology: the
  * trainable weights in the replicas' order (their flat parameter vector, see
- * shared/replica.ts), then any non-trainable ones (e.g. batch-norm moving statistics) with the
- * values their initializers give, which the replicas never change either.
+ * shared/replica.ts), then the non-trainable ones (e.g. batch-norm moving statistics) in
+ * model.nonTrainableWeights order — the replicas' `buffers`, replicated state since the
+ * replicas update them at commit: exported at their trained values (the final upload and
+ * version-2 checkpoints carry them), at their seeded initial values (shared/init.ts
+ * initialBuffers) at step 0 or from a version-1 checkpoint that predates them.
  *
  * Where the parameters come from: a finished job's final upload; at step 0 the seeded initial
  * weights every replica starts from; otherwise the newest checkpoint, after asking a member
@@ -14,9 +17,9 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import { TabswarmError } from '../shared/errors.ts';
 import { hashFloat32 } from '../shared/hash.ts';
-import { initialParameters, variableSize } from '../shared/init.ts';
+import { initialBuffers, initialParameters, variableSize } from '../shared/init.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
-import { decodeState } from '../shared/stateCodec.ts';
+import { decodeState, stateVector } from '../shared/stateCodec.ts';
 import type { Job } from './jobs.ts';
 import type { JobSignals } from './jobSignals.ts';
 
@@ -26,7 +29,7 @@ export interface WeightEntry {
   name: string;
   shape: number[];
   trainable: boolean;
-  /** initial values of a non-trainable weight */
+  /** seeded initial values of a non-trainable weight (what the replicas start from) */
   values?: Float32Array;
 }
 
@@ -34,6 +37,8 @@ export interface ModelLayout {
   weights: WeightEntry[];
   /** length of the replicas' flat parameter vector */
   trainableCount: number;
+  /** length of the replicas' non-trainable vector (`buffers`) */
+  nonTrainableCount: number;
 }
 
 export interface ExportedModel {
@@ -55,34 +60,50 @@ interface NamedWeight {
 export async function modelLayout(tf: Tf, spec: JobSpec): Promise<ModelLayout> {
   const model = await tf.models.modelFromJSON(spec.model as unknown as Parameters<Tf['models']['modelFromJSON']>[0]);
   try {
-    const entry = (w: NamedWeight, trainable: boolean): WeightEntry => ({
-      name: w.originalName ?? w.name,
-      shape: [...w.shape],
-      trainable,
-      ...(trainable ? {} : { values: Float32Array.from(w.read().dataSync() as Float32Array) }),
-    });
+    const entry = (w: NamedWeight, trainable: boolean): WeightEntry => ({ name: w.originalName ?? w.name, shape: [...w.shape], trainable });
     const trainable = (model.trainableWeights as unknown as NamedWeight[]).map((w) => entry(w, true));
-    const fixed = (model.nonTrainableWeights as unknown as NamedWeight[]).map((w) => entry(w, false));
-    return { weights: [...trainable, ...fixed], trainableCount: trainable.reduce((a, w) => a + variableSize(w.shape), 0) };
+    const nonTrainable = model.nonTrainableWeights as unknown as NamedWeight[];
+    // the replicas' seeded initial values (shared/replica.ts: initialBuffers over the tfjs names)
+    const init = initialBuffers(nonTrainable.map((w) => ({ name: w.name, shape: [...w.shape] })), spec.seed);
+    let off = 0;
+    const fixed = nonTrainable.map((w) => {
+      const e = entry(w, false);
+      const n = variableSize(e.shape);
+      e.values = init.slice(off, off + n);
+      off += n;
+      return e;
+    });
+    return { weights: [...trainable, ...fixed], trainableCount: trainable.reduce((a, w) => a + variableSize(w.shape), 0), nonTrainableCount: off };
   } finally {
     model.dispose();
   }
 }
 
-/** model.json and weights.bin for `params` (the flat trainable vector). */
-export function layersArtifacts(layout: ModelLayout, spec: JobSpec, params: Float32Array, meta: Record<string, unknown>): { modelJson: Record<string, unknown>; weights: Uint8Array } {
-  if (params.length !== layout.trainableCount) {
-    throw new TabswarmError('INTERNAL', `expected ${layout.trainableCount} parameters, got ${params.length}`);
+/**
+ * Every weight, trainable then non-trainable, as one vector: `state` is either the replicas'
+ * full state vector (params then buffers: the final upload, stateVector of a checkpoint) or
+ * the trainable params alone, the non-trainable weights then at their initial values.
+ */
+export function fullWeights(layout: ModelLayout, state: Float32Array): Float32Array {
+  const total = layout.trainableCount + layout.nonTrainableCount;
+  if (state.length === total) return state;
+  if (state.length !== layout.trainableCount) {
+    throw new TabswarmError('INTERNAL', `expected ${layout.trainableCount} parameters (or ${total} with the non-trainable weights), got ${state.length}`);
   }
-  const fixed = layout.weights.filter((w) => !w.trainable);
-  const total = params.length + fixed.reduce((a, w) => a + variableSize(w.shape), 0);
   const all = new Float32Array(total);
-  all.set(params, 0);
-  let off = params.length;
-  for (const w of fixed) {
+  all.set(state, 0);
+  let off = state.length;
+  for (const w of layout.weights) {
+    if (w.trainable) continue;
     all.set(w.values!, off);
     off += w.values!.length;
   }
+  return all;
+}
+
+/** model.json and weights.bin for `state` (see fullWeights). */
+export function layersArtifacts(layout: ModelLayout, spec: JobSpec, state: Float32Array, meta: Record<string, unknown>): { modelJson: Record<string, unknown>; weights: Uint8Array } {
+  const all = fullWeights(layout, state);
   return {
     modelJson: {
       format: 'layers-model',
@@ -140,12 +161,14 @@ export function createModelExporter(d: ModelExporterDeps): ModelExporter {
     const cp = c.checkpoint;
     if (!cp) throw new TabswarmError('TIMEOUT', `no member sent the weights of step ${target} and there is no checkpoint yet`);
     const st = decodeState(cp.state);
-    return { step: st.step, params: st.params, source: 'checkpoint' };
+    return { step: st.step, params: stateVector(st.params, st.buffers), source: 'checkpoint' };
   }
 
   async function exportNow(job: Job): Promise<ExportedModel> {
     const l = await layout(job);
-    const { step, params, source } = await currentParams(job, l);
+    const { step, params: state, source } = await currentParams(job, l);
+    const params = fullWeights(l, state);
+    // the replicas' paramHash (stateHash: params and non-trainable weights; params alone without any)
     const paramHash = hashFloat32(params);
     const art = layersArtifacts(l, job.spec, params, { jobId: job.id, step, paramHash, source });
     const out: ExportedModel = { step, paramHash, source, ...art };

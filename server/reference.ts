@@ -1,35 +1,71 @@
 /**
  * The single-process reference: trains the job's model in Node on the same global batches,
- * with the same optimizer code, so a swarm's weights can be compared to it.
+ * with the same optimizer code, so a swarm's weights can be compared to it. Random layers draw
+ * the same counter-based masks as the replicas and batch norm uses the same ghost batches
+ * (shared/exactness.ts), so the reference is the swarm's semantic, whatever its slicing.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BatchPlan } from '../shared/batchPlan.ts';
+import { BatchPlan, planSlices } from '../shared/batchPlan.ts';
 import { loadDataset, type DatasetSource } from '../shared/datasets.ts';
+import { sliceGranularity } from '../shared/exactness.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import { createOptimizer } from '../shared/optimizer.ts';
 import { Replica } from '../shared/replica.ts';
 
-export async function trainReference(spec: JobSpec, source: DatasetSource, steps = spec.steps): Promise<{ params: Float32Array; testAccuracy: number; losses: number[] }> {
+export interface ReferenceOptions {
+  /**
+   * Compute every global batch in slices of these relative weights, cut as the coordinator
+   * cuts them (on ghost batch boundaries), and sum them in float32 as the ring does; default:
+   * one slice. A different slicing may only change the result by float rounding.
+   */
+  sliceWeights?: number[];
+}
+
+export interface ReferenceResult {
+  /** trainable parameters (the replicas' flat vector) */
+  params: Float32Array;
+  /** non-trainable weights (batch-norm moving statistics), empty without */
+  buffers: Float32Array;
+  /** params then buffers: what a swarm's final upload holds */
+  weights: Float32Array;
+  /** hash over params and buffers, as the replicas report it */
+  stateHash: string;
+  testAccuracy: number;
+  losses: number[];
+}
+
+export async function trainReference(spec: JobSpec, source: DatasetSource, steps = spec.steps, o: ReferenceOptions = {}): Promise<ReferenceResult> {
   await tf.setBackend('cpu');
   const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize);
   const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize);
   const r = await Replica.create(tf, spec);
   const plan = new BatchPlan(train.size, spec.batchSize, spec.seed);
   const opt = createOptimizer(spec.optimizer, r.size);
+  const slices = planSlices(spec.batchSize, (o.sliceWeights ?? [1]).map((weight, i) => ({ peerId: String(i), weight })), { granularity: sliceGranularity(spec) });
   const losses: number[] = [];
-  const grad = new Float32Array(r.size);
+  const sum = new Float32Array(r.vectorLength);
   for (let s = 0; s < steps; s++) {
-    const v = await r.gradient(train, plan.indices(s));
-    const n = v[r.size + 2]!;
-    for (let i = 0; i < r.size; i++) grad[i] = v[i]! / n;
-    losses.push(v[r.size]! / n);
-    opt.apply(r.params, grad);
-    r.writeParams();
+    sum.fill(0);
+    for (const sl of slices) {
+      if (sl.count === 0) continue;
+      const v = await r.gradient(train, plan.indices(s, sl.start, sl.count), { step: s, start: sl.start });
+      for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + v[i]!;
+    }
+    const n = sum[r.tailOffset + 2]!;
+    losses.push(sum[r.tailOffset]! / n);
+    r.applyUpdate(sum, opt);
   }
   const testAccuracy = await r.accuracy(test);
-  const params = Float32Array.from(r.params);
+  const out: ReferenceResult = {
+    params: Float32Array.from(r.params),
+    buffers: Float32Array.from(r.buffers),
+    weights: r.stateVector(),
+    stateHash: r.stateHash(),
+    testAccuracy,
+    losses,
+  };
   r.dispose();
-  return { params, testAccuracy, losses };
+  return out;
 }
 
 export function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -77,3 +77,14 @@ export async function readBytes(req: IncomingMessage, max: number): Promise<Uint
   if (!req.complete) throw new TabswarmError('UPLOAD_REJECTED', 'upload ended before its body was complete');
   return new Uint8Array(Buffer.concat(chunks));
 }
+
+/**
+ * The most bytes an upload of a job's weights may have: the final weights are the params then
+ * the non-trainable weights (batch-norm moving statistics); a checkpoint is the state codec's
+ * params, two optimizer moments (Adam), the non-trainable weights and a small header.
+ */
+export function uploadLimitBytes(v: { trainableParams: number; nonTrainableParams: number }, kind: 'checkpoint' | 'final'): number {
+  const p = v.trainableParams;
+  const b = v.nonTrainableParams;
+  return kind === 'final' ? 4 * (p + b) : 12 * p + 4 * b + 4096;
+}

@@ -51,27 +51,35 @@ export class BatchPlan {
 /**
  * Split a batch of `batchSize` positions into contiguous slices proportional to `weights`
  * (largest-remainder rounding), in the given member order. Every position is assigned once.
+ *
+ * With `granularity` g > 1 (a model with ghost batch norm: g is the ghost batch size), the
+ * batch is cut into ⌈batchSize / g⌉ units of g positions (the last may be shorter) and whole
+ * units are dealt out the same way, so every slice starts and ends on a unit boundary and
+ * at most ⌈batchSize / g⌉ members get work.
  */
-export function planSlices(batchSize: number, members: { peerId: string; weight: number }[]): Slice[] {
+export function planSlices(batchSize: number, members: { peerId: string; weight: number }[], o: { granularity?: number } = {}): Slice[] {
   if (members.length === 0) return [];
+  const g = Math.max(1, Math.floor(o.granularity ?? 1));
+  const units = g === 1 ? batchSize : Math.ceil(batchSize / g);
   const ws = members.map((m) => (Number.isFinite(m.weight) && m.weight > 0 ? m.weight : 0));
   let total = ws.reduce((a, b) => a + b, 0);
   if (total === 0) {
     ws.fill(1);
     total = ws.length;
   }
-  const exact = ws.map((w) => (w / total) * batchSize);
+  const exact = ws.map((w) => (w / total) * units);
   const counts = exact.map(Math.floor);
-  let left = batchSize - counts.reduce((a, b) => a + b, 0);
+  let left = units - counts.reduce((a, b) => a + b, 0);
   const order = exact
     .map((e, i) => ({ i, r: e - Math.floor(e) }))
     .sort((a, b) => b.r - a.r || a.i - b.i);
   for (let k = 0; left > 0; k = (k + 1) % order.length, left--) counts[order[k]!.i]!++;
   const slices: Slice[] = [];
-  let start = 0;
+  let unit = 0;
   members.forEach((m, i) => {
-    slices.push({ peerId: m.peerId, start, count: counts[i]! });
-    start += counts[i]!;
+    const start = Math.min(unit * g, batchSize);
+    unit += counts[i]!;
+    slices.push({ peerId: m.peerId, start, count: Math.min(unit * g, batchSize) - start });
   });
   return slices;
 }

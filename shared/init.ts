@@ -35,3 +35,12 @@ export function initialParameters(vars: VariableInfo[], seed: number): Float32Ar
   });
   return out;
 }
+
+/**
+ * Seeded initial values of the non-trainable weights (batch-norm moving mean 0 and variance 1,
+ * a frozen layer's kernels Glorot, its biases 0), from a stream apart from the trainable ones.
+ * Every replica, the reference and the model export start from these.
+ */
+export function initialBuffers(vars: VariableInfo[], seed: number): Float32Array {
+  return initialParameters(vars, mixSeed(seed, 0x4e4f4e54)); // 'NONT'
+}

@@ -63,6 +63,13 @@ export const jobSpecSchema = z
     encoding: z.enum(['fp32', 'fp16', 'int8']).default('fp32'),
     /** the first step opens once this many workers are ready */
     minWorkers: z.number().int().min(1).max(1024).default(1),
+    /**
+     * ghost batch size of every BatchNormalization layer: batch statistics are taken over fixed
+     * sub-batches of this many consecutive positions of the global batch (the last may be
+     * smaller), and slices are cut on their boundaries; ignored by models without batch norm.
+     * Absent: min(32, batchSize) (see shared/exactness.ts ghostBatchSize()).
+     */
+    ghostBatchSize: z.number().int().min(1).max(8192).optional(),
     /** evaluate on the test set every K steps (0 = only at the end) */
     evalEvery: z.number().int().min(0).default(0),
     /** a member uploads a checkpoint (weights + optimizer state) every K steps, and at the end */

@@ -296,8 +296,11 @@ function recurrent(gates: 1 | 3 | 4) {
     r.initializer('bias_initializer', units * gates);
     r.noRegularizers('kernel_regularizer', 'recurrent_regularizer', 'bias_regularizer', 'activity_regularizer');
     r.noConstraints('kernel_constraint', 'recurrent_constraint', 'bias_constraint');
-    r.num('dropout', { min: 0, max: 0.99, def: 0 });
-    r.num('recurrent_dropout', { min: 0, max: 0.99, def: 0 });
+    // tfjs draws these masks from its unseeded RNG inside the layer, per time step: no replica
+    // could reproduce another's, so a swarm would not train one model
+    for (const k of ['dropout', 'recurrent_dropout']) {
+      if (r.num(k, { min: 0, max: 0.99, def: 0 }) > 0) r.fail(k, 'must be 0 (recurrent dropout cannot be drawn reproducibly across replicas; put a Dropout layer before or after the RNN instead)');
+    }
     const sequences = r.bool('return_sequences', false);
     if (r.bool('return_state', false)) r.fail('return_state', 'must be false (the model has one output)');
     if (r.bool('stateful', false)) r.fail('stateful', 'must be false (replicas see shuffled slices of a batch)');

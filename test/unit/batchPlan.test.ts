@@ -180,3 +180,29 @@ describe('planSlices', () => {
     }
   });
 });
+
+describe('planSlices with a granularity (ghost batch boundaries)', () => {
+  const m = (...ws: number[]) => ws.map((weight, i) => ({ peerId: `p${i}`, weight }));
+  it('cuts only on multiples of the granularity (or the batch end), covering every position once', () => {
+    const rnd = mulberry32(5);
+    for (let trial = 0; trial < 300; trial++) {
+      const B = 1 + Math.floor(rnd() * 200);
+      const g = 1 + Math.floor(rnd() * 40);
+      const members = Array.from({ length: 1 + Math.floor(rnd() * 8) }, (_, i) => ({ peerId: `m${i}`, weight: rnd() < 0.1 ? 0 : rnd() * 100 }));
+      const slices = planSlices(B, members, { granularity: g });
+      checkSlices(B, members, slices);
+      for (const s of slices) {
+        expect(s.start % g === 0 || s.start === B).toBe(true);
+        expect((s.start + s.count) % g === 0 || s.start + s.count === B).toBe(true);
+      }
+    }
+  });
+  it('deals units proportionally', () => {
+    expect(planSlices(96, m(1, 1, 1), { granularity: 16 }).map((s) => s.count)).toEqual([32, 32, 32]);
+    expect(planSlices(100, m(1, 2), { granularity: 32 }).map((s) => s.count)).toEqual([32, 68]);
+    expect(planSlices(64, m(1, 1, 1), { granularity: 32 }).map((s) => s.count)).toEqual([32, 32, 0]);
+  });
+  it('granularity 1 is the plain split', () => {
+    expect(planSlices(10, m(1, 1, 1), { granularity: 1 })).toEqual(planSlices(10, m(1, 1, 1)));
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeState, encodeState } from '../../shared/stateCodec.ts';
+import { decodeState, encodeState, stateHash, stateVector } from '../../shared/stateCodec.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
 
 describe('state codec', () => {
@@ -29,5 +29,43 @@ describe('state codec', () => {
     const bytes = encodeState(state);
     expect(() => decodeState(bytes.subarray(0, bytes.length - 4))).toThrow(/BAD_REQUEST/);
     expect(() => decodeState(new Uint8Array(16))).toThrow(/BAD_REQUEST/);
+  });
+});
+
+describe('state codec version 2 (non-trainable weights)', () => {
+  const base = { step: 3, params: Float32Array.from([1, 2, 3]), optimizer: { name: 'momentum' as const, iterations: 3, m: Float32Array.from([4, 5, 6]) } };
+  it('round-trips the buffers and writes version 2 only when there are some', () => {
+    const withBuf = encodeState({ ...base, buffers: Float32Array.from([0.25, 9]) });
+    expect(withBuf[2]).toBe(2);
+    const back = decodeState(withBuf);
+    expect([...back.buffers!]).toEqual([0.25, 9]);
+    expect([...back.optimizer.m!]).toEqual([4, 5, 6]);
+    const without = encodeState(base);
+    expect(without[2]).toBe(1);
+    expect(decodeState(without).buffers).toBeUndefined();
+  });
+  it('reads a version-1 state as written before buffers existed', () => {
+    // a version-1 encoding, built by hand: header without `buffers`
+    const json = JSON.stringify({ step: 3, size: 3, name: 'sgd', iterations: 3, hasM: false, hasV: false }).padEnd(64, ' ');
+    const bytes = new Uint8Array(8 + json.length + 12);
+    const dv = new DataView(bytes.buffer);
+    dv.setUint16(0, 0x5354, true);
+    dv.setUint8(2, 1);
+    dv.setUint32(4, json.length, true);
+    bytes.set(new TextEncoder().encode(json), 8);
+    bytes.set(new Uint8Array(Float32Array.from([1, 2, 3]).buffer), 8 + json.length);
+    const st = decodeState(bytes);
+    expect([...st.params]).toEqual([1, 2, 3]);
+    expect(st.buffers).toBeUndefined();
+  });
+  it('stateHash covers the buffers and equals hashFloat32(params) without them', () => {
+    expect(stateHash(base)).toBe(hashFloat32(base.params));
+    expect(stateHash({ ...base, buffers: new Float32Array(0) })).toBe(hashFloat32(base.params));
+    expect(stateHash({ ...base, buffers: Float32Array.from([1]) })).not.toBe(stateHash({ ...base, buffers: Float32Array.from([2]) }));
+    expect(stateHash({ ...base, buffers: Float32Array.from([1]) })).toBe(hashFloat32(stateVector(base.params, Float32Array.from([1]))));
+  });
+  it('rejects a buffers length that does not match the bytes', () => {
+    const b = encodeState({ ...base, buffers: Float32Array.from([1, 2]) });
+    expect(() => decodeState(b.subarray(0, b.length - 4))).toThrow(/BAD_REQUEST/);
   });
 });
