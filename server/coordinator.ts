@@ -15,6 +15,7 @@
  * whole weights live in server/votes.ts, accusations in server/accusation.ts.
  */
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
+import { sliceGranularity } from '../shared/exactness.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
 import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
 import { Accusation } from './coordinator/accusation.ts';
@@ -297,7 +298,8 @@ export class Coordinator implements PolicyView {
       this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}`);
     }
     const now = this.deps.now();
-    const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })));
+    // with batch statistics, slices are cut on ghost-batch boundaries (shared/exactness.ts)
+    const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })), { granularity: sliceGranularity(this.spec) });
     this.open = {
       step: this.step, epoch: this.epoch, ring, slices, openedAt: now,
       deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline) + (newRing ? this.options.ringFormationMs : 0),

@@ -10,7 +10,6 @@
 import { BatchPlan } from '../../shared/batchPlan.ts';
 import { loadDataset } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
-import { hashFloat32 } from '../../shared/hash.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
 import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMessage } from '../../shared/protocol.ts';
@@ -124,7 +123,7 @@ export class WorkerSession {
     this.job = { spec, replica, optimizer, train, test, plan, mesh };
     this.steps = new StepRunner(this.io, this.job);
     this.sync = new StateSync(this.io, this.job);
-    this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}`, paramHash: hashFloat32(replica.params) });
+    this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}`, paramHash: replica.stateHash() });
     this.send({
       type: 'ready',
       info: { backend: choice.backend, adapter: choice.adapter, reason: choice.reason.slice(0, 500), calibration: choice.calibration, userAgent: this.d.userAgent.slice(0, 300) },

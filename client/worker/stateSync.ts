@@ -5,7 +5,6 @@
  */
 import { evalRange, type EvalPart } from '../../shared/protocol.ts';
 import { TabswarmError } from '../../shared/errors.ts';
-import { hashFloat32 } from '../../shared/hash.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
 import { decodeState, encodeState } from '../../shared/stateCodec.ts';
 import { receiveState, sendState } from '../../shared/stateTransfer.ts';
@@ -26,14 +25,15 @@ export class StateSync {
   }
 
   private stateBytes(): Uint8Array {
-    return encodeState({ step: this.io.view.step, params: this.job.replica.params, optimizer: this.job.optimizer.state() });
+    const r = this.job.replica;
+    return encodeState({ step: this.io.view.step, params: r.params, optimizer: this.job.optimizer.state(), ...(r.buffers.length > 0 ? { buffers: r.buffers } : {}) });
   }
 
   /** Donor: after committing step-1, send the whole training state to a joiner. */
   async donate(step: number, to: string) {
     if (this.io.view.step !== step) return; // not at that boundary: the coordinator's timeout handles it
     const bytes = this.stateBytes();
-    const paramHash = hashFloat32(this.job.replica.params);
+    const paramHash = this.job.replica.stateHash();
     try {
       const link = await this.job.mesh.connect(to, { timeoutMs: 20_000 });
       await sendState(link, step, bytes);
@@ -62,15 +62,15 @@ export class StateSync {
     const { replica, spec } = this.job;
     const st = decodeState(bytes);
     if (st.step !== step) throw new TabswarmError('BAD_REQUEST', `state is of step ${st.step}, expected ${step}`);
-    replica.setParams(st.params);
+    replica.setState(st.params, st.buffers);
     this.job.optimizer = createOptimizer(spec.optimizer, replica.size, st.optimizer);
-    const paramHash = hashFloat32(replica.params);
+    const paramHash = replica.stateHash();
     this.io.set({ state: 'waiting', step, paramHash, detail: `synced step ${step} from ${source}` });
     this.io.send({ type: 'synced', step, paramHash });
   }
 
   async voteParamHash(step: number) {
-    if (this.io.view.step === step) this.io.send({ type: 'param-hash', step, paramHash: hashFloat32(this.job.replica.params) });
+    if (this.io.view.step === step) this.io.send({ type: 'param-hash', step, paramHash: this.job.replica.stateHash() });
   }
 
   /** The state goes over HTTP (a socket message may not be that large); the upload is our vote. */
@@ -87,12 +87,13 @@ export class StateSync {
       // only this tab's part of the test set: the coordinator sums the finishers' counts
       const part = evalPart ? evalRange(this.job.test.size, evalPart) : null;
       const ev = part ? await replica.countCorrect(this.job.test, part.start, part.end) : null;
-      const paramHash = hashFloat32(replica.params);
+      const paramHash = replica.stateHash();
       this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}` });
       this.io.send({ type: 'final', step, paramHash, eval: ev });
     }
     if (uploadId) {
-      await this.io.d.upload(uploadId, new Uint8Array(Float32Array.from(replica.params).buffer)).catch((e: unknown) => this.io.set({ detail: `final weights upload failed: ${(e as Error).message}` }));
+      // the whole state: trainable weights, then the non-trainable ones (moving statistics)
+      await this.io.d.upload(uploadId, new Uint8Array(replica.stateVector().buffer)).catch((e: unknown) => this.io.set({ detail: `final weights upload failed: ${(e as Error).message}` }));
     }
   }
 }

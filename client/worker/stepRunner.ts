@@ -6,7 +6,6 @@
 import { evalRange, type EvalPart } from '../../shared/protocol.ts';
 import { TabswarmError, errorCode } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
-import { EXTRA_SLOTS } from '../../shared/replica.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
 import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import type { RingStats } from '../../shared/allreduce/ring.ts';
@@ -70,8 +69,9 @@ export class StepRunner {
     this.io.set({ state: 'training', share: slice.count / spec.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
     try {
       // The ring's links come up, and the ring starts, while the gradient is computed.
-      const P = replica.size;
-      const vec = new Float32Array(P + EXTRA_SLOTS);
+      // [∑grad | batch-norm sums | ∑loss, correct, count] (shared/replica.ts)
+      const T = replica.tailOffset;
+      const vec = new Float32Array(replica.vectorLength);
       const gate = new InputGate(vec.length);
       const gated = d.onPhase === undefined && d.overlap !== false;
       this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
@@ -80,7 +80,8 @@ export class StepRunner {
       ctrl.signal.addEventListener('abort', () => ringCtrl.abort(ctrl.signal.reason), { once: true });
       const t0 = d.now();
       const ringReady = this.links.ringFor(epoch, step, ring, rank, ctrl.signal);
-      const computing = replica.gradientInto(this.job.train, this.job.plan.indices(step, slice.start, slice.count), vec, gated ? (off, len) => gate.markReady(off, len) : undefined);
+      // where the slice lies in the global batch keys its random masks and ghost batches
+      const computing = replica.gradientInto(this.job.train, this.job.plan.indices(step, slice.start, slice.count), vec, gated ? (off, len) => gate.markReady(off, len) : undefined, { step, start: slice.start });
       computing.catch((e: unknown) => ringCtrl.abort(e)); // awaited below; the ring may fail first
       ringReady.catch(() => {});
       let computeMs = 0;
@@ -116,8 +117,8 @@ export class StepRunner {
       await d.onPhase?.('reduced', step, vec);
       this.pending = { step, epoch, vec };
       this.io.send({
-        type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: hashFloat32(replica.params), computeMs, allreduceMs,
-        loss: vec[P]!, correct: vec[P + 1]!, count: vec[P + 2]!,
+        type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: replica.stateHash(), computeMs, allreduceMs,
+        loss: vec[T]!, correct: vec[T + 1]!, count: vec[T + 2]!,
       });
       if (computeMs > 0 && slice.count > 0) this.io.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
     } catch (e) {
@@ -142,17 +143,13 @@ export class StepRunner {
     if (!p || p.step !== step) return;
     this.pending = null;
     const { replica, spec } = this.job;
-    const P = replica.size;
-    const count = p.vec[P + 2]!;
-    if (count > 0) {
-      const grad = new Float32Array(P);
-      for (let i = 0; i < P; i++) grad[i] = p.vec[i]! / count;
-      this.job.optimizer.apply(replica.params, grad);
-      replica.writeParams();
-    }
+    const T = replica.tailOffset;
+    const count = p.vec[T + 2]!;
+    // mean gradient → optimizer, and the moving statistics from the ghost-batch sums, alike on every replica
+    replica.applyUpdate(p.vec, this.job.optimizer);
     const { view } = this.io;
     const mySlice = view.share * spec.batchSize;
-    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[P]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: hashFloat32(replica.params), detail: `committed step ${step}` });
+    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
     if (evalPart) {
       // this tab's part of the test set; the coordinator sums every part's counts
       const { start, end } = evalRange(this.job.test.size, evalPart);

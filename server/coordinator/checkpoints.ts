@@ -5,9 +5,8 @@
  * the members still alive holds that hash (server/coordinator/votes.ts). A checkpoint is what
  * rejoiners and a restarted server resume from, so one member cannot plant it.
  */
-import { hashFloat32 } from '../../shared/hash.ts';
 import type { ServerMessage } from '../../shared/protocol.ts';
-import { decodeState } from '../../shared/stateCodec.ts';
+import { decodeState, stateHash } from '../../shared/stateCodec.ts';
 import type { Checkpoint, JobEvent, Member, UploadKind } from './types.ts';
 import { CheckpointRound } from './votes.ts';
 
@@ -67,7 +66,8 @@ export class CheckpointRounds {
     let paramHash: string | null = null;
     try {
       const st = decodeState(state);
-      if (st.step === step) paramHash = hashFloat32(st.params);
+      // the hash every replica reports covers its non-trainable weights as well
+      if (st.step === step) paramHash = stateHash(st);
     } catch {
       paramHash = null;
     }

@@ -9,7 +9,7 @@
  */
 import { hashFloat32 } from '../../shared/hash.ts';
 import type { ServerMessage } from '../../shared/protocol.ts';
-import { decodeState } from '../../shared/stateCodec.ts';
+import { decodeState, stateVector } from '../../shared/stateCodec.ts';
 import type { Checkpoint, JobEvent, Member, UploadKind } from './types.ts';
 import { Evaluation } from './evaluation.ts';
 import { FinalRound, type FinalWeights } from './votes.ts';
@@ -125,7 +125,8 @@ export class JobEnding {
       h.event('done', text);
       return;
     }
-    const params = decodeState(cp.state).params;
+    const st = decodeState(cp.state);
+    const params = stateVector(st.params, st.buffers);
     const text = `final weights are the checkpoint of step ${cp.step}, not of step ${this.step}: ${why}`;
     h.failure = text;
     h.finalParams = { step: cp.step, paramHash: cp.paramHash, params, source: 'checkpoint' };

@@ -5,11 +5,6 @@
  * generator, the moving statistics travel in the reduced vector and are updated at commit:
  * every replica's full state hash (params and moving statistics) is equal, and the downloaded
  * weights (params then moving statistics) are within 1e-4 of the single-process reference.
- *
- * Needs the worker session and the coordinator wired to the exact-training APIs (see the
- * branch `exact`'s notes: Replica.applyUpdate / stateHash / stateVector / setState,
- * gradientInto(…, { step, start }), planSlices(…, { granularity }); docs/exact-wiring/ has the
- * patches); until then it is skipped: set TABSWARM_EXACT_WIRED=1 to run it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
@@ -34,7 +29,7 @@ function model(): Record<string, unknown> {
   return json;
 }
 
-describe.runIf(process.env.TABSWARM_EXACT_WIRED === '1')('exact batch norm + dropout swarm', () => {
+describe('exact batch norm + dropout swarm', () => {
   it('3 tabs, 40 steps: replicas equal (state hash), max |swarm − reference| ≤ 1e-4 over all weights', async () => {
     const r = await runDemo({
       workers: 3, preset: 'mnist-mlp', job: { model: model(), batchSize: 96, ghostBatchSize: 16 },
