@@ -15,7 +15,7 @@ import { PeerMesh } from '../../shared/transport/peerMesh.ts';
 import { simplePeerFactory, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
 import { chooseBackend, probeWebGpu, webgpuDeviceLost, type AdapterReport, type BackendName } from './backend.ts';
 import { renderBackend, renderJobInfo, watchJob } from './landing.ts';
-import { WorkerSession, type Phase, type SessionView, type SocketLike, type WorkerState } from './session.ts';
+import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
 
 const params = new URLSearchParams(location.search);
 const jobId = params.get('job');
@@ -24,7 +24,7 @@ const serverUrl = params.get('server') ?? location.origin;
 const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
-type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: Phase, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number };
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number };
 const w = window as unknown as PageHooks;
 
 let gpu: AdapterReport | null = null;
@@ -109,7 +109,7 @@ function start(id: string) {
         return () => clearInterval(t);
       },
       // a test's phase hook (installed before the page's scripts run) turns the overlap of compute and ring off; see SessionDeps.onPhase
-      ...(w.__tabswarmPhase ? { onPhase: (phase: Phase, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
+      ...(w.__tabswarmPhase ? { onPhase: (phase: HookPoint, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
       overlap: params.get('overlap') !== '0',
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
       ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),

@@ -18,7 +18,7 @@ import { StateSync } from './stateSync.ts';
 import { StepRunner } from './stepRunner.ts';
 import type { LoadedJob, Mesh, SessionDeps, SessionIO, SessionView, WorkerState } from './sessionTypes.ts';
 
-export type { Mesh, Phase, SessionDeps, SessionView, SocketLike, WorkerState } from './sessionTypes.ts';
+export type { Mesh, HookPoint, SessionDeps, SessionView, SocketLike, WorkerState } from './sessionTypes.ts';
 
 export class WorkerSession {
   private view: SessionView;

@@ -14,7 +14,7 @@ import type { Link } from '../../shared/allreduce/link.ts';
 export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'syncing' | 'training' | 'done' | 'left' | 'dropped' | 'error';
 
 /** Points a test (or a curious volunteer's devtools) can observe; awaited, so it can hold a phase. */
-export type Phase = 'compute' | 'allreduce' | 'reduced';
+export type HookPoint = 'compute' | 'allreduce' | 'reduced';
 
 export interface Mesh {
   connect(remoteId: string, opts: { signal?: AbortSignal; timeoutMs?: number }): Promise<Link>;
@@ -65,7 +65,7 @@ export interface SessionDeps {
    * the all-reduce). With this hook set, none of the contribution leaves before the 'compute'
    * phase has returned (a test may inspect or alter it), so compute and ring do not overlap.
    */
-  onPhase?(phase: Phase, step: number, vec: Float32Array): Promise<void> | void;
+  onPhase?(phase: HookPoint, step: number, vec: Float32Array): Promise<void> | void;
   /** start the all-reduce while the gradient is still computed and read back (default true) */
   overlap?: boolean;
   /** this host's uplink rate, Mbit/s: the ring paces what it sends under it (see PacedLink) */
