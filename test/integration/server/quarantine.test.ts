@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { io } from 'socket.io-client';
 import type { TabswarmServer } from '../../../server/app.ts';
 import { DASHBOARD_NAMESPACE, type DashboardServerMessage } from '../../../shared/dashboardProtocol.ts';
+import { PROTOCOL_VERSION } from '../../../shared/protocol.ts';
 import { presetSpec } from '../../../shared/presets.ts';
 import { ProtocolClient, runWorker } from './protocolClient.ts';
 import { call, createJob, startServer } from './serverHarness.ts';
@@ -72,7 +73,7 @@ describe('failures stay in their job', () => {
     expect(errors.some((e) => e.includes('job quarantined') && e.includes(a.id))).toBe(true);
     // a quarantined job takes no members
     const late = await ProtocolClient.connect(s.url);
-    late.send({ type: 'join', protocol: 2, jobId: a.id });
+    late.send({ type: 'join', protocol: PROTOCOL_VERSION, jobId: a.id });
     expect((await late.next('error')).code).toBe('JOB_FAILED');
     late.close();
     // the other job trains to its end on the same server
