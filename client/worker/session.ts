@@ -92,7 +92,10 @@ export class WorkerSession {
       case 'done':
         return this.sync!.finish(m.step, m.upload ? (m.uploadId ?? null) : null, m.evalPart);
       case 'sync-send':
-        return this.sync!.donate(m.step, m.to);
+        // not awaited: the state is taken at once, and a joiner that never answers (a stranger)
+        // must not hold this tab's queue — its next step would miss the deadline
+        void this.sync!.donate(m.step, m.to).catch((e: unknown) => this.set({ detail: `donating state failed: ${(e as Error).message}` }));
+        return;
       case 'sync-receive':
         return this.sync!.receive(m.step, m.from);
       case 'sync-state':

@@ -94,15 +94,18 @@ describe('strangers', () => {
       expect(oc.every((c) => ['WRONG_STATE', 'NOT_ALLOWED', 'STALE_STEP', 'NOT_IN_RING'].includes(c))).toBe(true);
     }
 
-    const done = await waitFor('job done with final weights', async () => {
+    const done = await waitFor('job done, every member that trained to the end reporting', async () => {
       const o = await owner();
-      return o.status === 'done' && o.hasWeights ? o : null;
+      return o.status === 'done' && o.hasWeights && o.members.filter((m) => m.state === 'active').every((m) => m.final) ? o : null;
     }, 240_000, 250);
     const { metrics } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { step: number; loss: number; accuracy: number }[] };
     expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));
     expect(metrics.every((m) => m.loss < 10 && m.accuracy <= 1)).toBe(true);
+    // both honest tabs trained to the end: no stranger got one dropped (a syncing stranger once
+    // held its donor's queue until the donor missed a step deadline)
     const honest = done.members.filter((m) => m.final);
     expect(honest.length).toBe(2);
+    expect(done.members.filter((m) => m.state === 'dropped' && m.goneReason === 'step-deadline')).toEqual([]);
     expect(new Set(honest.map((m) => m.final!.paramHash)).size).toBe(1);
     expect(done.committedParamHash).toBe(honest[0]!.final!.paramHash);
     const swarm = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth)).arrayBuffer());
