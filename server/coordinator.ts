@@ -486,7 +486,7 @@ export class Coordinator implements PolicyView {
       this.move(m, reason === 'left' ? { type: 'leave' } : { type: 'drop', reason });
       m.reason = reason;
       if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
-      if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`);
+      if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`, reason);
       this.syncs.forget(x);
     }
     this.forgetOldMembers();

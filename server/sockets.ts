@@ -14,6 +14,7 @@ import type { Server, Socket } from 'socket.io';
 import { TabswarmError, errorCode } from '../shared/errors.ts';
 import { PROTOCOL_VERSION, parseClientMessage, type ClientMessage, type ClientToServerEvents, type ServerMessage, type ServerToClientEvents } from '../shared/protocol.ts';
 import type { Coordinator, Member } from './coordinator.ts';
+import type { DropReason } from './memberState.ts';
 import type { Job, JobRegistry } from './jobs.ts';
 import type { Logger } from './log.ts';
 import { authorize } from './messagePolicy.ts';
@@ -41,7 +42,7 @@ export interface SocketDeps {
 }
 
 /** Drops that cost the job something: the address waits before it may join again. */
-const PENALIZED = /^dropped: (sync-failed|evicted|violations)\b/;
+const PENALIZED: ReadonlySet<DropReason> = new Set(['sync-failed', 'evicted', 'violations']);
 
 /** Honest workers cross an abort now and then (counted as nothing) and never send garbage. */
 export const DEFAULT_VIOLATIONS: BucketSpec = { burst: 20, perSec: 0.2 };
@@ -160,8 +161,8 @@ export function attachSockets(io: Server<ClientToServerEvents, ServerToClientEve
       peerId = id;
       j.coordinator.join(id, {
         send,
-        disconnect: (reason) => {
-          if (PENALIZED.test(reason)) d.penalties?.penalize(ip, j.id);
+        disconnect: (reason, cause) => {
+          if (cause && PENALIZED.has(cause)) d.penalties?.penalize(ip, j.id);
           fail('DROPPED', reason);
           socket.disconnect(true);
         },

@@ -156,26 +156,22 @@ export class Replica {
 
   /** Copies the master parameters into the tfjs variables. */
   writeParams(): void {
-    const { tf } = this;
-    let off = 0;
-    this.vars.forEach((v, i) => {
-      const shape = this.varInfo[i]!.shape;
-      const n = variableSize(shape);
-      const t = tf.tensor(this.params.subarray(off, off + n), shape, 'float32');
-      v.assign(t);
-      t.dispose();
-      off += n;
-    });
+    this.assignFlat(this.vars, this.varInfo, this.params);
   }
 
   /** Copies the master non-trainable weights into the tfjs variables (inference reads them). */
   writeBuffers(): void {
+    this.assignFlat(this.bufferVars, this.bufferInfo, this.buffers);
+  }
+
+  /** Assigns consecutive ranges of `flat` to `vars`, in order. */
+  private assignFlat(vars: readonly tfjs.Variable[], info: readonly { shape: number[] }[], flat: Float32Array): void {
     const { tf } = this;
     let off = 0;
-    this.bufferVars.forEach((v, i) => {
-      const shape = this.bufferInfo[i]!.shape;
+    vars.forEach((v, i) => {
+      const shape = info[i]!.shape;
       const n = variableSize(shape);
-      const t = tf.tensor(this.buffers.subarray(off, off + n), shape, 'float32');
+      const t = tf.tensor(flat.subarray(off, off + n), shape, 'float32');
       v.assign(t);
       t.dispose();
       off += n;

@@ -4,13 +4,14 @@
  */
 import type { ServerMessage, WorkerInfo } from '../../shared/protocol.ts';
 import { DEFAULT_DEADLINE, type DeadlineOptions } from '../deadline.ts';
-import type { MemberState } from '../memberState.ts';
+import type { DropReason, MemberState } from '../memberState.ts';
 
 export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped' | 'failed';
 
 export interface MemberHandle {
   send(m: ServerMessage): void;
-  disconnect(reason: string): void;
+  /** `cause`: the drop reason, when the coordinator dropped the member (the socket layer may act on it) */
+  disconnect(reason: string, cause?: DropReason): void;
 }
 
 export interface Member {
