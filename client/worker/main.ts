@@ -12,7 +12,7 @@ import { isBuiltinDatasetId } from '../../shared/jobSpec.ts';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../../shared/transport/peerMesh.ts';
-import { simplePeerFactory, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
+import { simplePeerFactory, type HealEvent, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
 import { chooseBackend, probeWebGpu, webgpuDeviceLost, type AdapterReport, type BackendName } from './backend.ts';
 import { renderBackend, renderJobInfo, watchJob } from './landing.ts';
 import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
@@ -24,7 +24,7 @@ const serverUrl = params.get('server') ?? location.origin;
 const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
-type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number };
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number; __tabswarmHeals?: ({ peer: string } & HealEvent)[] };
 const w = window as unknown as PageHooks;
 
 let gpu: AdapterReport | null = null;
@@ -83,6 +83,11 @@ function start(id: string) {
         new PeerMesh({
           localId,
           sendSignal: (to, data) => sendSignal(to, data as unknown as Record<string, unknown>),
+          // what a link went through (ICE lost, restarted, healed or given up), for tests and the console
+          onLinkHeal: (peer, e) => {
+            (w.__tabswarmHeals ??= []).push({ peer, ...e });
+            console.info(`link to ${peer}: ${JSON.stringify(e)}`);
+          },
           createPeer: simplePeerFactory(SimplePeer as unknown as SimplePeerConstructor, { config: { iceServers: iceServers as unknown as RTCIceServer[] } }),
         }),
       chooseBackend: (spec, train, onProgress) => chooseBackend(spec, train, forced, onProgress, excluded),
