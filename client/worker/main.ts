@@ -83,6 +83,11 @@ function start(id: string) {
         new PeerMesh({
           localId,
           sendSignal: (to, data) => sendSignal(to, data as unknown as Record<string, unknown>),
+          // A tab heals a lost link for up to 10 s (after 4 s of stalled data or an ICE change):
+          // an ICE restart needs the path back plus a round of checks, and on a shared machine
+          // 5 s left a 6 s outage healing with ~1 s to spare. A dead peer is noticed sooner by
+          // the server (its socket) than by this window.
+          linkOptions: { healMs: 10_000 },
           // what a link went through (ICE lost, restarted, healed or given up), for tests and the console
           onLinkHeal: (peer, e) => {
             (w.__tabswarmHeals ??= []).push({ peer, ...e });
