@@ -5,12 +5,15 @@
  * softmax Dense. A global batch of 50 in ghost batches of 10 (5 over 3 tabs: the slices
  * cannot be equal). Every replica's state hash is equal, the downloaded weights (params then
  * moving statistics) are within 1e-4 of the single-process reference, and the downloaded
- * model.json + weights.bin, fed the split features, scores what the replicas scored.
+ * model.json + weights.bin, fed the split features, scores what the replicas scored. Then a
+ * tab that joins the same model mid-job takes its state (moving statistics included) from a
+ * donor and ends bit-identical, at the reference's weights.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
 import { datasetSource, downloadedAccuracy, exactHarness, finished, type ExactHarness } from './exactHarness.ts';
+import { waitFor } from './helpers.ts';
 
 let h: ExactHarness;
 
@@ -72,5 +75,40 @@ describe('exact functional model', () => {
     const { accuracy, count } = await downloadedAccuracy(h.server.url, s, done);
     expect(count).toBe(30);
     expect(accuracy).toBe(done.testAccuracy);
+  }, 240_000);
+
+  it('a tab that joins mid-job syncs the functional model’s state from a donor and ends bit-identical; weights = reference', async () => {
+    const STEPS = 24;
+    const s = await h.start({
+      preset: 'iris-mlp', model: twoBranches(), batchSize: 30, ghostBatchSize: 10, steps: STEPS, minWorkers: 2,
+      optimizer: { name: 'adam', learningRate: 0.02 },
+    }, 'wasm');
+    // the first tab holds at the compute of step 8 until the joiner is ready, so the job cannot end before it syncs
+    const first = await s.open(async (p) => {
+      await p.addInitScript(() => {
+        const w = window as unknown as { __tabswarmPhase: (p: string, s: number) => Promise<void> | void; __release: () => void };
+        const gate = new Promise<void>((r) => (w.__release = r));
+        w.__tabswarmPhase = (phase, step) => (phase === 'compute' && step === 8 ? gate : undefined);
+      });
+    });
+    await s.open();
+    await waitFor('step 6', async () => (await s.view()).step >= 6);
+    await s.open();
+    await waitFor('the joiner to be ready (dataset loaded)', async () => {
+      const v = await s.view();
+      return v.members.length >= 3 && v.members.every((m) => m.state !== 'joining');
+    });
+    await first.evaluate(() => (window as unknown as { __release: () => void }).__release());
+    const done = await finished(s, 150_000);
+    expect(await s.steps()).toEqual(Array.from({ length: STEPS }, (_, i) => i));
+    const sync = (await s.events()).find((e) => e.kind === 'sync' && /state of step \d+ from /.test(e.detail));
+    expect(Number(/state of step (\d+)/.exec(sync?.detail ?? '')?.[1])).toBeGreaterThanOrEqual(8);
+    const finals = done.members.filter((m) => m.state === 'active').map((m) => m.final!.paramHash);
+    expect(finals).toHaveLength(3);
+    expect(new Set(finals).size).toBe(1);
+    const swarm = await s.weights();
+    const ref = await trainReference(done.spec, datasetSource(), STEPS);
+    expect(swarm.length).toBe(ref.weights.length);
+    expect(maxAbsDiff(swarm, ref.weights)).toBeLessThanOrEqual(1e-4);
   }, 240_000);
 });
