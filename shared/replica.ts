@@ -24,6 +24,7 @@ import type { Dataset } from './datasets.ts';
 import { TabswarmError } from './errors.ts';
 import { ghostBatchSize } from './exactness.ts';
 import { initialBuffers, initialParameters, variableSize, type VariableInfo } from './init.ts';
+import { fail, layerGraph, type Graph } from './layerGraph.ts';
 import type { JobSpec } from './jobSpec.ts';
 import type { Optimizer } from './optimizer.ts';
 import { stateHash, stateVector } from './stateCodec.ts';
@@ -68,38 +69,6 @@ type Special =
   | { kind: 'bn'; bn: BnLayer }
   | { kind: 'bnFrozen' }
   | { kind: 'noise'; cls: 'Dropout' | 'SpatialDropout1D' | 'GaussianNoise' | 'GaussianDropout' | 'AlphaDropout'; rate: number; stddev: number };
-
-/** A functional model's layer graph, by index into model.layers. */
-interface Graph {
-  /** indices of each layer's inbound layers (empty for an input) */
-  inbound: number[][];
-  /** the index of input k */
-  inputs: number[];
-  output: number;
-}
-
-interface LayerNode {
-  inboundNodes: { inboundLayers: unknown[] }[];
-}
-
-/** The graph of a functional model; null for a Sequential one, which is a chain. */
-function layerGraph(model: tfjs.LayersModel): Graph | null {
-  if (model.getClassName() === 'Sequential') return null;
-  const at = new Map<unknown, number>(model.layers.map((l, i) => [l, i]));
-  const index = (l: unknown) => {
-    const i = at.get(l);
-    if (i === undefined) throw new TabswarmError('INTERNAL', 'a layer of the graph is not among the model’s layers');
-    return i;
-  };
-  const inbound = model.layers.map((l) => {
-    const nodes = (l as unknown as LayerNode).inboundNodes;
-    if (l.getClassName() === 'InputLayer') return [];
-    if (nodes.length !== 1) throw new TabswarmError('INTERNAL', `layer ${l.name} is applied ${nodes.length} times`);
-    return nodes[0]!.inboundLayers.map(index);
-  });
-  if (model.outputLayers.length !== 1) throw new TabswarmError('INTERNAL', `the model has ${model.outputLayers.length} outputs`);
-  return { inbound, inputs: model.inputLayers.map(index), output: index(model.outputLayers[0]) };
-}
 
 const RANDOM_CLASSES = new Set(['Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']);
 
@@ -350,7 +319,7 @@ export class Replica {
     g.inputs.forEach((i, k) => (values[i] = xs[k]));
     layers.forEach((layer, index) => {
       if (values[index]) return;
-      const ins = g.inbound[index]!.map((j) => values[j]!);
+      const ins = g.inbound[index]!.map((j) => values[j] ?? fail(`layer ${layer.name} comes before its input ${layers[j]!.name}`));
       values[index] = this.trainLayer(layer, index, ins.length === 1 ? ins[0]! : ins, at, ghosts, stats);
     });
     return values[g.output]!;
