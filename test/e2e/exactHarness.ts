@@ -34,14 +34,22 @@ export interface ExactHarness {
   close: () => Promise<void>;
 }
 
+/** Whether `e` or an error it was caused by (fetch failed → ECONNRESET) is a socket reset. */
+function socketReset(e: unknown): boolean {
+  for (let c = e, depth = 0; c && depth < 4; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return true;
+  }
+  return false;
+}
+
 /** Retries a request whose kept-alive socket the in-process server closed meanwhile (trainReference holds the event loop). */
 async function again<T>(f: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await f();
     } catch (e) {
-      const code = (e as { cause?: { code?: string } }).cause?.code;
-      if (attempt >= 2 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw e;
+      if (attempt >= 2 || !socketReset(e)) throw e;
     }
   }
 }
@@ -101,7 +109,7 @@ export const datasetSource = () => createDatasetFiles().source;
  */
 export async function downloadedAccuracy(url: string, s: Started, done: JobView): Promise<{ accuracy: number; count: number }> {
   await tf.setBackend('cpu');
-  const model = await connect(url).job(s.id, s.ownerToken).model(tf);
+  const model = await again(() => connect(url).job(s.id, s.ownerToken).model(tf));
   const test = await loadDataset(datasetSource(), done.spec.dataset.id, 'test', done.spec.dataset.testSize);
   const feat = test.featureShape.reduce((a, b) => a * b, 1);
   const shapes = model.inputs.map((t) => t.shape.slice(1) as number[]);
