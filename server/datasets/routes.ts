@@ -2,7 +2,8 @@
  * The dataset store's HTTP routes (under /api/datasets; errors as everywhere: a JSON
  * `{ error: { code, message } }`, thrown and answered by server/http.ts):
  *
- *   POST   /api/datasets?format=csv|jsonl|npy|npz|idx[&label=COL][&name=NAME]   body: the file
+ *   POST   /api/datasets?format=csv|jsonl|npy|npz|idx[&label=COL][&name=NAME][&task=regression|classification]   body: the file
+ *            (task: how numeric labels are read; absent: integers are class ids, other numbers targets)
  *            201 { id, ownerToken, deduplicated: false, ...metadata }
  *            200 { id, deduplicated: true, ...metadata }   (the same bytes, format and label again)
  *   GET    /api/datasets                      { datasets: [summary…] }
@@ -31,7 +32,7 @@ export function createDatasetRoutes(d: DatasetRouteDeps) {
       try {
         if (d.guards && !d.guards.createJob(req.socket.remoteAddress)) throw new TabswarmError('RATE_LIMITED', 'too many uploads from this address; try again later');
         const q = url.searchParams;
-        const r = await d.store.upload(req, { format: q.get('format'), label: q.get('label'), name: q.get('name') });
+        const r = await d.store.upload(req, { format: q.get('format'), label: q.get('label'), name: q.get('name'), task: q.get('task') });
         return d.send(res, r.created ? 201 : 200, { ...r.meta, ...(r.ownerToken ? { ownerToken: r.ownerToken } : {}), deduplicated: !r.created });
       } catch (e) {
         // refused before the body was read through: do not read (or wait for) the rest

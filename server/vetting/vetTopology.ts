@@ -16,8 +16,11 @@ import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './limits.ts';
 export interface DatasetShape {
   /** per-sample feature shape, e.g. [28, 28, 1] */
   featureShape: readonly number[];
-  /** the loss wants one probability per class from the last layer */
-  classes: number;
+  /**
+   * the loss wants one probability per class from the last layer; absent: the output is left
+   * to the task check (server/vetting/vetTask.ts), which knows the job's loss
+   */
+  classes?: number;
 }
 
 export interface VettedLayer {
@@ -36,6 +39,9 @@ export interface StaticVetting {
   activationFloatsPerSample: number;
   macsPerSample: number;
   layers: VettedLayer[];
+  /** the last layer's output shape per sample, and its activation ('' when none is named) */
+  outputShape: number[];
+  lastActivation: string;
   /** the topology with int-or-array fields normalised to arrays (`kernel_size: 3` → `[3, 3]`) */
   model: Json;
 }
@@ -149,11 +155,13 @@ export function vetModelTopology(model: unknown, dataset: DatasetShape, limits: 
 
   const last = layers.at(-1)!;
   const where = `layer ${layers.length - 1} (${last.name}) ${last.className}`;
-  if (shape.length !== 1 || shape[0] !== dataset.classes) {
-    reject(where, `the model's output must be [${dataset.classes}] (one probability per class of the dataset), got [${shape.join(', ')}]`);
+  if (dataset.classes !== undefined) {
+    if (shape.length !== 1 || shape[0] !== dataset.classes) {
+      reject(where, `the model's output must be [${dataset.classes}] (one probability per class of the dataset), got [${shape.join(', ')}]`);
+    }
+    if (lastActivation !== 'softmax') reject(where, 'the last layer must end in a softmax (the loss is cross-entropy on probabilities)');
   }
-  if (lastActivation !== 'softmax') reject(where, 'the last layer must end in a softmax (the loss is cross-entropy on probabilities)');
 
   const outCfg = legacy ? outEntries : { ...cfg, layers: outEntries };
-  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, model: { ...model, config: outCfg } };
+  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, outputShape: [...shape], lastActivation, model: { ...model, config: outCfg } };
 }
