@@ -17,7 +17,7 @@ import { access, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/pr
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
+import { decodeShard, prod, splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { DatasetRecord, DatasetRows } from '../store/datasets.ts';
 import type { DatasetTask } from '../vetting/vetTask.ts';
@@ -55,6 +55,22 @@ export interface UploadResult {
   meta: StoredDatasetMeta;
 }
 
+export const PREVIEW_MAX_ROWS = 100;
+/** features a preview holds at most (rows are cut to fit: 64 MNIST images, say) */
+export const PREVIEW_MAX_VALUES = 1 << 16;
+
+export interface DatasetPreview {
+  id: string;
+  task: StoredDatasetMeta['task'];
+  featureShape: number[];
+  targetShape: number[] | null;
+  label: string | null;
+  /** feature values as stored; y: a class id (with its name) or the target values */
+  rows: { x: number[]; y: number | number[]; class?: string }[];
+  /** shards read to answer (the first ones, never more than the rows need) */
+  shardsRead: number;
+}
+
 export type DatasetSummary = Omit<StoredDatasetMeta, 'stats' | 'shards' | 'classes'> & { shardCount: number };
 
 export interface DatasetStore {
@@ -67,6 +83,8 @@ export interface DatasetStore {
   list(): DatasetSummary[];
   /** DATASET_UNKNOWN when there is none */
   get(id: string): StoredDatasetMeta;
+  /** the first `rows` samples (at most PREVIEW_MAX_ROWS, and PREVIEW_MAX_VALUES features in all), read from the first shard(s) only */
+  preview(id: string, rows: number): Promise<DatasetPreview>;
   /** the shard's bytes, when `hash` is one of dataset `id`'s shards */
   shard(id: string, hash: string): Promise<Uint8Array>;
   /** owner only (the token from the upload); DATASET_IN_USE while `inUse(id)` */
@@ -261,6 +279,26 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       const r = o.rows.get(id);
       if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
       return toMeta(r);
+    },
+    async preview(id, want) {
+      const r = o.rows.get(id);
+      if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+      const F = prod(r.featureShape);
+      const n = Math.min(want, PREVIEW_MAX_ROWS, r.size, Math.max(1, Math.floor(PREVIEW_MAX_VALUES / F)));
+      const rows: DatasetPreview['rows'] = [];
+      let shardsRead = 0;
+      for (const ref of r.shards) {
+        if (rows.length >= n) break;
+        const s = decodeShard(new Uint8Array(await readFile(shardFile(ref.hash))));
+        shardsRead++;
+        const T = s.task === 'classification' ? 1 : prod(s.targetShape);
+        for (let j = 0; j < s.count && rows.length < n; j++) {
+          const x = Array.from(s.x.subarray(j * F, (j + 1) * F));
+          if (s.task === 'classification') rows.push({ x, y: s.y[j]!, ...(r.classes ? { class: r.classes[s.y[j]!] ?? '' } : {}) });
+          else rows.push({ x, y: Array.from(s.y.subarray(j * T, (j + 1) * T)) });
+        }
+      }
+      return { id, task: r.task, featureShape: r.featureShape, targetShape: r.targetShape, label: r.label, rows, shardsRead };
     },
     async shard(id, hash) {
       const r = o.rows.get(id);

@@ -10,6 +10,7 @@
  *   GET    /api/datasets/:id                  metadata: shapes, classes or target shape, statistics, shards
  *   DELETE /api/datasets/:id                  owner only (Authorization: Bearer OWNER_TOKEN)
  *   GET    /api/datasets/:id/shards/:hash     the shard's bytes, cached forever (content-addressed)
+ *   GET    /api/datasets/:id/preview?rows=N   the first N samples (default 10, at most 100), from the first shard(s) only
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TabswarmError } from '../../shared/errors.ts';
@@ -46,6 +47,12 @@ export function createDatasetRoutes(d: DatasetRouteDeps) {
     if (p.length === 1 && req.method === 'DELETE') {
       await d.store.delete(id, bearer(req), d.inUse);
       return d.send(res, 200, { ok: true, id });
+    }
+    if (p.length === 2 && p[1] === 'preview' && req.method === 'GET') {
+      const raw = url.searchParams.get('rows') ?? '10';
+      const rows = Number(raw);
+      if (!/^\d{1,6}$/.test(raw) || rows < 1) throw new TabswarmError('BAD_REQUEST', 'rows must be a whole number ≥ 1');
+      return d.send(res, 200, await d.store.preview(id, rows));
     }
     if (p.length === 3 && p[1] === 'shards' && (req.method === 'GET' || req.method === 'HEAD')) {
       const bytes = await d.store.shard(id, p[2]!);
