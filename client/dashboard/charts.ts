@@ -104,7 +104,7 @@ export function createJobCharts(): JobCharts {
     last = { metrics, paramCount };
     const t0 = metrics[0]?.at ?? 0;
     const x = metrics.map((m) => (xAxis === 'step' ? m.step : (m.at - t0) / 1000));
-    // what the ring moves: the parameters' gradient plus loss, correct and count
+    // what the ring moves: the parameters' gradient plus the loss and metric slots
     const vectorBytes = ringVectorBytes(paramCount);
     loss.set(x, [metrics.map((m) => m.loss)]);
     // a regression's steps carry MAE / RMSE: the error chart replaces the accuracy chart
