@@ -125,4 +125,31 @@ describe('replicas on every task', () => {
     expect(ev.correct).toBeLessThanOrEqual(n);
     r.dispose();
   }, 60_000);
+
+  it('binary cross-entropy on probabilities and on logits: learns a separable 0/1 labelling', async () => {
+    const n = 200;
+    const x = new Float32Array(n * 2);
+    const y = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x[i * 2] = Math.fround(Math.sin(i * 0.7));
+      x[i * 2 + 1] = Math.fround(Math.cos(i * 1.1));
+      y[i] = x[i * 2]! + x[i * 2 + 1]! > 0 ? 1 : 0;
+    }
+    const ds: Dataset = { id: 'bin', size: n, featureShape: [2], numClasses: 2, x, y, task: 'classification' };
+    for (const fromLogits of [false, true]) {
+      const spec = specOf({ model: topology([tf.layers.dense({ inputShape: [2], units: 1, activation: fromLogits ? 'linear' : 'sigmoid' })]), loss: 'binaryCrossentropy', fromLogits, batchSize: 50 });
+      const r = await Replica.create(tf, spec);
+      const plan = new BatchPlan(ds.size, spec.batchSize, spec.seed);
+      const opt = createOptimizer(spec.optimizer, r.size);
+      const losses: number[] = [];
+      for (let s = 0; s < 40; s++) {
+        const g = await r.gradient(ds, plan.indices(s, 0, 50), { step: s, start: 0 });
+        losses.push(g[r.tailOffset + TAIL.loss]! / 50);
+        r.applyUpdate(g, opt);
+      }
+      expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.6);
+      expect((await r.evaluate(ds, 0, n)).correct).toBeGreaterThan(0.9 * n);
+      r.dispose();
+    }
+  }, 60_000);
 });
