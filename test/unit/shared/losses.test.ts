@@ -153,3 +153,14 @@ describe('replicas on every task', () => {
     }
   }, 60_000);
 });
+
+describe('standardisation from the upload statistics', () => {
+  it('(x − mean) / std per feature in float32; a constant feature is only centred', async () => {
+    const { standardizeFeatures } = await import('../../../shared/datasetShards.ts');
+    const x = Float32Array.from([10, 5, 12, 5, 14, 5]);
+    standardizeFeatures(x, { mean: [12, 5], std: [Math.sqrt(8 / 3), 0] });
+    const s = Math.fround(Math.sqrt(8 / 3));
+    expect([...x]).toEqual([Math.fround(-2 / s), 0, 0, 0, Math.fround(2 / s), 0]);
+    expect(() => standardizeFeatures(new Float32Array(5), { mean: [0, 0], std: [1, 1] })).toThrow(/DATASET_INVALID/);
+  });
+});
