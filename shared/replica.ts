@@ -26,17 +26,18 @@ import { ghostBatchSize } from './exactness.ts';
 import { initialBuffers, initialParameters, variableSize, type VariableInfo } from './init.ts';
 import { fail, layerGraph, type Graph } from './layerGraph.ts';
 import type { JobSpec } from './jobSpec.ts';
+import { TAIL, TAIL_SLOTS, batchTargets, lossConfig, lossSum, metricSums, targetTensor, type LossConfig } from './losses.ts';
 import type { Optimizer } from './optimizer.ts';
 import { stateHash, stateVector } from './stateCodec.ts';
 
 type Tf = typeof tfjs;
 
 /**
- * Gradient vector layout: [∑grad (size) | batch-norm sums (statsSize) | ∑loss | correct | count];
- * the last EXTRA_SLOTS start at `tailOffset`, the whole is `vectorLength` long. Without batch
- * norm statsSize is 0 and the layout is the old [∑grad | ∑loss | correct | count].
+ * Gradient vector layout: [∑grad (size) | batch-norm sums (statsSize) | ∑loss | correct | ∑absErr | ∑sqErr | count];
+ * the last EXTRA_SLOTS (shared/losses.ts TAIL) start at `tailOffset`, the whole is
+ * `vectorLength` long. Without batch norm statsSize is 0.
  */
-export const EXTRA_SLOTS = 3;
+export const EXTRA_SLOTS = TAIL_SLOTS;
 
 /** Where a slice lies in the run: which step, and its first position in the global batch. */
 export interface SliceAt {
@@ -84,7 +85,7 @@ export class Replica {
   buffers: Float32Array;
   /** batch-norm sums between the gradient and the tail */
   readonly statsSize: number;
-  /** index of ∑loss (then correct, count) in the gradient vector */
+  /** index of ∑loss (then correct, ∑absErr, ∑sqErr, count: TAIL) in the gradient vector */
   readonly tailOffset: number;
   readonly vectorLength: number;
   /** the ghost batch size batch norm uses (the job's batch size when there is no batch norm) */
@@ -103,6 +104,8 @@ export class Replica {
     private readonly seed: number,
     private readonly batchSize: number,
     ghost: number,
+    /** the job's loss; metrics follow its task */
+    readonly loss: LossConfig,
   ) {
     this.vars = model.trainableWeights.map((w) => (w as unknown as LayerVar).read());
     this.varInfo = model.trainableWeights.map((w) => ({ name: w.name, shape: [...w.shape] as number[] }));
@@ -163,7 +166,7 @@ export class Replica {
 
   static async create(tf: Tf, spec: JobSpec): Promise<Replica> {
     const model = await tf.models.modelFromJSON(spec.model as unknown as Parameters<Tf['models']['modelFromJSON']>[0]);
-    return new Replica(tf, model, spec.seed, spec.batchSize, ghostBatchSize(spec));
+    return new Replica(tf, model, spec.seed, spec.batchSize, ghostBatchSize(spec), lossConfig(spec));
   }
 
   /** Copies the master parameters into the tfjs variables. */
@@ -226,7 +229,7 @@ export class Replica {
    */
   applyUpdate(vec: Float32Array, optimizer: Optimizer): void {
     if (vec.length !== this.vectorLength) throw new RangeError(`expected a vector of ${this.vectorLength}, got ${vec.length}`);
-    const count = vec[this.tailOffset + 2]!;
+    const count = vec[this.tailOffset + TAIL.count]!;
     if (!(count > 0)) return;
     const P = this.size;
     const grad = new Float32Array(P);
@@ -252,13 +255,11 @@ export class Replica {
   private batch(ds: Dataset, indices: ArrayLike<number>) {
     const feat = ds.featureShape.reduce((a, b) => a * b, 1);
     const xs = new Float32Array(indices.length * feat);
-    const ys = new Float32Array(indices.length * ds.numClasses);
     for (let i = 0; i < indices.length; i++) {
       const k = indices[i]!;
       xs.set(ds.x.subarray(k * feat, (k + 1) * feat), i * feat);
-      ys[i * ds.numClasses + ds.y[k]!] = 1;
     }
-    return { xs, ys, feat };
+    return { xs, targets: batchTargets(this.loss, ds, indices), feat };
   }
 
   /**
@@ -433,18 +434,18 @@ export class Replica {
       filled(0, out.length);
       return;
     }
-    const { xs, ys } = this.batch(ds, indices);
+    const { xs, targets } = this.batch(ds, indices);
     const x = this.feed(xs, n, ds);
-    const y = tf.tensor(ys, [n, ds.numClasses]);
+    const y = targetTensor(tf, targets, n);
     let probs: tfjs.Tensor | null = null;
     const stats: tfjs.Tensor[] = [];
     const ghosts = this.ownForward ? this.ghosts(at?.start ?? 0, n, at !== undefined) : [];
     const { value, grads } = tf.variableGrads(() => {
       const p = this.ownForward ? this.forwardTrain(x, at ?? { step: 0, start: 0 }, ghosts, stats) : (this.model.apply(x, { training: true }) as tfjs.Tensor);
       probs = tf.keep(p);
-      return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))))) as tfjs.Scalar;
+      return lossSum(tf, this.loss, p, y);
     }, this.vars);
-    const correct = tf.tidy(() => tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1))));
+    const metrics = metricSums(tf, this.loss, probs!, y);
     try {
       let off = 0;
       const reads: Promise<void>[] = [];
@@ -467,49 +468,56 @@ export class Replica {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (this.statsSize > 0) filled(this.size, this.statsSize);
       const T = this.tailOffset;
-      out[T] = (await value.data())[0]!;
-      out[T + 1] = (await correct.data())[0]!;
-      out[T + 2] = n;
+      const m = await metrics.data();
+      out[T + TAIL.loss] = (await value.data())[0]!;
+      out[T + TAIL.correct] = m[0]!;
+      out[T + TAIL.absErr] = m[1]!;
+      out[T + TAIL.sqErr] = m[2]!;
+      out[T + TAIL.count] = n;
       filled(T, EXTRA_SLOTS);
     } finally {
-      tf.dispose([x, y, value, correct, probs!, ...stats, ...Object.values(grads)].flat());
+      tf.dispose([x, y, value, metrics, probs!, ...stats, ...Object.values(grads)].flat());
     }
   }
 
-  /** Fraction of `ds` (its first `limit` samples) classified correctly. */
+  /** Fraction of `ds` (its first `limit` samples) classified correctly (0 for a regression job). */
   async accuracy(ds: Dataset, limit = ds.size, batch = 1000): Promise<number> {
-    const { tf } = this;
-    let correct = 0;
     const n = Math.min(limit, ds.size);
-    for (let s = 0; s < n; s += batch) {
-      const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
-      const { xs, ys } = this.batch(ds, idx);
-      const c = tf.tidy(() => {
-        const p = this.model.predict(this.feed(xs, idx.length, ds)) as tfjs.Tensor;
-        return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
-      });
-      correct += (await c.data())[0]!;
-      c.dispose();
-    }
-    return n === 0 ? 0 : correct / n;
+    const r = await this.evaluate(ds, 0, n, batch);
+    return n === 0 ? 0 : r.correct / n;
   }
 
   /** Right answers among test samples [start, end): a part of a distributed evaluation (counts sum exactly). */
   async countCorrect(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; count: number }> {
+    const { correct, count } = await this.evaluate(ds, start, end, batch);
+    return { correct, count };
+  }
+
+  /**
+   * The task's metric sums over samples [start, end) (shared/losses.ts TAIL): right answers for
+   * a classifier, ∑ per-sample mean absolute and squared error for a regression; a part of a
+   * distributed evaluation, or the whole test set.
+   */
+  async evaluate(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; absErr: number; sqErr: number; count: number }> {
     const { tf } = this;
     const hi = Math.min(end, ds.size);
     let correct = 0;
+    let absErr = 0;
+    let sqErr = 0;
     for (let s = start; s < hi; s += batch) {
       const idx = Array.from({ length: Math.min(batch, hi - s) }, (_, i) => s + i);
-      const { xs, ys } = this.batch(ds, idx);
-      const c = tf.tidy(() => {
+      const { xs, targets } = this.batch(ds, idx);
+      const m = tf.tidy(() => {
         const p = this.model.predict(this.feed(xs, idx.length, ds)) as tfjs.Tensor;
-        return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
+        return metricSums(tf, this.loss, p, targetTensor(tf, targets, idx.length));
       });
-      correct += (await c.data())[0]!;
-      c.dispose();
+      const v = await m.data();
+      m.dispose();
+      correct += v[0]!;
+      absErr += v[1]!;
+      sqErr += v[2]!;
     }
-    return { correct, count: Math.max(0, hi - start) };
+    return { correct, absErr, sqErr, count: Math.max(0, hi - start) };
   }
 
   dispose(): void {

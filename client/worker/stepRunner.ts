@@ -9,6 +9,7 @@ import { hashFloat32 } from '../../shared/hash.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
 import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import type { RingStats } from '../../shared/allreduce/ring.ts';
+import { TAIL, evalCounts, maxSampleLoss } from '../../shared/losses.ts';
 import { ContributionGuard } from './contributionGuard.ts';
 import { RingLinks } from './ringLinks.ts';
 import type { LoadedJob, SessionIO } from './sessionTypes.ts';
@@ -26,7 +27,7 @@ export class StepRunner {
   readonly links: RingLinks;
   private pending: Pending | null = null;
   private stepCtrl: AbortController | null = null;
-  private readonly guard = new ContributionGuard();
+  private readonly guard: ContributionGuard;
   private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
   private sumCheck: ((positions: readonly number[], offset: number, values: Float32Array) => string | null) | null = null;
 
@@ -34,6 +35,7 @@ export class StepRunner {
     private readonly io: SessionIO,
     private readonly job: LoadedJob,
   ) {
+    this.guard = new ContributionGuard(undefined, undefined, maxSampleLoss(job.replica.loss));
     this.links = new RingLinks({
       mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, vectorLength: job.replica.vectorLength, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
       feedback: new ErrorFeedback(),
@@ -71,7 +73,7 @@ export class StepRunner {
     this.io.set({ state: 'training', share: slice.count / spec.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
     try {
       // The ring's links come up, and the ring starts, while the gradient is computed.
-      // [∑grad | batch-norm sums | ∑loss, correct, count] (shared/replica.ts)
+      // [∑grad | batch-norm sums | ∑loss, correct, ∑absErr, ∑sqErr, count] (shared/replica.ts, shared/losses.ts TAIL)
       const T = replica.tailOffset;
       const vec = new Float32Array(replica.vectorLength);
       const gate = new InputGate(vec.length);
@@ -122,7 +124,8 @@ export class StepRunner {
       this.pending = { step, epoch, vec };
       this.io.send({
         type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: replica.stateHash(), computeMs, allreduceMs,
-        loss: vec[T]!, correct: vec[T + 1]!, count: vec[T + 2]!,
+        loss: vec[T + TAIL.loss]!, correct: vec[T + TAIL.correct]!, count: vec[T + TAIL.count]!,
+        ...(replica.loss.task === 'regression' ? { absErr: vec[T + TAIL.absErr]!, sqErr: vec[T + TAIL.sqErr]! } : {}),
       });
       if (computeMs > 0 && slice.count > 0) this.io.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
     } catch (e) {
@@ -148,18 +151,18 @@ export class StepRunner {
     this.pending = null;
     const { replica, spec } = this.job;
     const T = replica.tailOffset;
-    const count = p.vec[T + 2]!;
+    const count = p.vec[T + TAIL.count]!;
     // mean gradient → optimizer, and the moving statistics from the ghost-batch sums, alike on every replica
     replica.applyUpdate(p.vec, this.job.optimizer);
     const { view } = this.io;
     const mySlice = view.share * spec.batchSize;
-    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
+    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T + TAIL.loss]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
     if (evalPart) {
       // this tab's part of the test set; the coordinator sums every part's counts
       const { start, end } = evalRange(this.job.test.size, evalPart);
-      const { correct, count } = await replica.countCorrect(this.job.test, start, end);
-      if (count > 0) this.io.set({ testAccuracy: correct / count });
-      this.io.send({ type: 'eval', step, correct, count });
+      const ev = evalCounts(replica.loss.task, await replica.evaluate(this.job.test, start, end));
+      if (ev.count > 0 && replica.loss.task !== 'regression') this.io.set({ testAccuracy: ev.correct / ev.count });
+      this.io.send({ type: 'eval', step, ...ev });
     }
     await this.io.d.yieldToLoop();
   }

@@ -10,8 +10,11 @@ import type { VettingLimits } from './limits.ts';
 export interface DatasetShape {
   /** per-sample feature shape, e.g. [28, 28, 1] */
   featureShape: readonly number[];
-  /** the loss wants one probability per class from the last layer */
-  classes: number;
+  /**
+   * the loss wants one probability per class from the last layer; absent: the output is left
+   * to the task check (server/vetting/vetTask.ts), which knows the job's loss
+   */
+  classes?: number;
 }
 
 export interface VettedLayer {
@@ -30,6 +33,9 @@ export interface StaticVetting {
   activationFloatsPerSample: number;
   macsPerSample: number;
   layers: VettedLayer[];
+  /** the output layer's shape per sample, and its activation ('' when none is named) */
+  outputShape: number[];
+  lastActivation: string;
   /** the topology with int-or-array fields normalised to arrays (`kernel_size: 3` → `[3, 3]`) */
   model: Json;
 }
@@ -112,6 +118,7 @@ export function endActivation(className: string, normalised: Json): string {
 
 /** The model's output against what the loss wants of the dataset. */
 export function checkOutput(where: string, shape: readonly number[], lastActivation: string, dataset: DatasetShape): void {
+  if (dataset.classes === undefined) return;
   if (shape.length !== 1 || shape[0] !== dataset.classes) {
     reject(where, `the model's output must be [${dataset.classes}] (one probability per class of the dataset), got [${shape.join(', ')}]`);
   }

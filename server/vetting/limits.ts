@@ -2,7 +2,7 @@
  * Caps on what a job's model may cost. A stranger can post a job, and the server builds its
  * model once (server/vetting/vetSpec.ts) and every volunteer tab trains it, so each cap bounds
  * memory or time somewhere: the server's build, a tab's forward/backward pass, the ring's
- * per-step traffic (the all-reduced vector is trainableParams + 3 float32 values).
+ * per-step traffic (the all-reduced vector is trainableParams + BN sums + 5 float32 values).
  */
 export interface VettingLimits {
   /** trainable parameters: each step all-reduces 4 bytes per parameter over WebRTC */

@@ -176,5 +176,5 @@ export function vetGraph(model: Json, dataset: DatasetShape, limits: VettingLimi
   checkOutput(`layer ${output.index} (${last.name}) ${last.className}`, last.outputShape, activations[output.index]!, dataset);
   const outCfg = { ...cfg, layers: outEntries, input_layers: inputs.map((ref) => [ref.name, 0, 0]), output_layers: [[output.name, 0, 0]] };
   const { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample } = tally;
-  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, model: { ...model, config: outCfg } };
+  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, outputShape: [...last.outputShape], lastActivation: activations[output.index]!, model: { ...model, config: outCfg } };
 }

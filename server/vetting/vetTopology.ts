@@ -92,5 +92,5 @@ export function vetModelTopology(model: unknown, dataset: DatasetShape, limits: 
   checkOutput(`layer ${layers.length - 1} (${last.name}) ${last.className}`, shape, lastActivation, dataset);
   const outCfg = legacy ? outEntries : { ...cfg, layers: outEntries };
   const { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample } = tally;
-  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, model: { ...model, config: outCfg } };
+  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, outputShape: [...shape], lastActivation, model: { ...model, config: outCfg } };
 }
