@@ -85,8 +85,9 @@ export class StateSync {
     if (!this.finalSent) {
       this.finalSent = true;
       // only this tab's part of the test set: the coordinator sums the finishers' counts
-      const part = evalPart ? evalRange(this.job.test.size, evalPart) : null;
-      const ev = part ? await replica.countCorrect(this.job.test, part.start, part.end) : null;
+      const part = evalPart ? evalRange(this.job.feed.testSize, evalPart) : null;
+      const read = part ? await this.job.feed.range('test', part.start, part.end) : null;
+      const ev = read ? await replica.countCorrect(read.ds, read.start, read.end) : null;
       const paramHash = replica.stateHash();
       this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}` });
       this.io.send({ type: 'final', step, paramHash, eval: ev });
