@@ -89,7 +89,7 @@ export class StateSync {
       const read = part ? await this.job.feed.range('test', part.start, part.end) : null;
       const ev = read ? await replica.countCorrect(read.ds, read.start, read.end) : null;
       const paramHash = replica.stateHash();
-      this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}` });
+      this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}`, feed: this.job.feed.stats() });
       this.io.send({ type: 'final', step, paramHash, eval: ev });
     }
     if (uploadId) {

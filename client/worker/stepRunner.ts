@@ -169,7 +169,7 @@ export class StepRunner {
       const part = evalRange(this.job.feed.testSize, evalPart);
       const { ds, start, end } = await this.job.feed.range('test', part.start, part.end);
       const { correct, count } = await replica.countCorrect(ds, start, end);
-      if (count > 0) this.io.set({ testAccuracy: correct / count });
+      if (count > 0) this.io.set({ testAccuracy: correct / count, feed: this.job.feed.stats() });
       this.io.send({ type: 'eval', step, correct, count });
     }
     await this.io.d.yieldToLoop();

@@ -10,7 +10,7 @@
  *   DELETE /api/datasets/:id                  owner only (Authorization: Bearer OWNER_TOKEN)
  *   GET    /api/datasets/:id/shards/:hash[?peer=PEER]   the shard's bytes, cached forever (content-addressed);
  *            counted per peer (a worker names itself by its peer id)
- *   GET    /api/datasets/:id/stats            { id, shards, peers: { PEER: { fetches, bytes, shards } } }
+ *   GET    /api/datasets/:id/stats            { id, shards, peers: { PEER: { fetches, bytes, shards, hashes } } }
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TabswarmError } from '../../shared/errors.ts';

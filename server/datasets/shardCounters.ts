@@ -14,6 +14,8 @@ export interface PeerShardStats {
   bytes: number;
   /** distinct shards fetched */
   shards: number;
+  /** which (the first 1024) */
+  hashes: string[];
 }
 
 export class ShardCounters {
@@ -40,7 +42,7 @@ export class ShardCounters {
 
   of(datasetId: string): Record<string, PeerShardStats> {
     const out: Record<string, PeerShardStats> = {};
-    for (const [peer, p] of this.byDataset.get(datasetId) ?? []) out[peer] = { fetches: p.fetches, bytes: p.bytes, shards: p.shards.size };
+    for (const [peer, p] of this.byDataset.get(datasetId) ?? []) out[peer] = { fetches: p.fetches, bytes: p.bytes, shards: p.shards.size, hashes: [...p.shards].slice(0, 1024) };
     return out;
   }
 
