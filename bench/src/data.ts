@@ -28,7 +28,7 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
   const B = 512;
   const server = await createTabswarmServer({ port: 0, log: createLogger('warn') });
   try {
-    ctx.print('uploading MNIST (train images + labels, IDX) to the dataset store');
+    ctx.print('uploading MNIST (60 000 train images / 255 as float32, labels: .npz) to the dataset store');
     const meta = await uploadMnist(server);
     // quick: the first quarter of the training samples (both paths read the same subset)
     const limit = ctx.quick ? Math.floor(meta.trainSize / 4) : 0;
@@ -64,7 +64,7 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
         const b = r.tabs.map((t) => t.fetchedBytes);
         return [name, mean(b) / MB, Math.max(...b) / MB, mean(b) / trainBytes, 1.5 / N, mean(r.tabs.map((t) => t.shardsFetched)), Math.max(...r.tabs.map((t) => t.peakHeapBytes)) / MB, Math.max(...r.tabs.map((t) => t.peakSamplesBytes)) / MB];
       }),
-      note: `Training set: the shipped IDX files (${(runs[0]!.trainBytes / MB).toFixed(1)} MB of uint8 pixels) vs the stored shards (${(storedTrainBytes / MB).toFixed(1)} MB: float32 features, 4 B per pixel, ${trainShards.length} shards; the store also keeps every 10th sample as a test sample). Fetched = response bodies under /datasets and /api/datasets as each page saw them, including its part of the final evaluation (${testSize} test samples). Decoded samples: the whole split held as floats (whole) vs the shard LRU's peak (shards). JS heap: performance.memory.usedJSHeapSize, sampled every second (typed arrays' backing stores are outside it).`,
+      note: `Training set: the shipped IDX files (${(runs[0]!.trainBytes / MB).toFixed(1)} MB of uint8 pixels) vs the stored shards (${(storedTrainBytes / MB).toFixed(1)} MB: the same values as float32, 4 B per pixel, ${trainShards.length} shards; the store also keeps every 10th sample as a test sample). Fetched = response bodies under /datasets and /api/datasets as each page saw them, including its part of the final evaluation (${testSize} test samples). Decoded samples: the whole split held as floats (whole) vs the shard LRU's peak (shards). JS heap: performance.memory.usedJSHeapSize, sampled every second (typed arrays' backing stores are outside it).`,
     };
     const rateTable: Table = {
       title: 'Step rate: whole download vs shards, with and without prefetch',

