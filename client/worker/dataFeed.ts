@@ -62,6 +62,7 @@ export class WholeFeed implements DataFeed {
     return [];
   }
   stats(): FeedStats {
-    return { fetched: 0, fetchedBytes: this.bytes, cacheHits: 0, hashMismatches: 0, memoryBytes: this.bytes, peakMemoryBytes: this.bytes };
+    // downloaded whole before the first step (not shard by shard): only what it holds counts here
+    return { fetched: 0, fetchedBytes: 0, cacheHits: 0, hashMismatches: 0, memoryBytes: this.bytes, peakMemoryBytes: this.bytes };
   }
 }
