@@ -9,7 +9,7 @@
  *   GET    /api/datasets/:id                  metadata: shapes, classes or target shape, statistics, shards
  *   DELETE /api/datasets/:id                  owner only (Authorization: Bearer OWNER_TOKEN)
  *   GET    /api/datasets/:id/shards/:hash[?peer=PEER]   the shard's bytes, cached forever (content-addressed);
- *            counted per peer (a worker names itself by its peer id)
+ *            counted per peer (a worker names itself by its peer id); gzip-encoded when accepted
  *   GET    /api/datasets/:id/stats            { id, shards, peers: { PEER: { fetches, bytes, shards, hashes } } }
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +17,7 @@ import { TabswarmError } from '../../shared/errors.ts';
 import type { Guards } from '../security/guards.ts';
 import type { DatasetStore } from './datasetStore.ts';
 import { ShardCounters } from './shardCounters.ts';
+import { acceptsGzip, ShardGzip } from './shardGzip.ts';
 
 export interface DatasetRouteDeps {
   store: DatasetStore;
@@ -32,6 +33,7 @@ const bearer = (req: IncomingMessage) => /^Bearer\s+(\S+)$/i.exec(req.headers.au
 
 export function createDatasetRoutes(d: DatasetRouteDeps) {
   const counters = d.counters ?? new ShardCounters();
+  const gzipped = new ShardGzip();
   return async (req: IncomingMessage, res: ServerResponse, p: string[], url: URL): Promise<void> => {
     if (p.length === 0 && req.method === 'POST') {
       try {
@@ -54,9 +56,12 @@ export function createDatasetRoutes(d: DatasetRouteDeps) {
       return d.send(res, 200, { ok: true, id });
     }
     if (p.length === 3 && p[1] === 'shards' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const bytes = await d.store.shard(id, p[2]!);
-      if (req.method === 'GET') counters.count(id, url.searchParams.get('peer'), p[2]!, bytes.length);
-      return d.send(res, 200, bytes, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', etag: `"${p[2]}"` });
+      const raw = await d.store.shard(id, p[2]!);
+      const zip = acceptsGzip(req.headers['accept-encoding']);
+      const body = zip ? await gzipped.of(p[2]!, raw) : raw;
+      if (req.method === 'GET') counters.count(id, url.searchParams.get('peer'), p[2]!, body.length);
+      const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', etag: `"${p[2]}"`, vary: 'accept-encoding' };
+      return d.send(res, 200, body, zip ? { ...headers, 'content-encoding': 'gzip' } : headers);
     }
     if (p.length === 2 && p[1] === 'stats' && req.method === 'GET') return d.send(res, 200, { id, shards: d.store.get(id).shards.length, peers: counters.of(id) });
     throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
