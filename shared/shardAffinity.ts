@@ -2,7 +2,7 @@
  * Slices that follow the shards a member already holds. The batch is cut exactly as
  * planSlices cuts it (sizes in proportion to speed, whole ghost-batch units), then:
  *   1. members are ordered along the batch by where the shards they hold lie in it (the
- *      centre of those positions; a member holding none keeps its place in the given order);
+ *      centre of those positions; a member holding none keeps its last place);
  *   2. each cut between two slices moves to the nearest shard-run boundary (rounded to a
  *      ghost-batch unit) when that is within a third of the smaller neighbour's share.
  * Positions never move: a sample keeps its place in the global batch (its dropout mask, its
@@ -17,6 +17,8 @@ export interface AffinityMember {
   weight: number;
   /** shard indices the member holds (as the coordinator believes it) */
   held: ReadonlySet<number>;
+  /** the centre of its slice last step: where it goes when it holds none of this batch's shards */
+  lastCentre?: number;
 }
 
 export function planSlicesNear(batchSize: number, members: readonly AffinityMember[], runs: readonly ShardRun[], o: { granularity?: number } = {}): Slice[] {
@@ -25,8 +27,9 @@ export function planSlicesNear(batchSize: number, members: readonly AffinityMemb
   const g = Math.max(1, Math.floor(o.granularity ?? 1));
   const count = new Map(base.map((s) => [s.peerId, s.count]));
   // 1. order along the batch: by the centre of the positions a member holds shards of, or,
-  //    holding none, of the slice planSlices gave it (the given order) — a key that moves
-  //    little when speeds do, so members keep their shards from step to step
+  //    holding none, of its slice last step (a new window of shards: each member stays where
+  //    it was, which is what its prefetch assumed), else of the slice planSlices gave it —
+  //    a key that moves little when speeds do, so members keep their shards step to step
   const key = (m: AffinityMember, i: number) => {
     let n = 0;
     let sum = 0;
@@ -36,7 +39,7 @@ export function planSlicesNear(batchSize: number, members: readonly AffinityMemb
       sum += r.count * (r.start + r.count / 2);
     }
     const own = base[i]!;
-    return n > 0 ? sum / n : own.start + own.count / 2;
+    return n > 0 ? sum / n : (m.lastCentre ?? own.start + own.count / 2);
   };
   const ordered = members
     .map((m, i) => ({ m, i, k: key(m, i) }))

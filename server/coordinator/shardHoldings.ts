@@ -19,6 +19,7 @@ export interface ShardLayout {
 export class ShardHoldings {
   private readonly given = new Map<string, Set<number>>();
   private readonly claimed = new Map<string, Set<number>>();
+  private readonly lastCentre = new Map<string, number>();
 
   constructor(private readonly layout: ShardLayout) {}
 
@@ -35,10 +36,11 @@ export class ShardHoldings {
 
   /** The slices of `step`, following holdings; records what each member is given. */
   cut(step: number, members: { peerId: string; weight: number }[], granularity: number, alive: (id: string) => boolean): Slice[] {
-    for (const map of [this.given, this.claimed]) for (const id of map.keys()) if (!alive(id)) map.delete(id);
+    for (const map of [this.given, this.claimed, this.lastCentre]) for (const id of map.keys()) if (!alive(id)) map.delete(id);
     const runs = this.layout.runs(step);
-    const out = planSlicesNear(runs.reduce((a, r) => a + r.count, 0), members.map((m) => ({ ...m, held: this.believed(m.peerId) })), runs, { granularity });
+    const out = planSlicesNear(runs.reduce((a, r) => a + r.count, 0), members.map((m) => ({ ...m, held: this.believed(m.peerId), ...(this.lastCentre.has(m.peerId) ? { lastCentre: this.lastCentre.get(m.peerId)! } : {}) })), runs, { granularity });
     for (const s of out) {
+      if (s.count > 0) this.lastCentre.set(s.peerId, s.start + s.count / 2);
       const mine = this.given.get(s.peerId) ?? new Set<number>();
       for (const r of runs) if (r.start < s.start + s.count && r.start + r.count > s.start) mine.add(r.shard);
       this.given.set(s.peerId, mine);
