@@ -42,4 +42,23 @@ describe('ShardHoldings', () => {
     honest.report('b', [99999]);
     expect(honest.believed('b').size).toBe(0);
   });
+
+  it('entering a new window of shards (nobody holds any), members stay where they were', () => {
+    const h = new ShardHoldings(layout);
+    const ids = ['a', 'b', 'c', 'd'];
+    // find a step whose shards nobody was given yet
+    let prev = h.cut(0, members(ids), 1, () => true);
+    for (let s = 1; s < 60; s++) {
+      const seen = new Set(ids.flatMap((id) => [...h.believed(id)]));
+      const fresh = plan.runs(s).every((r) => !seen.has(r.shard));
+      const next = h.cut(s, members([...ids].reverse()), 1, () => true);
+      if (fresh) {
+        const order = (sl: { peerId: string; start: number }[]) => [...sl].sort((x, y) => x.start - y.start).map((x) => x.peerId);
+        expect(order(next)).toEqual(order(prev));
+        return;
+      }
+      prev = next;
+    }
+    throw new Error('no step entered a new window');
+  });
 });
