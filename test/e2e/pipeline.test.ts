@@ -5,7 +5,8 @@
  * one tab with a shard cache a quarter of the dataset; training equals the single process.
  * Then a shard altered on the server's disk is refused by a fresh tab with HASH_MISMATCH.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
@@ -40,7 +41,9 @@ const hook = (p: Page) => p.evaluate(() => (window as unknown as { __tabswarm?: 
 describe('distributed input pipeline', () => {
   it('3 tabs fetch only the shards they read, fewer than all, and train exactly; a tampered shard is refused', async () => {
     // 20 samples (20 B each) per shard: 60 shards
-    const server = await startServer({ datasets: { shardBytes: 400 } });
+    const dataDir = mkdtempSync(join(tmpdir(), 'tabswarm-pipeline-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const server = await startServer({ dataDir, datasets: { shardBytes: 400 } });
     cleanups.push(() => server.close());
     const up = await fetch(`${server.url}/api/datasets?format=csv&label=label&name=blobs`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: blobsCsv(1200) });
     const meta = (await up.json()) as StoredDatasetMeta;
@@ -100,20 +103,24 @@ describe('distributed input pipeline', () => {
     // together the tabs read each needed shard about once, not once per tab
     expect(distinctFetched).toBeLessThan(2 * mayRead.size);
 
-    // a shard altered on the server's disk: a fresh tab refuses it with the code
+    // a shard altered on the server's disk (while it is down: a running server serves what it
+    // compressed before): a fresh tab refuses it with the code
     const victim = meta.shards[plan.shardsOf(0)[0]!]!.hash;
     const file = join(server.datasets.dirs.shards, victim.slice(0, 2), victim);
+    await server.close();
     const b = readFileSync(file);
     b[b.length - 1] ^= 1;
     writeFileSync(file, b);
-    const job2 = await createJob(server.url, {
+    const again = await startServer({ dataDir, datasets: { shardBytes: 400 } });
+    cleanups.push(() => again.close());
+    const job2 = await createJob(again.url, {
       name: 'tampered', model: done.spec.model, optimizer: { name: 'sgd', learningRate: 0.1 },
-      dataset: { id: meta.id }, batchSize: 36, steps: 2, minWorkers: 1,
+      dataset: { id: meta.id }, batchSize: 48, steps: 2, minWorkers: 1,
     });
     const page = await (await workerContext(browser)).newPage();
     await page.goto(`${job2.joinUrl}&backend=cpu`);
     const refused = await waitFor('the tampered shard refused', async () => {
-      const v = (await (await fetch(`${server.url}/api/jobs/${job2.id}`, { headers: { authorization: `Bearer ${job2.ownerToken}` } })).json()) as View & { events: { kind: string; detail: string }[] };
+      const v = (await (await fetch(`${again.url}/api/jobs/${job2.id}`, { headers: { authorization: `Bearer ${job2.ownerToken}` } })).json()) as View & { events: { kind: string; detail: string }[] };
       return v.events.find((e) => e.detail.includes('HASH_MISMATCH')) ?? null;
     }, 60_000, 200);
     expect(refused.detail).toContain(victim.slice(0, 16));
