@@ -21,6 +21,7 @@ import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protoco
 import { Accusation } from './coordinator/accusation.ts';
 import { DEFAULT_COORDINATOR_OPTIONS, type Checkpoint, type CoordinatorDeps, type CoordinatorOptions, type JobEvent, type JobStatus, type Member, type MemberHandle, type StepMetrics, type UploadKind } from './coordinator/types.ts';
 import { stepDeadlineMs } from './deadline.ts';
+import { LinkTable, RingPlanner } from './ringOrder.ts';
 import { isGone, transition, type DropReason, type MemberEvent } from './memberState.ts';
 import type { PolicyView } from './messagePolicy.ts';
 import { JoinSyncs } from './coordinator/syncs.ts';
@@ -91,6 +92,8 @@ export class Coordinator implements PolicyView {
   /** distributed evaluations of committed steps (server/coordinator/evaluation.ts), the last 16 */
   private evals = new Map<number, Evaluation>();
   private accusation: Accusation | null = null;
+  /** link reports (members' heartbeats) and the ring order they lead to */
+  readonly ringPlanner = new RingPlanner(new LinkTable());
   private readonly pauses: PauseDetector;
   private uploadSeq = 0;
   private cancelTick: () => void;
@@ -299,12 +302,13 @@ export class Coordinator implements PolicyView {
     }
     if (this.status === 'waiting' && this.step === 0 && act.length < this.spec.minWorkers) return;
     if (this.status === 'waiting') this.setStatus('running');
-    const ring = act.map((m) => m.id);
+    // ordered so that its slowest link is as fast as it can be (server/ringOrder.ts)
+    const { ring, why } = this.ringPlanner.next(act.map((m) => m.id), this.ring, this.step);
     const newRing = ring.join() !== this.ring.join();
     if (newRing) {
       this.epoch++;
       this.ring = ring;
-      this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}`);
+      this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}${why ? `; ${why}` : ''}`);
     }
     const now = this.deps.now();
     // with batch statistics, slices are cut on ghost-batch boundaries (shared/exactness.ts)
@@ -502,6 +506,7 @@ export class Coordinator implements PolicyView {
       if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
       if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`, reason);
       this.syncs.forget(x);
+      this.ringPlanner.links.forget(x);
     }
     this.forgetOldMembers();
     this.checkpoints.settle();

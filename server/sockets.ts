@@ -69,7 +69,11 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
     // the link table shows only the member's real next rank
     const ring = c.ring;
     const i = ring.indexOf(m.id);
-    if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) m.link = { ...msg.link };
+    if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) {
+      m.link = { ...msg.link };
+      // counts only for the sender's own link (server/ringOrder.ts bounds what a liar can do)
+      c.ringPlanner.links.report(m.id, msg.link.peer, msg.link);
+    }
   },
   shards: (c, m, msg) => c.shardsHeld(m.id, msg.held),
   leave: (c, m, _msg, { socket }) => {

@@ -11,6 +11,12 @@
  * Their non-trainable weights (`buffers`, e.g. moving statistics) are replicated state: every
  * replica updates them identically at commit (`applyUpdate`) from per-ghost-batch sums that
  * travel in the all-reduced vector, between the gradient and the bookkeeping slots.
+ *
+ * A functional model (several inputs or branches joined by merge layers, one output) runs the
+ * same forward pass over its graph in topological order (tfjs's `model.layers`), each layer on
+ * the outputs of its inbound layers. Several inputs take the dataset's feature vector split in
+ * the model's input order, input k the next ∏(shape k) values (the vetter checks the sizes add
+ * up: server/vetting/vetGraph.ts).
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { counterKey, counterNormal, counterUniform } from './counterRandom.ts';
@@ -18,6 +24,7 @@ import type { Dataset } from './datasets.ts';
 import { TabswarmError } from './errors.ts';
 import { ghostBatchSize } from './exactness.ts';
 import { initialBuffers, initialParameters, variableSize, type VariableInfo } from './init.ts';
+import { fail, layerGraph, type Graph } from './layerGraph.ts';
 import type { JobSpec } from './jobSpec.ts';
 import type { Optimizer } from './optimizer.ts';
 import { stateHash, stateVector } from './stateCodec.ts';
@@ -84,6 +91,9 @@ export class Replica {
   readonly ghostBatch: number;
   /** training runs the layer-by-layer forward pass (random layers or batch norm present) */
   readonly ownForward: boolean;
+  /** per-sample shape of each model input, in the model's input order */
+  readonly inputShapes: number[][];
+  private readonly graph: Graph | null;
   private readonly specials = new Map<number, Special>();
   private readonly bns: BnLayer[] = [];
 
@@ -145,6 +155,8 @@ export class Replica {
     this.vectorLength = this.tailOffset + EXTRA_SLOTS;
     this.ghostBatch = ghost;
     this.ownForward = this.specials.size > 0;
+    this.inputShapes = model.inputs.map((t) => t.shape.slice(1) as number[]);
+    this.graph = layerGraph(model);
     this.writeParams();
     this.writeBuffers();
   }
@@ -249,6 +261,24 @@ export class Replica {
     return { xs, ys, feat };
   }
 
+  /**
+   * The model's input for a batch of `n` samples: one tensor of the dataset's feature shape, or,
+   * for a model with several inputs, the feature vector split in input order.
+   */
+  private feed(xs: Float32Array, n: number, ds: Dataset): tfjs.Tensor | tfjs.Tensor[] {
+    const { tf } = this;
+    if (this.inputShapes.length === 1) return tf.tensor(xs, [n, ...ds.featureShape]);
+    const feat = ds.featureShape.reduce((a, b) => a * b, 1);
+    let off = 0;
+    return this.inputShapes.map((shape) => {
+      const size = variableSize(shape);
+      const part = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) part.set(xs.subarray(i * feat + off, i * feat + off + size), i * size);
+      off += size;
+      return tf.tensor(part, [n, ...shape]);
+    });
+  }
+
   /** Sum of per-sample gradients, loss and correct predictions over `indices`. */
   async gradient(ds: Dataset, indices: ArrayLike<number>, at?: SliceAt): Promise<Float32Array> {
     const out = new Float32Array(this.vectorLength);
@@ -272,16 +302,35 @@ export class Replica {
   }
 
   /** The training forward pass of a model with random layers or batch norm; `stats` gets the batch-norm sums. */
-  private forwardTrain(x: tfjs.Tensor, at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
-    let h = x;
-    this.model.layers.forEach((layer, index) => {
-      const sp = this.specials.get(index);
-      if (layer.getClassName() === 'InputLayer') return;
-      if (!sp || sp.kind === 'bnFrozen') h = layer.apply(h, { training: false }) as tfjs.Tensor;
-      else if (sp.kind === 'bn') h = this.ghostNorm(h, sp.bn, ghosts, stats);
-      else h = this.noise(h, index, sp, at);
+  private forwardTrain(x: tfjs.Tensor | tfjs.Tensor[], at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
+    const layers = this.model.layers;
+    const g = this.graph;
+    if (!g) {
+      // Sequential: a chain
+      let h = x as tfjs.Tensor;
+      layers.forEach((layer, index) => {
+        if (layer.getClassName() !== 'InputLayer') h = this.trainLayer(layer, index, h, at, ghosts, stats);
+      });
+      return h;
+    }
+    // functional: model.layers is in topological order, inputs first
+    const xs = Array.isArray(x) ? x : [x];
+    const values: (tfjs.Tensor | undefined)[] = new Array(layers.length);
+    g.inputs.forEach((i, k) => (values[i] = xs[k]));
+    layers.forEach((layer, index) => {
+      if (values[index]) return;
+      const ins = g.inbound[index]!.map((j) => values[j] ?? fail(`layer ${layer.name} comes before its input ${layers[j]!.name}`));
+      values[index] = this.trainLayer(layer, index, ins.length === 1 ? ins[0]! : ins, at, ghosts, stats);
     });
-    return h;
+    return values[g.output]!;
+  }
+
+  /** One layer of the training forward pass: its own tfjs call in inference mode, or ghost batch norm, or counter-based noise. */
+  private trainLayer(layer: tfjs.layers.Layer, index: number, h: tfjs.Tensor | tfjs.Tensor[], at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
+    const sp = this.specials.get(index);
+    if (!sp || sp.kind === 'bnFrozen') return layer.apply(h, { training: false }) as tfjs.Tensor;
+    if (sp.kind === 'bn') return this.ghostNorm(h as tfjs.Tensor, sp.bn, ghosts, stats);
+    return this.noise(h as tfjs.Tensor, index, sp, at);
   }
 
   private ghostNorm(h: tfjs.Tensor, bn: BnLayer, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
@@ -385,7 +434,7 @@ export class Replica {
       return;
     }
     const { xs, ys } = this.batch(ds, indices);
-    const x = tf.tensor(xs, [n, ...ds.featureShape]);
+    const x = this.feed(xs, n, ds);
     const y = tf.tensor(ys, [n, ds.numClasses]);
     let probs: tfjs.Tensor | null = null;
     const stats: tfjs.Tensor[] = [];
@@ -423,7 +472,7 @@ export class Replica {
       out[T + 2] = n;
       filled(T, EXTRA_SLOTS);
     } finally {
-      tf.dispose([x, y, value, correct, probs!, ...stats, ...Object.values(grads)]);
+      tf.dispose([x, y, value, correct, probs!, ...stats, ...Object.values(grads)].flat());
     }
   }
 
@@ -436,7 +485,7 @@ export class Replica {
       const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
       const { xs, ys } = this.batch(ds, idx);
       const c = tf.tidy(() => {
-        const p = this.model.predict(tf.tensor(xs, [idx.length, ...ds.featureShape])) as tfjs.Tensor;
+        const p = this.model.predict(this.feed(xs, idx.length, ds)) as tfjs.Tensor;
         return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
       });
       correct += (await c.data())[0]!;
@@ -454,7 +503,7 @@ export class Replica {
       const idx = Array.from({ length: Math.min(batch, hi - s) }, (_, i) => s + i);
       const { xs, ys } = this.batch(ds, idx);
       const c = tf.tidy(() => {
-        const p = this.model.predict(tf.tensor(xs, [idx.length, ...ds.featureShape])) as tfjs.Tensor;
+        const p = this.model.predict(this.feed(xs, idx.length, ds)) as tfjs.Tensor;
         return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
       });
       correct += (await c.data())[0]!;

@@ -47,13 +47,19 @@ export class ContributionGuard {
 
   checker(shape: StepShape): (round: number, offset: number, values: Float32Array) => string | null {
     const n = shape.ring.length;
+    const check = this.sumChecker(shape);
+    // contributions summed so far: this rank and the round+1 ranks before it
+    return (round, off, values) => check(Array.from({ length: round + 2 }, (_, k) => (shape.rank - k + n * (round + 2)) % n), off, values);
+  }
+
+  /** The same bounds for a partial sum holding the contributions of the ring positions `positions` (latency schedules). */
+  sumChecker(shape: StepShape): (positions: readonly number[], offset: number, values: Float32Array) => string | null {
     const counts = shape.ring.map((id) => shape.slices.find((s) => s.peerId === id)?.count ?? 0);
     const P = shape.length - EXTRA_SLOTS;
     const bound = this.learned ? this.factor * this.scale : Infinity;
-    return (round, off, values) => {
-      // contributions summed so far: this rank and the round+1 ranks before it
+    return (positions, off, values) => {
       let c = 0;
-      for (let k = 0; k <= round + 1; k++) c += counts[(shape.rank - k + n * (round + 2)) % n]!;
+      for (const k of positions) c += counts[k]!;
       const limit = bound * Math.max(1, c);
       for (let i = 0; i < values.length; i++) {
         const idx = off + i;

@@ -50,6 +50,8 @@ export interface SessionView {
   testAccuracy: number | null;
   /** what reading the dataset cost so far (bytes fetched, cache hits, memory) */
   feed: FeedStats | null;
+  /** the schedule of the last step's all-reduce ('ring', 'halving-doubling'; scheduleChoice.ts) */
+  allReduce?: string;
 }
 
 export interface SessionDeps {

@@ -29,15 +29,17 @@ export class StepRunner {
   private readonly guard = new ContributionGuard();
   private heldSent = '';
   private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
+  private sumCheck: ((positions: readonly number[], offset: number, values: Float32Array) => string | null) | null = null;
 
   constructor(
     private readonly io: SessionIO,
     private readonly job: LoadedJob,
   ) {
     this.links = new RingLinks({
-      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
+      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, vectorLength: job.replica.vectorLength, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
       feedback: new ErrorFeedback(),
       checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
+      checkSum: (positions, offset, values) => this.sumCheck?.(positions, offset, values) ?? null,
     });
   }
 
@@ -76,6 +78,7 @@ export class StepRunner {
       const gate = new InputGate(vec.length);
       const gated = d.onPhase === undefined && d.overlap !== false;
       this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
+      this.sumCheck = this.guard.sumChecker({ rank, ring, slices, length: vec.length });
       // the ring also stops when the gradient cannot be computed (it would wait for input)
       const ringCtrl = new AbortController();
       ctrl.signal.addEventListener('abort', () => ringCtrl.abort(ctrl.signal.reason), { once: true });
@@ -115,7 +118,8 @@ export class StepRunner {
         started = await startRing();
       }
       t1 = Math.max(t1, t0 + computeMs);
-      this.io.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
+      const schedule = (await ringReady).schedule;
+      this.io.set({ detail: `step ${step}: all-reduce (${schedule}) over ${ring.length} peers`, allReduce: schedule });
       await d.onPhase?.('allreduce', step, vec);
       await started.reducing;
       // what the ring adds to the step: from when both the ring and the own gradient were ready

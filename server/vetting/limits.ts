@@ -16,6 +16,10 @@ export interface VettingLimits {
   /** multiply-accumulates per sample of the forward pass, a rough measure of a tab's compute */
   maxMacsPerSample: number;
   maxLayers: number;
+  /** inputs of a functional model (each takes its part of the dataset's feature vector) */
+  maxModelInputs: number;
+  /** branches one merge layer (Add, Concatenate, …) joins */
+  maxMergeInputs: number;
   /** any one axis of any layer's output, and any size field (units, filters, input_dim, ...) */
   maxDimension: number;
   /** kernel, pool, stride, dilation, padding and up-sampling sizes */
@@ -31,6 +35,8 @@ export const DEFAULT_VETTING_LIMITS: Readonly<VettingLimits> = Object.freeze({
   maxActivationBytesPerBatch: 2 * 1024 ** 3,
   maxMacsPerSample: 2e9,
   maxLayers: 256,
+  maxModelInputs: 16,
+  maxMergeInputs: 32,
   maxDimension: 1 << 20,
   maxWindow: 64,
   maxOrthogonalElements: 1 << 20,

@@ -9,6 +9,7 @@
  * for every job created.
  */
 import type * as tfjs from '@tensorflow/tfjs';
+import { backendsUnableToTrain } from '../../shared/backendSupport.ts';
 import { DATASETS } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
@@ -54,6 +55,8 @@ export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEF
   const ds = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
   if (!ds) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
   const v = vetModelTopology(spec.model, ds, limits);
+  const unable = spec.backend ? backendsUnableToTrain(spec)[spec.backend] : undefined;
+  if (unable) throw new TabswarmError('MODEL_REJECTED', `model: the job requires backend ${spec.backend}, but ${unable}; require another backend, or none to let each worker pick`);
   const batchBytes = v.activationFloatsPerSample * 4 * spec.batchSize;
   if (batchBytes > limits.maxActivationBytesPerBatch) {
     throw new TabswarmError(

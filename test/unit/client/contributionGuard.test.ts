@@ -44,4 +44,12 @@ describe('contribution guard', () => {
     expect(check(0, P + 2, Float32Array.from([12]))).toBeNull(); // b + a
     expect(check(1, P + 2, Float32Array.from([23]))).toBeNull(); // b + a + c
   });
+
+  it('latency schedules: a partial sum of any set of ring positions is bounded by their samples', () => {
+    const g = trained();
+    const check = g.sumChecker({ ...shape, slices: [{ peerId: 'a', count: 5 }, { peerId: 'b', count: 7 }, { peerId: 'c', count: 11 }] });
+    expect(check([0, 2], P + 2, Float32Array.from([16]))).toBeNull(); // a + c
+    expect(check([0, 2], P + 2, Float32Array.from([12]))).toMatch(/sample count 12, expected 16/);
+    expect(check([1], 0, Float32Array.from([1e6, 0, 0, 0, 0, 0]))).toMatch(/exceeds the learned bound/);
+  });
 });
