@@ -14,6 +14,7 @@ import { createDatasetFiles } from './datasetFiles.ts';
 import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './vetting/limits.ts';
 import { createDatasetStore, datasetShapeLookup, type DatasetStore } from './datasets/datasetStore.ts';
 import { createDatasetRoutes } from './datasets/routes.ts';
+import { shardLayoutOf } from './datasets/shardLayout.ts';
 import { createHttpHandler, readJson, send } from './http.ts';
 import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
@@ -95,8 +96,9 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const jobs: JobRegistry = new JobRegistry({
     now,
     onCreate: (job) => store.createJob(jobRecord(job)),
-    coordinatorDeps: (jobId) => withPersistence({
+    coordinatorDeps: (jobId, spec) => withPersistence({
       now,
+      ...(spec ? shardLayoutOf(datasets, spec) : {}),
       every: (ms, fn) => {
         const t = setInterval(fn, ms);
         t.unref();

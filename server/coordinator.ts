@@ -31,6 +31,7 @@ import { Evaluation } from './coordinator/evaluation.ts';
 import { judgeDeadline, PauseDetector } from './coordinator/judge.ts';
 import { CheckpointRounds } from './coordinator/checkpoints.ts';
 import type { FinalWeights } from './coordinator/votes.ts';
+import { ShardHoldings } from './coordinator/shardHoldings.ts';
 
 export * from './coordinator/types.ts';
 
@@ -78,6 +79,8 @@ export class Coordinator implements PolicyView {
   checkpoint: Checkpoint | null = null;
   finalParams: FinalWeights | null = null;
   readonly options: CoordinatorOptions;
+  /** a stored dataset's shards each member is believed to hold (absent: a shipped dataset) */
+  private readonly holdings: ShardHoldings | null;
   /** applied from the next opened step on, by every replica alike */
   learningRate: number;
   private open: OpenStep | null = null;
@@ -102,6 +105,7 @@ export class Coordinator implements PolicyView {
     private readonly deps: CoordinatorDeps,
   ) {
     this.options = { ...DEFAULT_COORDINATOR_OPTIONS, ...deps.options };
+    this.holdings = deps.shards ? new ShardHoldings(deps.shards) : null;
     this.learningRate = spec.optimizer.learningRate;
     if (deps.restore) {
       this.checkpoint = deps.restore.checkpoint;
@@ -202,6 +206,11 @@ export class Coordinator implements PolicyView {
   }
 
   // ── membership ─────────────────────────────────────────────────────────────────────────
+
+  /** A member's report of the shards its cache holds (only ever narrows what it is believed to hold). */
+  shardsHeld(id: string, held: readonly number[]) {
+    this.holdings?.report(id, held);
+  }
 
   /** Any message from a member counts as a heartbeat. */
   touch(id: string) {
@@ -304,7 +313,12 @@ export class Coordinator implements PolicyView {
     }
     const now = this.deps.now();
     // with batch statistics, slices are cut on ghost-batch boundaries (shared/exactness.ts)
-    const slices = planSlices(this.spec.batchSize, act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec })), { granularity: sliceGranularity(this.spec) });
+    // a stored dataset: each member gets, where it can, the part of the batch in shards it holds
+    const weights = act.map((m) => ({ peerId: m.id, weight: m.samplesPerSec }));
+    const granularity = sliceGranularity(this.spec);
+    const slices = this.holdings
+      ? this.holdings.cut(this.step, weights, granularity, (id) => !isGone(this.members.get(id)?.state ?? 'left'))
+      : planSlices(this.spec.batchSize, weights, { granularity });
     this.open = {
       step: this.step, epoch: this.epoch, ring, slices, openedAt: now,
       deadlineAt: now + stepDeadlineMs(this.stepTimes, this.options.deadline) + (newRing ? this.options.ringFormationMs : 0),

@@ -66,7 +66,8 @@ export class JobRegistry {
   constructor(
     private readonly deps: {
       now: () => number;
-      coordinatorDeps: (jobId: string) => CoordinatorDeps;
+      /** `spec`: the job's (a stored dataset's shard layout comes from it) */
+      coordinatorDeps: (jobId: string, spec?: JobSpec) => CoordinatorDeps;
       /** persists a new job; a throw refuses the job (server/store/) */
       onCreate?: (job: Job) => void;
     },
@@ -77,7 +78,7 @@ export class JobRegistry {
     const id = randomBytes(6).toString('base64url');
     const ownerToken = randomBytes(24).toString('base64url');
     spec = withVettedModel(spec, vetted);
-    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id)), vetted };
+    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id, spec)), vetted };
     try {
       this.deps.onCreate?.(job);
     } catch (e) {
@@ -90,7 +91,7 @@ export class JobRegistry {
 
   /** A job from the store after a restart: same id and token hash, its coordinator resumed from `restore`. */
   adopt(rec: Omit<Job, 'coordinator' | 'vetted'>, vetted: VettedModel, restore?: CoordinatorDeps['restore']): Job {
-    const deps = this.deps.coordinatorDeps(rec.id);
+    const deps = this.deps.coordinatorDeps(rec.id, rec.spec);
     const spec = withVettedModel(rec.spec, vetted);
     const job: Job = { ...rec, spec, vetted, coordinator: new Coordinator(rec.id, spec, restore ? { ...deps, restore } : deps) };
     this.jobs.set(rec.id, job);

@@ -149,6 +149,8 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
     },
   },
   heartbeat: { who: 'any member still in the job', check: () => null },
+  // only ever narrows what the coordinator believes the sender holds (server/coordinator/shardHoldings.ts)
+  shards: { who: 'any member still in the job; it only affects its own slices', check: () => null },
   leave: { who: 'any member still in the job', check: () => null },
 };
 

@@ -5,13 +5,15 @@
  * (shared/exactness.ts), so the reference is the swarm's semantic, whatever its slicing.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BatchPlan, planSlices } from '../shared/batchPlan.ts';
+import { planSlices } from '../shared/batchPlan.ts';
 import { loadDataset, type DatasetSource } from '../shared/datasets.ts';
 import { sliceGranularity } from '../shared/exactness.ts';
-import type { JobSpec } from '../shared/jobSpec.ts';
+import { isBuiltinDatasetId, type JobSpec } from '../shared/jobSpec.ts';
+import type { StoredDatasetMeta } from '../shared/datasetShards.ts';
 import { TAIL, taskMetrics, type TaskMetrics } from '../shared/losses.ts';
 import { createOptimizer } from '../shared/optimizer.ts';
 import { Replica } from '../shared/replica.ts';
+import { samplePlanFor } from '../shared/samplePlan.ts';
 
 export interface ReferenceOptions {
   /**
@@ -44,7 +46,9 @@ export async function trainReference(spec: JobSpec, source: DatasetSource, steps
   const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize, load);
   const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize, load);
   const r = await Replica.create(tf, spec);
-  const plan = new BatchPlan(train.size, spec.batchSize, spec.seed);
+  // the plan the swarm follows: whole-dataset passes, or the shard-aware plan of a stored dataset
+  const meta = isBuiltinDatasetId(spec.dataset.id) ? null : (JSON.parse(new TextDecoder().decode(await source(spec.dataset.id, 'meta.json', 0))) as StoredDatasetMeta);
+  const plan = samplePlanFor(spec, train.size, meta?.shards);
   const opt = createOptimizer(spec.optimizer, r.size);
   const slices = planSlices(spec.batchSize, (o.sliceWeights ?? [1]).map((weight, i) => ({ peerId: String(i), weight })), { granularity: sliceGranularity(spec) });
   const losses: number[] = [];

@@ -75,6 +75,7 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
       c.ringPlanner.links.report(m.id, msg.link.peer, msg.link);
     }
   },
+  shards: (c, m, msg) => c.shardsHeld(m.id, msg.held),
   leave: (c, m, _msg, { socket }) => {
     c.remove(m.id, 'left');
     // The server closes the socket: a client that disconnected at once could lose its 'leave'.

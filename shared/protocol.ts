@@ -17,6 +17,9 @@ export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
  * (server/uploads.ts): only the member asked for them holds the one-time upload id.
  */
 export const MAX_SOCKET_MESSAGE_BYTES = 256 * 1024;
+/** a `shards` report names at most this many shards, each by its index in the dataset's list */
+export const MAX_HELD_SHARDS = 4096;
+export const MAX_SHARD_INDEX = 0xfffff;
 /** one-time upload ids: 24 random bytes, base64url */
 const uploadId = z.string().regex(/^[A-Za-z0-9_-]{32}$/);
 const id = z.string().min(1).max(64);
@@ -111,6 +114,11 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     type: z.literal('heartbeat'),
     /** the link to the next rank, for the owner's members table */
     link: z.object({ peer: id, rttMs: finite.min(0).nullable(), relayed: z.boolean().nullable() }).optional(),
+  }),
+  z.object({
+    type: z.literal('shards'),
+    /** the indices (in the dataset's shard list) of the shards this worker holds in its cache */
+    held: z.array(z.number().int().min(0).max(MAX_SHARD_INDEX)).max(MAX_HELD_SHARDS),
   }),
   z.object({ type: z.literal('leave') }),
 ]);

@@ -1,5 +1,5 @@
 /**
- * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT]).
+ * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=0]).
  * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
  * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
  * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
@@ -15,6 +15,9 @@ import { PeerMesh } from '../../shared/transport/peerMesh.ts';
 import { simplePeerFactory, type HealEvent, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
 import { chooseBackend, probeWebGpu, webgpuDeviceLost, type AdapterReport, type BackendName } from './backend.ts';
 import { renderBackend, renderJobInfo, watchJob } from './landing.ts';
+import { ShardCache } from '../../shared/shardCache.ts';
+import type { FeedOptions } from './openFeed.ts';
+import { browserShardStore } from './shardStoreBrowser.ts';
 import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
 
 const params = new URLSearchParams(location.search);
@@ -64,6 +67,20 @@ const datasets: DatasetSource = async (id, file, limit) => {
   return new Uint8Array(await r.arrayBuffer());
 };
 
+/** the shard cache's budget (`?cacheMb=`, default 512 MiB); shared by the sessions of this tab */
+const cacheBytes = Math.max(0, Number(params.get('cacheMb') ?? 512)) * 1024 * 1024;
+let shardCache: Promise<ShardCache> | null = null;
+const feed: FeedOptions = {
+  cache: () => (shardCache ??= browserShardStore().then((store) => ShardCache.open(store, cacheBytes))),
+  // ?peer= lets the server count what each worker fetched (GET /api/datasets/:id/stats)
+  fetchShard: async (id, hash, peerId) => {
+    const r = await fetch(`${serverUrl}/api/datasets/${id}/shards/${hash}?peer=${encodeURIComponent(peerId)}`);
+    if (!r.ok) throw new TabswarmError('DATASET_UNKNOWN', `shard ${hash}: HTTP ${r.status}`);
+    return new Uint8Array(await r.arrayBuffer());
+  },
+  ...(params.get('prefetch') === '0' ? { prefetchSteps: 0 } : {}),
+};
+
 let current: WorkerSession | null = null;
 let attempt = 0;
 let stoppedByUser = false;
@@ -79,6 +96,7 @@ function start(id: string) {
       tf,
       socket: socket as unknown as SocketLike,
       datasets,
+      feed,
       makeMesh: (localId, sendSignal, iceServers) =>
         new PeerMesh({
           localId,

@@ -7,13 +7,12 @@
  * lives in its parts: StepRunner (compute, all-reduce, commit; its RingLinks keep the ring)
  * and StateSync (donate, receive, load, checkpoints, the final weights).
  */
-import { BatchPlan } from '../../shared/batchPlan.ts';
-import { loadDataset } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
 import { PROTOCOL_VERSION, parseServerMessage, type ClientMessage, type ServerMessage } from '../../shared/protocol.ts';
 import { Replica } from '../../shared/replica.ts';
+import { openFeed } from './openFeed.ts';
 import { StateSync } from './stateSync.ts';
 import { StepRunner } from './stepRunner.ts';
 import type { LoadedJob, Mesh, SessionDeps, SessionIO, SessionView, WorkerState } from './sessionTypes.ts';
@@ -35,7 +34,7 @@ export class WorkerSession {
   constructor(private readonly d: SessionDeps, jobId: string) {
     this.view = {
       state: 'connecting', detail: 'connecting to the server', jobId, jobName: '', peerId: '', backend: '',
-      step: 0, steps: 0, loss: null, samplesPerSec: 0, share: 0, samplesDone: 0, paramHash: '', testAccuracy: null,
+      step: 0, steps: 0, loss: null, samplesPerSec: 0, share: 0, samplesDone: 0, paramHash: '', testAccuracy: null, feed: null,
     };
     this.io = { d, view: this.view, set: (patch) => this.set(patch), send: (m) => this.send(m) };
     d.socket.on('msg', (raw) => this.onMessage(raw));
@@ -114,16 +113,13 @@ export class WorkerSession {
     this.set({ peerId, jobName: spec.name, steps: spec.steps, state: 'loading', detail: `loading dataset ${spec.dataset.id}` });
     const mesh = this.d.makeMesh(peerId, (to, data) => this.send({ type: 'signal', to, data }), iceServers);
     this.mesh = mesh;
-    const [train, test] = await Promise.all([
-      loadDataset(this.d.datasets, spec.dataset.id, 'train', spec.dataset.trainSize, { standardize: spec.standardize ?? false }),
-      loadDataset(this.d.datasets, spec.dataset.id, 'test', spec.dataset.testSize, { standardize: spec.standardize ?? false }),
-    ]);
+    // a shipped dataset comes whole; a stored one shard by shard, as the steps need them
+    const feed = await openFeed(spec, this.d.datasets, this.d.feed, peerId);
     this.set({ state: 'calibrating', detail: 'measuring backends' });
-    const choice = await this.d.chooseBackend(spec, train, (s) => this.set({ detail: s }));
+    const choice = await this.d.chooseBackend(spec, feed.calibration(), (s) => this.set({ detail: s }));
     const replica = await Replica.create(tf, spec);
     const optimizer = createOptimizer(spec.optimizer, replica.size);
-    const plan = new BatchPlan(train.size, spec.batchSize, spec.seed);
-    this.job = { spec, replica, optimizer, train, test, plan, mesh };
+    this.job = { spec, replica, optimizer, feed, plan: feed.plan, mesh };
     this.steps = new StepRunner(this.io, this.job);
     this.sync = new StateSync(this.io, this.job);
     this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}`, paramHash: replica.stateHash() });

@@ -3,13 +3,15 @@
  * shows (SessionView), and what its parts share: the loaded job and one way to speak and show.
  */
 import type * as tfjs from '@tensorflow/tfjs';
-import type { BatchPlan } from '../../shared/batchPlan.ts';
 import type { Dataset, DatasetSource } from '../../shared/datasets.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 import type { Optimizer } from '../../shared/optimizer.ts';
 import type { ClientMessage, WorkerInfo } from '../../shared/protocol.ts';
 import type { Replica } from '../../shared/replica.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
+import type { SamplePlan } from '../../shared/shardPlan.ts';
+import type { DataFeed, FeedStats } from './dataFeed.ts';
+import type { FeedOptions } from './openFeed.ts';
 
 export type WorkerState = 'connecting' | 'loading' | 'calibrating' | 'waiting' | 'syncing' | 'training' | 'done' | 'left' | 'dropped' | 'error';
 
@@ -46,6 +48,8 @@ export interface SessionView {
   samplesDone: number;
   paramHash: string;
   testAccuracy: number | null;
+  /** what reading the dataset cost so far (bytes fetched, cache hits, memory) */
+  feed: FeedStats | null;
   /** the schedule of the last step's all-reduce ('ring', 'halving-doubling'; scheduleChoice.ts) */
   allReduce?: string;
 }
@@ -54,6 +58,8 @@ export interface SessionDeps {
   tf: typeof tfjs;
   socket: SocketLike;
   datasets: DatasetSource;
+  /** how a stored dataset's shards are fetched and cached (client/worker/openFeed.ts) */
+  feed?: FeedOptions;
   makeMesh(localId: string, sendSignal: (to: string, data: Record<string, unknown>) => void, iceServers: Record<string, unknown>[]): Mesh;
   chooseBackend(spec: JobSpec, train: Dataset, onProgress: (s: string) => void): Promise<Omit<WorkerInfo, 'userAgent'> & { samplesPerSec: number }>;
   userAgent: string;
@@ -93,8 +99,8 @@ export interface LoadedJob {
   readonly spec: JobSpec;
   readonly replica: Replica;
   optimizer: Optimizer;
-  readonly train: Dataset;
-  readonly test: Dataset;
-  readonly plan: BatchPlan;
+  /** the samples: the train and test splits, read as needed */
+  readonly feed: DataFeed;
+  readonly plan: SamplePlan;
   readonly mesh: Mesh;
 }

@@ -86,11 +86,12 @@ export class StateSync {
     if (!this.finalSent) {
       this.finalSent = true;
       // only this tab's part of the test set: the coordinator sums the finishers' counts
-      const part = evalPart ? evalRange(this.job.test.size, evalPart) : null;
-      const ev = part ? evalCounts(replica.loss.task, await replica.evaluate(this.job.test, part.start, part.end)) : null;
+      const part = evalPart ? evalRange(this.job.feed.testSize, evalPart) : null;
+      const read = part ? await this.job.feed.range('test', part.start, part.end) : null;
+      const ev = read ? evalCounts(replica.loss.task, await replica.evaluate(read.ds, read.start, read.end)) : null;
       const paramHash = replica.stateHash();
       const testAccuracy = ev && ev.count > 0 && replica.loss.task !== 'regression' ? ev.correct / ev.count : null;
-      this.io.set({ state: 'done', testAccuracy, paramHash, detail: `finished at step ${step}` });
+      this.io.set({ state: 'done', testAccuracy, paramHash, detail: `finished at step ${step}`, feed: this.job.feed.stats() });
       this.io.send({ type: 'final', step, paramHash, eval: ev });
     }
     if (uploadId) {

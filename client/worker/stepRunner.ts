@@ -28,6 +28,7 @@ export class StepRunner {
   private pending: Pending | null = null;
   private stepCtrl: AbortController | null = null;
   private readonly guard: ContributionGuard;
+  private heldSent = '';
   private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
   private sumCheck: ((positions: readonly number[], offset: number, values: Float32Array) => string | null) | null = null;
 
@@ -86,7 +87,12 @@ export class StepRunner {
       const t0 = d.now();
       const ringReady = this.links.ringFor(epoch, step, ring, rank, ctrl.signal);
       // where the slice lies in the global batch keys its random masks and ghost batches
-      const computing = replica.gradientInto(this.job.train, this.job.plan.indices(step, slice.start, slice.count), vec, gated ? (off, len) => gate.markReady(off, len) : undefined, { step, start: slice.start });
+      const { feed } = this.job;
+      const computing = feed.take('train', this.job.plan.indices(step, slice.start, slice.count)).then(({ ds, idx }) => {
+        // the next steps' shards come while this one computes (a stored dataset; nothing for a whole one)
+        feed.prefetch(step, slice.start, slice.count);
+        return replica.gradientInto(ds, idx, vec, gated ? (off, len) => gate.markReady(off, len) : undefined, { step, start: slice.start });
+      });
       computing.catch((e: unknown) => ringCtrl.abort(e)); // awaited below; the ring may fail first
       ringReady.catch(() => {});
       let computeMs = 0;
@@ -140,6 +146,14 @@ export class StepRunner {
   /** The own gradient is complete: report it, learn its scale, let a test hook see it. */
   private async afterCompute(step: number, epoch: number, computeMs: number, vec: Float32Array, count: number) {
     this.io.send({ type: 'computed', step, epoch, computeMs });
+    // what this tab's cache holds, when it changed: the coordinator slices the next steps to follow it
+    const held = this.job.feed.held();
+    const key = held.join();
+    if (held.length > 0 && key !== this.heldSent) {
+      this.heldSent = key;
+      this.io.send({ type: 'shards', held });
+    }
+    this.io.set({ feed: this.job.feed.stats() });
     this.guard.learn(vec, count);
     await this.io.d.onPhase?.('compute', step, vec);
   }
@@ -159,9 +173,11 @@ export class StepRunner {
     this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T + TAIL.loss]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
     if (evalPart) {
       // this tab's part of the test set; the coordinator sums every part's counts
-      const { start, end } = evalRange(this.job.test.size, evalPart);
-      const ev = evalCounts(replica.loss.task, await replica.evaluate(this.job.test, start, end));
+      const part = evalRange(this.job.feed.testSize, evalPart);
+      const { ds, start, end } = await this.job.feed.range('test', part.start, part.end);
+      const ev = evalCounts(replica.loss.task, await replica.evaluate(ds, start, end));
       if (ev.count > 0 && replica.loss.task !== 'regression') this.io.set({ testAccuracy: ev.correct / ev.count });
+      this.io.set({ feed: this.job.feed.stats() });
       this.io.send({ type: 'eval', step, ...ev });
     }
     await this.io.d.yieldToLoop();

@@ -100,6 +100,8 @@ export interface CoordinatorDeps {
   onFailure?: (reason: string, err: unknown) => void;
   /** a one-time id the member PUTs its upload to (server/uploads.ts); absent: a counter (unit tests) */
   offerUpload?: (o: { peerId: string; kind: UploadKind; step: number }) => string;
+  /** a stored dataset's shard layout: slices then follow the shards members hold (coordinator/shardHoldings.ts) */
+  shards?: import('./shardHoldings.ts').ShardLayout;
   /** a restarted server hands back the job's last checkpoint */
   restore?: { checkpoint: Checkpoint | null; metrics: StepMetrics[] };
 }

@@ -9,13 +9,17 @@
  *   GET    /api/datasets                      { datasets: [summary…] }
  *   GET    /api/datasets/:id                  metadata: shapes, classes or target shape, statistics, shards
  *   DELETE /api/datasets/:id                  owner only (Authorization: Bearer OWNER_TOKEN)
- *   GET    /api/datasets/:id/shards/:hash     the shard's bytes, cached forever (content-addressed)
+ *   GET    /api/datasets/:id/shards/:hash[?peer=PEER]   the shard's bytes, cached forever (content-addressed);
+ *            counted per peer (a worker names itself by its peer id); gzip-encoded when accepted
+ *   GET    /api/datasets/:id/stats            { id, shards, peers: { PEER: { fetches, bytes, shards, hashes } } }
  *   GET    /api/datasets/:id/preview?rows=N   the first N samples (default 10, at most 100), from the first shard(s) only
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { Guards } from '../security/guards.ts';
 import type { DatasetStore } from './datasetStore.ts';
+import { ShardCounters } from './shardCounters.ts';
+import { acceptsGzip, ShardGzip } from './shardGzip.ts';
 
 export interface DatasetRouteDeps {
   store: DatasetStore;
@@ -23,11 +27,15 @@ export interface DatasetRouteDeps {
   guards?: Guards;
   /** whether a job that is not done trains on the dataset (a delete is refused then) */
   inUse?: (id: string) => boolean;
+  /** shard fetches per peer (a fresh set when absent) */
+  counters?: ShardCounters;
 }
 
 const bearer = (req: IncomingMessage) => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
 
 export function createDatasetRoutes(d: DatasetRouteDeps) {
+  const counters = d.counters ?? new ShardCounters();
+  const gzipped = new ShardGzip();
   return async (req: IncomingMessage, res: ServerResponse, p: string[], url: URL): Promise<void> => {
     if (p.length === 0 && req.method === 'POST') {
       try {
@@ -46,6 +54,7 @@ export function createDatasetRoutes(d: DatasetRouteDeps) {
     if (p.length === 1 && req.method === 'GET') return d.send(res, 200, d.store.get(id));
     if (p.length === 1 && req.method === 'DELETE') {
       await d.store.delete(id, bearer(req), d.inUse);
+      counters.forget(id);
       return d.send(res, 200, { ok: true, id });
     }
     if (p.length === 2 && p[1] === 'preview' && req.method === 'GET') {
@@ -55,9 +64,14 @@ export function createDatasetRoutes(d: DatasetRouteDeps) {
       return d.send(res, 200, await d.store.preview(id, rows));
     }
     if (p.length === 3 && p[1] === 'shards' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const bytes = await d.store.shard(id, p[2]!);
-      return d.send(res, 200, bytes, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', etag: `"${p[2]}"` });
+      const raw = await d.store.shard(id, p[2]!);
+      const zip = acceptsGzip(req.headers['accept-encoding']);
+      const body = zip ? await gzipped.of(p[2]!, raw) : raw;
+      if (req.method === 'GET') counters.count(id, url.searchParams.get('peer'), p[2]!, body.length);
+      const headers = { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=31536000, immutable', etag: `"${p[2]}"`, vary: 'accept-encoding' };
+      return d.send(res, 200, body, zip ? { ...headers, 'content-encoding': 'gzip' } : headers);
     }
+    if (p.length === 2 && p[1] === 'stats' && req.method === 'GET') return d.send(res, 200, { id, shards: d.store.get(id).shards.length, peers: counters.of(id) });
     throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
   };
 }

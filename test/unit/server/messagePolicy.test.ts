@@ -42,6 +42,7 @@ const msgs = (step: number, epoch: number): Record<Exclude<Msg['type'], 'join'>,
   'param-hash': { type: 'param-hash', step, paramHash: H('a') },
   final: { type: 'final', step, paramHash: H('a'), eval: null },
   heartbeat: { type: 'heartbeat' },
+  shards: { type: 'shards', held: [0, 3] },
   leave: { type: 'leave' },
 });
 
@@ -71,7 +72,7 @@ describe('message policy', () => {
     const { t, s, m } = scene();
     const verdicts = Object.fromEntries(Object.entries(msgs(s.step, s.epoch)).map(([k, x]) => [k, authorize(t.c, m('n'), x)?.code ?? 'ok']));
     expect(verdicts).toEqual({
-      ready: 'ok', signal: 'ok', heartbeat: 'ok', leave: 'ok', computed: 'WRONG_STATE', reduced: 'WRONG_STATE', 'step-failed': 'WRONG_STATE',
+      ready: 'ok', signal: 'ok', heartbeat: 'ok', shards: 'ok', leave: 'ok', computed: 'WRONG_STATE', reduced: 'WRONG_STATE', 'step-failed': 'WRONG_STATE',
       eval: 'NOT_ALLOWED', 'sync-sent': 'NOT_ALLOWED', synced: 'WRONG_STATE', 'param-hash': 'STALE_STEP', final: 'WRONG_STATE',
     });
   });

@@ -1,0 +1,85 @@
+/**
+ * `tabswarm bench data`: the distributed input pipeline on MNIST with 4 tabs, one epoch each:
+ *   - today's path: the shipped dataset, every tab downloads the training set whole;
+ *   - the new path: MNIST stored as ~4 MiB shards, each tab fetches only the shards its slices
+ *     read (with prefetch of the next 2 steps; without; and with a cache a quarter the size of
+ *     the dataset).
+ * Per tab: dataset bytes fetched, as a fraction of the training set (target ≤ 1.5/N), the most
+ * JS heap and decoded samples held; per run: steady step rate.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createTabswarmServer } from '../../server/app.ts';
+import { createLogger } from '../../server/log.ts';
+import { dataRun, uploadMnist, type DataRunResult } from './dataRun.ts';
+import type { Bench, BenchContext, Table } from './report.ts';
+
+const MB = 1024 * 1024;
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+function model(): Record<string, unknown> {
+  const m = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 32, activation: 'relu' }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+  const j = m.toJSON(undefined, false) as Record<string, unknown>;
+  m.dispose();
+  return j;
+}
+
+export const dataBench: Bench = async (ctx: BenchContext) => {
+  const N = 4;
+  const B = 512;
+  const server = await createTabswarmServer({ port: 0, log: createLogger('warn') });
+  try {
+    ctx.print('uploading MNIST (60 000 train images / 255 as float32, labels: .npz) to the dataset store');
+    const meta = await uploadMnist(server);
+    // quick: the first quarter of the training samples (both paths read the same subset)
+    const limit = ctx.quick ? Math.floor(meta.trainSize / 4) : 0;
+    const trainShards = ctx.quick ? meta.shards.filter((s) => s.start < limit * 1.2) : meta.shards;
+    const storedTrainBytes = trainShards.reduce((a, s) => a + s.bytes, 0);
+    const testSize = 1000;
+    const common = { server, tabs: N, batchSize: B, testSize, model: model(), print: ctx.print };
+    const runs: { name: string; path: 'whole' | 'shards'; trainBytes: number; r: DataRunResult }[] = [];
+
+    // today's path: the shipped MNIST (60 000 train images), downloaded whole by every tab
+    const wholeN = ctx.quick ? limit : 60000;
+    const wholeSteps = Math.ceil(wholeN / B);
+    ctx.print(`whole download: ${N} tabs, ${wholeSteps} steps (one epoch of ${wholeN})`);
+    runs.push({ name: 'whole download (shipped)', path: 'whole', trainBytes: 16 + wholeN * 784 + 8 + wholeN, r: await dataRun({ ...common, dataset: 'mnist', trainSize: wholeN, steps: wholeSteps, prefetch: true }) });
+
+    const n = ctx.quick ? limit : meta.trainSize;
+    const steps = Math.ceil(n / B);
+    const variants: { name: string; prefetch: boolean; cacheMb?: number }[] = [
+      { name: 'shards, prefetch 2 steps', prefetch: true },
+      { name: 'shards, no prefetch', prefetch: false },
+      { name: 'shards, cache = ¼ of the dataset', prefetch: true, cacheMb: storedTrainBytes / 4 / MB },
+    ];
+    for (const v of variants) {
+      ctx.print(`${v.name}: ${N} tabs, ${steps} steps (one epoch of ${n})`);
+      runs.push({ name: v.name, path: 'shards', trainBytes: storedTrainBytes, r: await dataRun({ ...common, dataset: meta.id, trainSize: limit, steps, prefetch: v.prefetch, ...(v.cacheMb !== undefined ? { cacheMb: v.cacheMb } : {}) }) });
+    }
+    const stats = (await (await fetch(`${server.url}/api/datasets/${meta.id}/stats`)).json()) as { peers: Record<string, { bytes: number; shards: number }> };
+
+    const bytesTable: Table = {
+      title: `Dataset read per tab, one epoch of MNIST, ${N} tabs, batch ${B}`,
+      columns: ['path', 'fraction of training set / tab', 'target 1.5/N', 'shards / tab (of ' + trainShards.length + ')', 'MB on the wire / tab (mean)', 'max', 'peak JS heap MB / tab', 'peak decoded samples MB / tab'],
+      rows: runs.map(({ name, path, trainBytes, r }) => {
+        const b = r.tabs.map((t) => t.fetchedBytes);
+        // whole: the files' bytes over the training set's; shards: distinct shards over the training set's shards
+        const fraction = path === 'whole' ? mean(b) / trainBytes : mean(r.tabs.map((t) => t.shardsFetched)) / trainShards.length;
+        return [name, fraction, 1.5 / N, path === 'whole' ? null : mean(r.tabs.map((t) => t.shardsFetched)), mean(b) / MB, Math.max(...b) / MB, Math.max(...r.tabs.map((t) => t.peakHeapBytes)) / MB, Math.max(...r.tabs.map((t) => t.peakSamplesBytes)) / MB];
+      }),
+      note: `Training set: the shipped IDX files (${(runs[0]!.trainBytes / MB).toFixed(1)} MB of uint8 pixels, served as they are) vs the stored shards (${(storedTrainBytes / MB).toFixed(1)} MB: the same values as float32, ${trainShards.length} shards of ~4 MiB, served gzip-encoded; the store also keeps every 10th sample as a test sample). On the wire = response bodies under /datasets and /api/datasets as each page received them, including its part of the final evaluation (${testSize} test samples). Shards / tab: distinct shards fetched (the page's count; the server's per-peer counters agree). Decoded samples: the whole split held as floats (whole) vs the shard LRU's peak (shards). JS heap: performance.memory.usedJSHeapSize, sampled every second (typed arrays' backing stores are outside it).`,
+    };
+    const rateTable: Table = {
+      title: 'Step rate: whole download vs shards, with and without prefetch',
+      columns: ['path', 'steps/s', 'median step ms', 'steps', 'final loss'],
+      rows: runs.map(({ name, r }) => [name, r.stepsPerSec, r.medianStepMs, r.steps, r.finalLoss]),
+      note: 'Steady state (after the first 3 steps), the coordinator\'s open → commit times. All 4 tabs share this machine\'s cores; the whole-download run pays its download before step 0 (not in the step rate), the shard runs pay fetches inside steps unless prefetched.',
+    };
+    return {
+      tables: [bytesTable, rateTable],
+      result: { tabs: N, batchSize: B, storedTrainBytes, shards: trainShards.length, runs: runs.map(({ name, path, trainBytes, r }) => ({ name, path, trainBytes, ...r })), serverCounters: stats.peers },
+      figures: [{ file: 'data.svg', title: 'Dataset MB fetched per tab per epoch (MNIST, 4 tabs)', unit: 'MB', bars: runs.map(({ name, r }) => ({ label: name, value: mean(r.tabs.map((t) => t.fetchedBytes)) / MB })) }],
+    };
+  } finally {
+    await server.close();
+  }
+};

@@ -1,0 +1,50 @@
+/**
+ * Which shards the coordinator believes each member holds, and the step's slices cut to
+ * follow them (shared/shardAffinity.ts). Belief = the shards the coordinator itself handed
+ * the member work in, narrowed by the member's own `shards` report (its cache evicts): a
+ * claim can only take shards away, so a stranger claiming everything changes nothing —
+ * neither its slices nor anyone else's. Bounded: per member at most the dataset's shards.
+ */
+import type { Slice } from '../../shared/batchPlan.ts';
+import { planSlicesNear } from '../../shared/shardAffinity.ts';
+import type { ShardRun } from '../../shared/shardPlan.ts';
+
+export interface ShardLayout {
+  /** shards in the dataset */
+  count: number;
+  /** global batch `step` as runs of one shard each */
+  runs(step: number): ShardRun[];
+}
+
+export class ShardHoldings {
+  private readonly given = new Map<string, Set<number>>();
+  private readonly claimed = new Map<string, Set<number>>();
+  private readonly lastCentre = new Map<string, number>();
+
+  constructor(private readonly layout: ShardLayout) {}
+
+  /** A member's report of what its cache holds. */
+  report(id: string, held: readonly number[]) {
+    this.claimed.set(id, new Set(held.filter((i) => i < this.layout.count)));
+  }
+
+  believed(id: string): Set<number> {
+    const given = this.given.get(id) ?? new Set<number>();
+    const claimed = this.claimed.get(id);
+    return claimed ? new Set([...given].filter((s) => claimed.has(s))) : given;
+  }
+
+  /** The slices of `step`, following holdings; records what each member is given. */
+  cut(step: number, members: { peerId: string; weight: number }[], granularity: number, alive: (id: string) => boolean): Slice[] {
+    for (const map of [this.given, this.claimed, this.lastCentre]) for (const id of map.keys()) if (!alive(id)) map.delete(id);
+    const runs = this.layout.runs(step);
+    const out = planSlicesNear(runs.reduce((a, r) => a + r.count, 0), members.map((m) => ({ ...m, held: this.believed(m.peerId), ...(this.lastCentre.has(m.peerId) ? { lastCentre: this.lastCentre.get(m.peerId)! } : {}) })), runs, { granularity });
+    for (const s of out) {
+      if (s.count > 0) this.lastCentre.set(s.peerId, s.start + s.count / 2);
+      const mine = this.given.get(s.peerId) ?? new Set<number>();
+      for (const r of runs) if (r.start < s.start + s.count && r.start + r.count > s.start) mine.add(r.shard);
+      this.given.set(s.peerId, mine);
+    }
+    return out;
+  }
+}
