@@ -136,7 +136,7 @@ async function main() {
   console.log('\n' + formatTable(table));
   const base = rows.find((r) => r[0].startsWith('tfjs-bn'))![1];
   const result = Object.fromEntries(rows.map(([name, ms, cms, bytes, statBytes, sent]) => [name, { gradientMs: ms, vsTfjsForward: ms / base, commitMs: cms, allReducedBytes: bytes, bnSumBytes: statBytes, bytesSentPerMember: sent }]));
-  const files = await saveOutput('ghostbn', { tables: [table], result: { batch: B, steps: STEPS, rows: result } }, { command: 'npx tsx bench/src/ghostBnCost.ts', date: new Date().toISOString(), machine: machineInfo() });
+  const files = await saveOutput('ghostbn', { tables: [table], result: { batch: B, steps: STEPS, rows: result } }, { command: `${process.env.GHOSTS ? `GHOSTS=${process.env.GHOSTS} ` : ''}npx tsx bench/src/ghostBnCost.ts ${STEPS}`, date: new Date().toISOString(), machine: machineInfo() });
   console.log(`wrote ${files.join(', ')}`);
 }
 
