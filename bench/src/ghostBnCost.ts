@@ -62,6 +62,9 @@ interface Runner {
 }
 
 async function main() {
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+  const machine = machineInfo();
   await tf.setBackend('cpu');
   const train = await loadDataset(createDatasetFiles().source, 'mnist', 'train', B * (STEPS + 1));
   const idx = (s: number) => Array.from({ length: B }, (_, i) => s * B + i);
@@ -136,7 +139,11 @@ async function main() {
   console.log('\n' + formatTable(table));
   const base = rows.find((r) => r[0].startsWith('tfjs-bn'))![1];
   const result = Object.fromEntries(rows.map(([name, ms, cms, bytes, statBytes, sent]) => [name, { gradientMs: ms, vsTfjsForward: ms / base, commitMs: cms, allReducedBytes: bytes, bnSumBytes: statBytes, bytesSentPerMember: sent }]));
-  const files = await saveOutput('ghostbn', { tables: [table], result: { batch: B, steps: STEPS, rows: result } }, { command: 'npx tsx bench/src/ghostBnCost.ts', date: new Date().toISOString(), machine: machineInfo() });
+  const files = await saveOutput('ghostbn', { tables: [table], result: { batch: B, steps: STEPS, rows: result } }, {
+    command: `${process.env.GHOSTS ? `GHOSTS=${process.env.GHOSTS} ` : ''}npx tsx bench/src/ghostBnCost.ts ${STEPS}`,
+    startedAt, wallS: Math.round((performance.now() - t0) / 1000),
+    machine: { ...machine, loadavgAfter: machineInfo().loadavg },
+  });
   console.log(`wrote ${files.join(', ')}`);
 }
 
