@@ -84,7 +84,9 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const uploads = createUploadTable({ now });
   const ice = iceConfig(o.ice ?? {}, o.iceServers ? {} : process.env);
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
-  const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
+  const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final' | 'unit', step: number) => {
+    // a prediction unit's outputs: exactly its size, so a larger body is refused unread
+    if (kind === 'unit') return jobs.jobs.get(jobId)?.coordinator.prediction?.unitBytes(step) ?? 0;
     const v = jobs.jobs.get(jobId)?.vetted;
     return v === undefined ? MAX_STATE_BYTES : uploadLimitBytes(v, kind);
   };
@@ -111,7 +113,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
         log('error', 'job quarantined', { jobId, reason, err: err instanceof Error ? err.stack : err === undefined ? undefined : String(err) });
         signals.changed(jobId, 'event');
       },
-      offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind) }),
+      offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind, t.step) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
   await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, undefined, datasetShape));

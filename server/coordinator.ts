@@ -29,6 +29,7 @@ import { Evaluation } from './coordinator/evaluation.ts';
 import { judgeDeadline, PauseDetector } from './coordinator/judge.ts';
 import { CheckpointRounds } from './coordinator/checkpoints.ts';
 import type { FinalWeights } from './coordinator/votes.ts';
+import { PredictionRun } from './prediction/run.ts';
 
 export * from './coordinator/types.ts';
 
@@ -91,6 +92,8 @@ export class Coordinator implements PolicyView {
   private readonly pauses: PauseDetector;
   private uploadSeq = 0;
   private cancelTick: () => void;
+  /** a prediction job's units and outputs (server/prediction/run.ts); null for training */
+  readonly prediction: PredictionRun | null = null;
 
   constructor(
     readonly jobId: string,
@@ -105,6 +108,10 @@ export class Coordinator implements PolicyView {
       this.step = this.checkpoint?.step ?? 0;
     }
     this.syncs = new JoinSyncs(this);
+    if (spec.kind === 'predict') {
+      if (!deps.prediction) throw new Error('a prediction job needs its setup');
+      this.prediction = new PredictionRun(this, deps.prediction);
+    }
     this.checkpoints = new CheckpointRounds(this, (c) => deps.onCheckpoint?.(c));
     const tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
     this.pauses = new PauseDetector(tickMs, deps.now());
@@ -124,6 +131,10 @@ export class Coordinator implements PolicyView {
   }
   syncOf(id: string) {
     return this.syncs.of(id);
+  }
+  predictionUnit(index: number) {
+    const u = this.prediction?.book.units[index];
+    return u ? { holders: u.holders } : undefined;
   }
 
   checkpointRound() {
@@ -263,7 +274,7 @@ export class Coordinator implements PolicyView {
   }
 
   /** @internal */
-  uploadId(peerId: string, kind: UploadKind, step: number) {
+  uploadId(peerId: string, kind: UploadKind, step: number): string {
     return this.deps.offerUpload?.({ peerId, kind, step }) ?? `u${String(++this.uploadSeq).padStart(31, '0')}`;
   }
 
@@ -276,6 +287,7 @@ export class Coordinator implements PolicyView {
   /** Everything that happens at a step boundary: admit joiners, then open the next step. */
   /** @internal */
   advance() {
+    if (this.prediction) return this.prediction.advance();
     if (this.open || this.stopped() || this.status === 'paused' || this.accusation) return;
     if (this.step >= this.spec.steps) return this.finishJob();
     this.syncs.start();
@@ -490,6 +502,7 @@ export class Coordinator implements PolicyView {
       this.syncs.forget(x);
     }
     this.forgetOldMembers();
+    this.prediction?.membersGone(gone);
     this.checkpoints.settle();
     this.ending?.memberGone();
     const o = this.open;

@@ -71,6 +71,7 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
     const i = ring.indexOf(m.id);
     if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) m.link = { ...msg.link };
   },
+  'unit-failed': (c, m, msg) => c.prediction?.unitFailed(m.id, msg.unit, msg.code, msg.message),
   leave: (c, m, _msg, { socket }) => {
     c.remove(m.id, 'left');
     // The server closes the socket: a client that disconnected at once could lose its 'leave'.

@@ -100,6 +100,8 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     link: z.object({ peer: id, rttMs: finite.min(0).nullable(), relayed: z.boolean().nullable() }).optional(),
   }),
   z.object({ type: z.literal('leave') }),
+  /** prediction jobs: the sender cannot compute this unit it was given (it goes to another member) */
+  z.object({ type: z.literal('unit-failed'), unit: z.number().int().min(0).max(0xffffffff), code: z.string().max(40), message: z.string().max(500) }),
 ]);
 export type ClientMessage = z.output<typeof clientMessageSchema>;
 
@@ -142,6 +144,15 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   /** the job is finished: report `final`; with `uploadId`, also PUT the flat parameters to /api/uploads/:uploadId */
   z.object({ type: z.literal('done'), step, upload: z.boolean(), uploadId: uploadId.optional(), evalPart: evalPartSchema.nullable() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** prediction jobs: the model's weights (trainable, then non-trainable, as the replicas' state vector) */
+  z.object({ type: z.literal('predict-model'), weights: stateBytes }),
+  /**
+   * prediction jobs: predict inputs [start, start+count) and PUT the outputs (float32,
+   * little-endian, count × outputSize, in input order) to /api/uploads/:uploadId
+   */
+  z.object({ type: z.literal('unit'), unit: z.number().int().min(0), start: z.number().int().min(0), count: z.number().int().min(1), uploadId }),
+  /** prediction jobs: every unit is settled; nothing more will come */
+  z.object({ type: z.literal('units-done') }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;
 

@@ -43,6 +43,7 @@ const msgs = (step: number, epoch: number): Record<Exclude<Msg['type'], 'join'>,
   final: { type: 'final', step, paramHash: H('a'), eval: null },
   heartbeat: { type: 'heartbeat' },
   leave: { type: 'leave' },
+  'unit-failed': { type: 'unit-failed', unit: 0, code: 'X', message: 'x' },
 });
 
 describe('message policy', () => {
@@ -72,7 +73,7 @@ describe('message policy', () => {
     const verdicts = Object.fromEntries(Object.entries(msgs(s.step, s.epoch)).map(([k, x]) => [k, authorize(t.c, m('n'), x)?.code ?? 'ok']));
     expect(verdicts).toEqual({
       ready: 'ok', signal: 'ok', heartbeat: 'ok', leave: 'ok', computed: 'WRONG_STATE', reduced: 'WRONG_STATE', 'step-failed': 'WRONG_STATE',
-      eval: 'NOT_ALLOWED', 'sync-sent': 'NOT_ALLOWED', synced: 'WRONG_STATE', 'param-hash': 'STALE_STEP', final: 'WRONG_STATE',
+      eval: 'NOT_ALLOWED', 'sync-sent': 'NOT_ALLOWED', synced: 'WRONG_STATE', 'param-hash': 'STALE_STEP', final: 'WRONG_STATE', 'unit-failed': 'WRONG_STATE',
     });
   });
 
