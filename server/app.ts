@@ -18,6 +18,7 @@ import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
+import { createPredictionRoutes } from './prediction/routes.ts';
 import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
@@ -52,6 +53,8 @@ export interface ServerOptions {
   datasets?: { maxUploadBytes?: number; shardBytes?: number };
   /** malformed or out-of-role messages a socket may send before it is disconnected (server/sockets.ts) */
   violations?: BucketSpec;
+  /** where prediction jobs write their outputs (default: a directory under the OS's temp dir) */
+  predictionsDir?: string;
 }
 
 export interface TabswarmServer {
@@ -120,12 +123,13 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const metrics = createServerMetrics({ jobs });
+  const publicUrl = (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl);
   const handler = createHttpHandler({
     jobs,
     datasets: createDatasetFiles(),
     distDir: resolve(o.distDir ?? 'dist'),
     log,
-    publicUrl: (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl),
+    publicUrl,
     ownerRoutes: createOwnerRoutes({ jobs, exporter, log, readJson, send }),
     guards,
     connectOrigins: origins,
@@ -137,6 +141,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     datasetShape,
     metrics: metrics.render,
     countError: metrics.countError,
+    predictions: createPredictionRoutes({ tf, jobs, log, publicUrl, send, source: createDatasetFiles(datasets).source, datasetShape, ...(o.predictionsDir ? { dir: o.predictionsDir } : {}) }),
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);

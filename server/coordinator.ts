@@ -109,8 +109,12 @@ export class Coordinator implements PolicyView {
     }
     this.syncs = new JoinSyncs(this);
     if (spec.kind === 'predict') {
-      if (!deps.prediction) throw new Error('a prediction job needs its setup');
-      this.prediction = new PredictionRun(this, deps.prediction);
+      if (deps.prediction) this.prediction = new PredictionRun(this, deps.prediction);
+      else {
+        // its weights and output file lived in the process that created it
+        this.status = 'failed';
+        this.failure = 'a prediction job does not survive a server restart: create it again';
+      }
     }
     this.checkpoints = new CheckpointRounds(this, (c) => deps.onCheckpoint?.(c));
     const tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
@@ -646,6 +650,7 @@ export class Coordinator implements PolicyView {
   /** Idempotent. */
   destroy() {
     this.cancelTick();
+    this.prediction?.close();
   }
 }
 

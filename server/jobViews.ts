@@ -37,6 +37,8 @@ export function publicJobView(job: Job) {
     /** the final weights' test accuracy, scored across the members that trained to the end (their counts summed) */
     testAccuracy: c.finalTestAccuracy(),
     hasWeights: c.finalParams !== null,
+    /** a prediction job's units, throughput, disagreements and (labelled inputs) accuracy; null for training */
+    prediction: c.prediction?.progress() ?? null,
     owner: false,
   };
 }

@@ -188,6 +188,13 @@ export class PredictionRun {
     return true;
   }
 
+  /** Its upload was refused before it was read (larger than the unit): dropped, like a wrong size. */
+  refused(peer: string, index: number, why: string) {
+    if (!this.book.holds(peer, index)) return;
+    this.host.event('drop', `unit ${index}: upload refused (${why})`, peer);
+    this.host.evict(peer, `outputs of the wrong size for unit ${index}`);
+  }
+
   private store(index: number, out: Float32Array) {
     const u = this.book.units[index]!;
     this.setup.output.write(u.start, out);
@@ -247,6 +254,11 @@ export class PredictionRun {
     h.status = 'done';
     h.event('done', `predicted ${this.setup.size} samples in ${this.book.units.length} units`);
     for (const m of h.active()) h.send(m.id, { type: 'units-done' });
+  }
+
+  /** The server closes: the output file goes with it. Idempotent. */
+  close() {
+    this.setup.output.close(true);
   }
 
   progress(): PredictionProgress {
