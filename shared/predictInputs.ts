@@ -29,6 +29,8 @@ export interface InputInfo {
   featureShape: number[];
   /** samples per shard, when units can be aligned to shards */
   align: number;
+  /** classes of a labelled dataset (the model's outputs, as the vetter checked); 0 when unlabelled */
+  classes: number;
 }
 
 export class PredictInputs {
@@ -57,12 +59,12 @@ export class PredictInputs {
     if (isBuiltinDatasetId(this.datasetId)) {
       if (this.options.split === 'all') throw new TabswarmError('BAD_JOB_SPEC', `predict.split: built-in dataset ${this.datasetId} has a train and a test split, not all`);
       const d = DATASETS[this.datasetId]!;
-      return { size: lim(this.options.split === 'train' ? d.trainSize : d.testSize), featureShape: d.featureShape, align: 0 };
+      return { size: lim(this.options.split === 'train' ? d.trainSize : d.testSize), featureShape: d.featureShape, align: 0, classes: d.numClasses };
     }
     const m = await this.storedMeta();
     const total = this.options.split === 'all' ? m.size : this.options.split === 'train' ? m.trainSize : m.testSize;
     const shardSize = m.shards[0]?.count ?? 0;
-    return { size: lim(total), featureShape: m.featureShape, align: this.options.split === 'all' ? shardSize : 0 };
+    return { size: lim(total), featureShape: m.featureShape, align: this.options.split === 'all' ? shardSize : 0, classes: m.numClasses ?? 0 };
   }
 
   /** Rows [start, start + n) in input order. */

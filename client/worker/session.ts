@@ -158,13 +158,14 @@ export class WorkerSession {
     const inputs = new PredictInputs(this.d.datasets, spec.dataset.id, spec.predict!);
     const info = await inputs.info();
     const sample = await inputs.rows(0, Math.min(64, info.size));
-    const replica = await Replica.create(tf, spec);
-    this.predictReplica = replica;
-    const classes = (replica.model.outputs[0]!.shape as (number | null)[]).slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+    const classes = Math.max(1, info.classes);
     const n = sample.x.length / Math.max(1, info.featureShape.reduce((a, b) => a * b, 1));
     const calib = { id: spec.dataset.id, size: n, featureShape: info.featureShape, numClasses: classes, x: sample.x, y: Uint8Array.from({ length: n }, (_, i) => Math.min(classes - 1, Number(sample.y?.[i] ?? 0))) };
     this.set({ state: 'calibrating', detail: 'measuring backends' });
     const choice = await this.d.chooseBackend(spec, calib, (s) => this.set({ detail: s }));
+    // built once the backend is chosen (tfjs allocates its variables there)
+    const replica = await Replica.create(tf, spec);
+    this.predictReplica = replica;
     this.predictor = new PredictRunner(this.io, spec, replica, inputs);
     this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}` });
     this.send({

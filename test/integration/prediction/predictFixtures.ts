@@ -8,9 +8,10 @@ export interface SavedModel {
   weights: Uint8Array;
 }
 
-/** An MLP with seeded (not Glorot-random) weights, saved as model.json + weights.bin. */
-export async function savedMlp(inputs: number, hidden: number, classes: number, seed = 7): Promise<{ model: tf.LayersModel; saved: SavedModel }> {
-  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [inputs], units: hidden, activation: 'relu' }), tf.layers.dense({ units: classes, activation: 'softmax' })] });
+/** An MLP with seeded (not Glorot-random) weights, saved as model.json + weights.bin; a flatten first for images. */
+export async function savedMlp(inputShape: number[], hidden: number, classes: number, seed = 7): Promise<{ model: tf.LayersModel; saved: SavedModel }> {
+  const first = inputShape.length > 1 ? [tf.layers.flatten({ inputShape }), tf.layers.dense({ units: hidden, activation: 'relu' })] : [tf.layers.dense({ inputShape, units: hidden, activation: 'relu' })];
+  const model = tf.sequential({ layers: [...first, tf.layers.dense({ units: classes, activation: 'softmax' })] });
   let s = seed;
   const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.4;
   model.setWeights(model.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, rnd), w.shape)));

@@ -22,7 +22,7 @@ const K = 3;
 
 beforeAll(async () => {
   s = await startServer();
-  const { model, saved } = await savedMlp(4, 8, K);
+  const { model, saved } = await savedMlp([4], 8, K);
   body = modelBody(saved);
   ref = await predictAll(model, createDatasetFiles().source, 'iris', 'test');
 });
