@@ -94,7 +94,8 @@ export class WorkerSession {
       case 'unit':
         return this.predictor?.unit(m.unit, m.start, m.count, m.uploadId);
       case 'units-done':
-        return this.destroy(undefined, 'done', { keepSocket: true });
+        this.set({ state: 'done', detail: 'every unit is predicted' });
+        return this.leave('the prediction job is finished');
       case 'step':
         return this.steps?.run(m.step, m.epoch, m.ring, m.slices, m.learningRate);
       case 'commit':

@@ -84,7 +84,8 @@ async function* textRows(f: OutputFile, format: 'csv' | 'jsonl'): AsyncGenerator
     const block = f.read(start, n);
     let text = '';
     for (let r = 0; r < n; r++) {
-      const row = Array.from(block.subarray(r * f.rowSize, (r + 1) * f.rowSize), String);
+      // JSON has no NaN or Infinity: null there (CSV keeps JavaScript's spelling)
+      const row = Array.from(block.subarray(r * f.rowSize, (r + 1) * f.rowSize), (x) => (format === 'jsonl' && !Number.isFinite(x) ? 'null' : String(x)));
       text += format === 'csv' ? `${row.join(',')}\n` : `[${row.join(',')}]\n`;
     }
     yield text;
