@@ -12,18 +12,22 @@ import type { ServerMessage } from '../../../shared/protocol.ts';
 import { waitFor } from '../../../bench/src/pageHooks.ts';
 import { ProtocolClient } from '../server/protocolClient.ts';
 import { call, startServer } from '../server/serverHarness.ts';
+import * as tf from '@tensorflow/tfjs';
+import { connect } from '../../../client/api/index.ts';
 import { modelBody, npyPayload, predictAll, savedMlp } from './predictFixtures.ts';
 
 type Unit = Extract<ServerMessage, { type: 'unit' }>;
 let s: TabswarmServer;
 let ref: Awaited<ReturnType<typeof predictAll>>;
 let body: ReturnType<typeof modelBody>;
+let tfModel: tf.LayersModel;
 const K = 3;
 
 beforeAll(async () => {
   s = await startServer();
   const { model, saved } = await savedMlp([4], 8, K);
   body = modelBody(saved);
+  tfModel = model;
   ref = await predictAll(model, createDatasetFiles().source, 'iris', 'test');
 });
 afterAll(() => s.close());
@@ -163,5 +167,28 @@ describe('prediction jobs', () => {
     expect(events.some((e) => e.detail.startsWith('flagged') && e.peerId !== undefined)).toBe(true);
     a.close();
     c.close();
+  });
+
+  it('the client API: swarm.predict(model, dataset) → outputs in input order, as a tensor and as a stream of batches', async () => {
+    const swarm = connect(s.url);
+    const p = await swarm.predict(tfModel, 'iris', { split: 'test', unitSize: 7, replicas: 1 });
+    expect(p.joinUrl).toContain(p.id);
+    const a = await member(p.id);
+    await serve(a);
+    const v = await p.waitUntilDone({ timeoutMs: 20_000 });
+    expect(v.prediction).toMatchObject({ unitsDone: 5, samplesDone: 30 });
+    const t = await p.tensor(tf);
+    expect(t.shape).toEqual([30, K]);
+    expect(Float32Array.from(t.dataSync())).toEqual(ref.out);
+    t.dispose();
+    const starts: number[] = [];
+    const rows: number[] = [];
+    for await (const b of p.batches(8)) {
+      starts.push(b.start);
+      rows.push(...b.data);
+    }
+    expect(starts).toEqual([0, 8, 16, 24]);
+    expect(Float32Array.from(rows)).toEqual(ref.out);
+    a.close();
   });
 });
