@@ -25,13 +25,27 @@ export interface DemoPrediction {
   wireBytesPerSample: number;
 }
 
+/**
+ * fetch, tried again once when a kept-alive connection was reset: after a long pause (the
+ * reference training) undici may reuse a socket the server is closing at that moment, and it
+ * does not retry a POST itself. A reset socket never carried the request.
+ */
+async function fetchOnce(url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw e;
+    return fetch(url, init);
+  }
+}
+
 export async function predictWithSameTabs(run: LocalSwarm, trained: PrivateJobView, o: { timeoutS: number; backend?: string | undefined; print: (l: string) => void }): Promise<DemoPrediction> {
   const spec = trained.spec;
   const testSize = spec.dataset.testSize;
   const workers = run.swarm.pages.length;
   // units: three per tab; one model.predict per unit (batch ≥ unit), as evaluation scores a part
-  const unitSize = Math.max(50, Math.ceil((testSize || 10_000) / (3 * workers)));
-  const r = await fetch(`${run.server.url}/api/jobs`, {
+  const unitSize = Math.max(1, Math.ceil((testSize || 10_000) / (3 * workers)));
+  const r = await fetchOnce(`${run.server.url}/api/jobs`, {
     method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${run.job.ownerToken}` },
     body: JSON.stringify({ kind: 'predict', name: `${spec.name} predictions`, model: { job: run.job.id }, dataset: spec.dataset.id, split: 'test', limit: testSize, unitSize, batchSize: Math.min(8192, unitSize), minWorkers: workers }),
   });

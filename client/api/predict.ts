@@ -29,8 +29,14 @@ export interface PredictOptions {
   backend?: 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 }
 
-/** A finished training job (its owner's handle, or its id and owner token), or a tfjs model. */
-export type PredictModel = tfjs.LayersModel | JobHandle<PrivateJobView> | { job: string; ownerToken: string };
+/** A finished training job (its owner's handle, or its id and owner token), a tfjs model, or model.json's object and weights.bin's bytes. */
+export type PredictModel = tfjs.LayersModel | JobHandle<PrivateJobView> | { job: string; ownerToken: string } | { modelJson: Record<string, unknown>; weightsBin: Uint8Array };
+
+const base64 = (data: Uint8Array) => {
+  let bin = '';
+  for (let i = 0; i < data.length; i += 0x8000) bin += String.fromCharCode(...data.subarray(i, i + 0x8000));
+  return btoa(bin);
+};
 
 interface CreatedJob {
   id: string;
@@ -45,9 +51,7 @@ async function savedModel(model: tfjs.LayersModel): Promise<{ modelJson: Record<
   await model.save({
     save: async (a) => {
       const data = a.weightData instanceof ArrayBuffer ? new Uint8Array(a.weightData) : new Uint8Array(0);
-      let bin = '';
-      for (let i = 0; i < data.length; i += 0x8000) bin += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      out = { modelJson: { modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs ?? [] }], format: a.format }, weights: btoa(bin) };
+      out = { modelJson: { modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs ?? [] }], format: a.format }, weights: base64(data) };
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     },
   });
@@ -61,6 +65,7 @@ export async function predictBody(model: PredictModel, dataset: string, o: Predi
     const token = model.ownerToken;
     return { body: { kind: 'predict', model: { job: model.id }, dataset, ...opts }, ...(token ? { sourceToken: token } : {}) };
   }
+  if ('modelJson' in model && 'weightsBin' in model) return { body: { kind: 'predict', model: { modelJson: model.modelJson, weights: base64(model.weightsBin) }, dataset, ...opts } };
   if ('job' in model && typeof model.job === 'string') return { body: { kind: 'predict', model: { job: model.job }, dataset, ...opts }, sourceToken: model.ownerToken };
   return { body: { kind: 'predict', model: await savedModel(model as tfjs.LayersModel), dataset, ...opts } };
 }
