@@ -23,7 +23,7 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--loopback-netns]   (run in a loopback-only namespace, for a local server)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
-  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|all]
+  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|predict|all]
                    [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
                    --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)

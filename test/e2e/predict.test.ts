@@ -77,7 +77,13 @@ describe('prediction in tabs', () => {
     expect(run.book.units.map((u) => u.count)).toEqual([1536, 1536, 1536, 1536, 1536, 1536, 784]);
     const writes = countWrites(job.id);
     const pages = await Promise.all([0, 1, 2].map(() => tab(job.joinUrl)));
+    const dashboard = await (await workerContext(browser)).newPage();
+    await dashboard.goto(`${server.url}/dashboard.html?job=${job.id}`);
     const { view, out } = await finished(job);
+    // the dashboard's job page shows the prediction's progress from the same job view
+    await dashboard.locator('#p-units .value', { hasText: '7 / 7' }).waitFor({ timeout: 30_000 });
+    expect(await dashboard.locator('#p-samples .value').textContent()).toBe('10000 / 10000');
+    await dashboard.context().close();
     const ref = await predictAll(model, createDatasetFiles().source, 'mnist', 'test');
     expect(out.length).toBe(10_000 * 10);
     expect(maxAbsDiff(out, ref.out)).toBeLessThanOrEqual(1e-5);
