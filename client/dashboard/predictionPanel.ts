@@ -12,7 +12,7 @@ type Progress = NonNullable<PublicJobView['prediction']>;
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)} %`);
 
 export function renderPrediction(p: Progress, status: string): HTMLElement[] {
-  const cell = (id: string, label: string, value: string) => h('div', { class: 'tile', id }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
+  const cell = (id: string, label: string, value: string) => h('div', { class: 'tile', id }, h('div', { class: 'tile-label' }, label), h('div', { class: 'tile-value' }, value));
   return [
     h('h3', {}, 'Prediction'),
     h('div', { class: 'tiles' },

@@ -81,8 +81,8 @@ describe('prediction in tabs', () => {
     await dashboard.goto(`${server.url}/dashboard.html?job=${job.id}`);
     const { view, out } = await finished(job);
     // the dashboard's job page shows the prediction's progress from the same job view
-    await dashboard.locator('#p-units .value', { hasText: '7 / 7' }).waitFor({ timeout: 30_000 });
-    expect(await dashboard.locator('#p-samples .value').textContent()).toBe('10000 / 10000');
+    await dashboard.locator('#p-units .tile-value', { hasText: '7 / 7' }).waitFor({ timeout: 30_000 });
+    expect(await dashboard.locator('#p-samples .tile-value').textContent()).toBe('10000 / 10000');
     await dashboard.context().close();
     const ref = await predictAll(model, createDatasetFiles().source, 'mnist', 'test');
     expect(out.length).toBe(10_000 * 10);
