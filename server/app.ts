@@ -11,6 +11,7 @@ import { MAX_SOCKET_MESSAGE_BYTES, MAX_STATE_BYTES, type ClientToServerEvents, t
 import type { CoordinatorOptions } from './coordinator.ts';
 import { attachDashboardFeed } from './dashboardFeed.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
+import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './vetting/limits.ts';
 import { createDatasetStore, datasetShapeLookup, type DatasetStore } from './datasets/datasetStore.ts';
 import { createDatasetRoutes } from './datasets/routes.ts';
 import { createHttpHandler, readJson, send } from './http.ts';
@@ -50,7 +51,9 @@ export interface ServerOptions {
   allowedOrigins?: string[];
   rateLimits?: Partial<RateLimits>;
   /** uploaded datasets: the largest upload (default 2 GiB) and the shard size (default 4 MiB) */
-  datasets?: { maxUploadBytes?: number; shardBytes?: number };
+  datasets?: { maxUploadBytes?: number; shardBytes?: number; quotaBytes?: number };
+  /** caps on a job's model, e.g. `{ maxTrainableParams }` (`tabswarm serve --max-params N`); the rest default (server/vetting/limits.ts) */
+  vetting?: Partial<VettingLimits>;
   /** malformed or out-of-role messages a socket may send before it is disconnected (server/sockets.ts) */
   violations?: BucketSpec;
   /** where prediction jobs write their outputs (default: a directory under the OS's temp dir) */
@@ -82,6 +85,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     ...(o.dataDir ? { root: join(resolve(o.dataDir), 'datasets') } : {}), rows: store.datasets, now, ...o.datasets,
   });
   const datasetShape = datasetShapeLookup(datasets);
+  const vettingLimits: VettingLimits = { ...DEFAULT_VETTING_LIMITS, ...o.vetting };
   const origins = normaliseOrigins(o.allowedOrigins ?? []);
   const guards = createGuards({ now, limits: o.rateLimits });
   const uploads = createUploadTable({ now });
@@ -119,7 +123,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind, t.step) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
-  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, undefined, datasetShape));
+  await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, vettingLimits, datasetShape));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const metrics = createServerMetrics({ jobs });
@@ -139,6 +143,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
       inUse: (id) => [...jobs.jobs.values()].some((j) => j.spec.dataset.id === id && !['done', 'stopped', 'failed'].includes(j.coordinator.status)),
     }),
     datasetShape,
+    vettingLimits,
     metrics: metrics.render,
     countError: metrics.countError,
     predictions: createPredictionRoutes({ tf, jobs, log, publicUrl, send, source: createDatasetFiles(datasets).source, datasetShape, ...(o.predictionsDir ? { dir: o.predictionsDir } : {}) }),

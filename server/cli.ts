@@ -15,6 +15,9 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
 
   tabswarm serve   [--port 8080] [--host 127.0.0.1] [--data ./data] [--dist ./dist]
                    [--allow-origin https://other.example]...
+                   [--max-params N]  (trainable parameters a job's model may have; default 20,000,000)
+                   [--dataset-quota BYTES] [--max-upload BYTES]  (uploaded datasets: all of them, one upload;
+                   default 20 GiB and 2 GiB)
                    [--stun stun:HOST:PORT]... [--turn turn:HOST:PORT]... [--turn-secret S] [--turn-ttl SEC]
                    (or TABSWARM_STUN, TABSWARM_TURN, TABSWARM_TURN_SECRET; members get short-lived
                    TURN credentials, never the secret)
@@ -27,7 +30,7 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
                    --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
-  tabswarm dataset add FILE [--label COL] [--format csv|jsonl|npy|npz|idx] [--name NAME]
+  tabswarm dataset add FILE [--label COL] [--format csv|jsonl|npy|npz|idx] [--name NAME] [--task regression|classification]
                    [--url http://127.0.0.1:8080]   (upload; prints the id and the owner token)
   tabswarm dataset ls [--url http://127.0.0.1:8080]
   tabswarm predict --model DIR|JOB_ID --data DATASET|FILE --out preds.npy|.csv|.jsonl
@@ -49,14 +52,21 @@ async function main(argv: string[]): Promise<number> {
           port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, data: { type: 'string', default: './data' },
           dist: { type: 'string', default: './dist' }, 'allow-origin': { type: 'string', multiple: true, default: [] },
           stun: { type: 'string', multiple: true }, turn: { type: 'string', multiple: true }, 'turn-secret': { type: 'string' }, 'turn-ttl': { type: 'string' },
+          'max-params': { type: 'string' }, 'dataset-quota': { type: 'string' }, 'max-upload': { type: 'string' },
         },
       });
+      const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+      const quotaBytes = num(values['dataset-quota']);
+      const maxUploadBytes = num(values['max-upload']);
+      const maxTrainableParams = num(values['max-params']);
       if (!existsSync(join(values.dist, 'index.html'))) {
         process.stderr.write(`tabswarm: no built pages in ${values.dist} (the volunteer and dashboard pages would answer 404): run \`npx vite build\` first, or \`npm run serve\`, which builds them\n`);
       }
       const s = await createTabswarmServer({
         port: Number(values.port), host: values.host, distDir: values.dist, dataDir: values.data, allowedOrigins: values['allow-origin'], log: createLogger('info'),
         ice: { stun: values.stun, turn: values.turn, turnSecret: values['turn-secret'], ...(values['turn-ttl'] ? { turnTtlSec: Number(values['turn-ttl']) } : {}) },
+        datasets: { ...(quotaBytes !== undefined ? { quotaBytes } : {}), ...(maxUploadBytes !== undefined ? { maxUploadBytes } : {}) },
+        ...(maxTrainableParams !== undefined ? { vetting: { maxTrainableParams, maxTotalParams: Math.max(maxTrainableParams, 25_000_000) } } : {}),
       });
       print(`tabswarm serving on ${s.url} — POST ${s.url}/api/jobs to create a job`);
       const stop = () => void s.close().then(() => process.exit(0));

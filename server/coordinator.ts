@@ -17,10 +17,12 @@
 import { planSlices, type Slice } from '../shared/batchPlan.ts';
 import { sliceGranularity } from '../shared/exactness.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
-import type { ClientMessage, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
+import { lossTask, taskMetrics, type LossTask, type TaskMetrics } from '../shared/losses.ts';
+import type { ClientMessage, EvalCounts, ServerMessage, WorkerInfo } from '../shared/protocol.ts';
 import { Accusation } from './coordinator/accusation.ts';
 import { DEFAULT_COORDINATOR_OPTIONS, type Checkpoint, type CoordinatorDeps, type CoordinatorOptions, type JobEvent, type JobStatus, type Member, type MemberHandle, type StepMetrics, type UploadKind } from './coordinator/types.ts';
 import { stepDeadlineMs } from './deadline.ts';
+import { LinkTable, RingPlanner } from './ringOrder.ts';
 import { isGone, transition, type DropReason, type MemberEvent } from './memberState.ts';
 import type { PolicyView } from './messagePolicy.ts';
 import { JoinSyncs } from './coordinator/syncs.ts';
@@ -89,6 +91,8 @@ export class Coordinator implements PolicyView {
   /** distributed evaluations of committed steps (server/coordinator/evaluation.ts), the last 16 */
   private evals = new Map<number, Evaluation>();
   private accusation: Accusation | null = null;
+  /** link reports (members' heartbeats) and the ring order they lead to */
+  readonly ringPlanner = new RingPlanner(new LinkTable());
   private readonly pauses: PauseDetector;
   private uploadSeq = 0;
   private cancelTick: () => void;
@@ -306,12 +310,13 @@ export class Coordinator implements PolicyView {
     }
     if (this.status === 'waiting' && this.step === 0 && act.length < this.spec.minWorkers) return;
     if (this.status === 'waiting') this.setStatus('running');
-    const ring = act.map((m) => m.id);
+    // ordered so that its slowest link is as fast as it can be (server/ringOrder.ts)
+    const { ring, why } = this.ringPlanner.next(act.map((m) => m.id), this.ring, this.step);
     const newRing = ring.join() !== this.ring.join();
     if (newRing) {
       this.epoch++;
       this.ring = ring;
-      this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}`);
+      this.event('epoch', `epoch ${this.epoch}: ring ${ring.join(' → ')}${why ? `; ${why}` : ''}`);
     }
     const now = this.deps.now();
     // with batch statistics, slices are cut on ghost-batch boundaries (shared/exactness.ts)
@@ -378,6 +383,7 @@ export class Coordinator implements PolicyView {
       step: o.step, epoch: o.epoch, members: o.ring.length,
       loss: first.count > 0 ? first.loss / first.count : 0,
       accuracy: first.count > 0 ? first.correct / first.count : 0,
+      ...(this.task === 'regression' && first.count > 0 ? { mae: (first.absErr ?? 0) / first.count, rmse: Math.sqrt((first.sqErr ?? 0) / first.count) } : {}),
       samples: first.count,
       stepMs: now - o.openedAt,
       computeMs: Math.max(...reports.map((x) => x.computeMs)),
@@ -394,12 +400,22 @@ export class Coordinator implements PolicyView {
   }
 
   /** A member's part of a distributed evaluation; the step's test accuracy once every part is in. */
-  evaluated(id: string, step: number, correct: number, count: number) {
+  evaluated(id: string, step: number, correct: number, count: number, errs: Pick<EvalCounts, 'absErr' | 'sqErr'> = {}) {
     const e = this.evals.get(step);
-    if (!e || !e.report(id, correct, count)) return;
+    if (!e || !e.report(id, { correct, count, ...errs })) return;
     const t = e.total();
     const m = this.metrics.find((x) => x.step === step);
-    if (t && m) m.testAccuracy = t.count > 0 ? t.correct / t.count : 0;
+    if (!t || !m) return;
+    m.testAccuracy = t.count > 0 ? t.correct / t.count : 0;
+    if (this.task === 'regression' && t.count > 0) {
+      m.testMae = t.absErr / t.count;
+      m.testRmse = Math.sqrt(t.sqErr / t.count);
+    }
+  }
+
+  /** what the job's metrics measure: accuracy (classification, binary) or MAE/RMSE (regression) */
+  get task(): LossTask {
+    return lossTask(this.spec.loss);
   }
 
   private abort(reason: string) {
@@ -504,6 +520,7 @@ export class Coordinator implements PolicyView {
       if (reason !== 'evicted') this.event(reason === 'left' ? 'leave' : 'drop', reason, x); // evict() logged why
       if (reason !== 'left' && reason !== 'disconnect') m.handle.disconnect(`dropped: ${reason}`, reason);
       this.syncs.forget(x);
+      this.ringPlanner.links.forget(x);
     }
     this.forgetOldMembers();
     this.prediction?.membersGone(gone);
@@ -570,7 +587,13 @@ export class Coordinator implements PolicyView {
   /** The final weights' test accuracy, scored across the finishers (null until every part is in). */
   finalTestAccuracy(): number | null {
     const t = this.ending?.evaluation.total();
-    return t && t.count > 0 ? t.correct / t.count : null;
+    return t && t.count > 0 && this.task !== 'regression' ? t.correct / t.count : null;
+  }
+
+  /** The final weights' test metrics as the task defines them (null fields until every part is in). */
+  finalTestMetrics(): TaskMetrics {
+    const t = this.ending?.evaluation.total();
+    return taskMetrics(this.task, t ?? { correct: 0, count: 0, absErr: 0, sqErr: 0 });
   }
 
   /** The final weights arrived from the member asked for them (PUT /api/uploads/:id). */
@@ -655,4 +678,4 @@ export class Coordinator implements PolicyView {
 }
 
 /** What every replica of a step must report alike: its reduced vector and weights, and the vector's bookkeeping slots. */
-const reportKey = (r: Reduced) => `${r.hash}|${r.paramHash}|${r.loss}|${r.correct}|${r.count}`;
+const reportKey = (r: Reduced) => `${r.hash}|${r.paramHash}|${r.loss}|${r.correct}|${r.count}|${r.absErr ?? 0}|${r.sqErr ?? 0}`;

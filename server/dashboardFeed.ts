@@ -100,7 +100,7 @@ export function attachDashboardFeed(io: Server, d: DashboardFeedDeps): Nsp {
       return;
     }
     for (const p of c.evalPending.filter((x) => x.testAccuracy !== undefined)) {
-      toOwners(c, { type: 'eval', step: p.step, testAccuracy: p.testAccuracy! });
+      toOwners(c, { type: 'eval', step: p.step, testAccuracy: p.testAccuracy!, ...(p.testMae === undefined ? {} : { testMae: p.testMae, testRmse: p.testRmse! }) });
     }
     c.evalPending = c.evalPending.filter((x) => x.testAccuracy === undefined).slice(-20);
     if (ms.length > c.metricsSent) {

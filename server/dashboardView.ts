@@ -41,6 +41,7 @@ export function publicSummary(job: Job, paramCount: number): PublicSummary {
     dataset: job.spec.dataset.id,
     activeMembers: [...c.members.values()].filter((m) => !isGone(m.state)).length,
     paramCount,
+    task: c.task,
     model: describeModel(job.spec.model),
   };
 }

@@ -38,6 +38,8 @@ export interface DemoResult {
   initialLoss: number;
   finalLoss: number;
   testAccuracy: number | null;
+  /** the final test metrics as the job's task defines them (accuracy, or MAE and RMSE) */
+  test: { accuracy: number | null; mae: number | null; rmse: number | null } | null;
   replicaHashes: string[];
   backends: string[];
   stepsPerSec: number;
@@ -96,6 +98,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       finalLoss: metrics.at(-1)?.loss ?? NaN,
       // the final weights' distributed evaluation (every finisher's part summed)
       testAccuracy: view.testAccuracy ?? finals[0]?.final?.testAccuracy ?? null,
+      test: view.test ?? null,
       replicaHashes: finals.map((m) => m.final!.paramHash),
       backends: view.members.filter((m) => m.backend).map((m) => m.backend!),
       stepsPerSec: (metrics.length / trainMs) * 1000,
@@ -122,7 +125,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     if (o.predict !== false) result.predict = await predictWithSameTabs(run, view, { timeoutS: o.timeoutS, backend: o.backend, print: o.print });
     o.print('');
     o.print(`workers ${result.workers} (${result.backends.join(', ')})   steps ${result.steps}   ${result.stepsPerSec.toFixed(2)} steps/s   ${result.samplesPerSec.toFixed(0)} samples/s`);
-    o.print(`loss ${result.initialLoss.toFixed(4)} → ${result.finalLoss.toFixed(4)}   test accuracy ${result.testAccuracy === null ? '—' : (result.testAccuracy * 100).toFixed(2) + ' %'}`);
+    // the metrics follow the task: accuracy for a classifier, MAE / RMSE for a regression
+    const testLine = view.task === 'regression'
+      ? `test MAE ${result.test?.mae?.toFixed(4) ?? '—'}   test RMSE ${result.test?.rmse?.toFixed(4) ?? '—'}`
+      : `test accuracy ${result.testAccuracy === null ? '—' : (result.testAccuracy * 100).toFixed(2) + ' %'}`;
+    o.print(`loss ${result.initialLoss.toFixed(4)} → ${result.finalLoss.toFixed(4)}   ${testLine}`);
     o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps)`);
     o.print(`replica hashes: ${result.replicaHashes.join(' ')}  ${new Set(result.replicaHashes).size === 1 ? '(all equal)' : '(DIFFER)'}`);
     if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);

@@ -13,6 +13,7 @@ import { PRESET_NAMES, presetSpec } from '../shared/presets.ts';
 import type { createDatasetFiles } from './datasetFiles.ts';
 import { specFromBody, vetSpec, type Job, type JobRegistry } from './jobs.ts';
 import type { DatasetShapeLookup } from './vetting/vetSpec.ts';
+import type { VettingLimits } from './vetting/limits.ts';
 import type { Logger } from './log.ts';
 import { requireOwner } from './ownerRoutes.ts';
 import type { Guards } from './security/guards.ts';
@@ -28,7 +29,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png', '.map': 'application/json',
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  DATASET_INVALID: 400, DATASET_INCOMPLETE: 400, DATASET_TOO_LARGE: 413, DATASET_IN_USE: 409,
+  DATASET_INVALID: 400, DATASET_INCOMPLETE: 400, DATASET_TOO_LARGE: 413, DATASET_IN_USE: 409, QUOTA_EXCEEDED: 507, TASK_MISMATCH: 400,
   BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, PREDICTIONS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
@@ -50,6 +51,8 @@ export interface HttpDeps {
   storedDatasets?: (req: IncomingMessage, res: ServerResponse, rest: string[], url: URL) => Promise<void>;
   /** an uploaded dataset's shape for vetting job specs (server/datasets/datasetStore.ts) */
   datasetShape?: DatasetShapeLookup;
+  /** caps on a job's model (server/vetting/limits.ts); default DEFAULT_VETTING_LIMITS */
+  vettingLimits?: VettingLimits;
   /** GET /metrics: the Prometheus exposition text (server/metrics.ts); public, no ids or tokens */
   metrics?: () => string;
   /** counts every error answered, by code (server/metrics.ts) */
@@ -141,7 +144,7 @@ export function createHttpHandler(d: HttpDeps) {
       const body = await readJson(req);
       if (d.predictions && typeof body === 'object' && body !== null && (body as { kind?: unknown }).kind === 'predict') return await d.predictions.create(req, res, body);
       const spec = specFromBody(body);
-      const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec, undefined, d.datasetShape));
+      const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec, d.vettingLimits, d.datasetShape));
       const base = d.publicUrl(req);
       d.log('info', 'job created', { jobId: job.id, name: spec.name, steps: spec.steps });
       return send(res, 201, {

@@ -36,6 +36,10 @@ export function publicJobView(job: Job) {
     committedParamHash: c.committedParamHash(),
     /** the final weights' test accuracy, scored across the members that trained to the end (their counts summed) */
     testAccuracy: c.finalTestAccuracy(),
+    /** what the metrics measure (shared/losses.ts): accuracy, or MAE and RMSE for a regression */
+    task: c.task,
+    /** the final weights' test metrics as the task defines them (accuracy, or MAE and RMSE), summed across the finishers */
+    test: c.finalTestMetrics(),
     hasWeights: c.finalParams !== null,
     /** a prediction job's units, throughput, disagreements and (labelled inputs) accuracy; null for training */
     prediction: c.prediction?.progress() ?? null,

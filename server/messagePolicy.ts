@@ -86,7 +86,7 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
     check: (v, s, m) => activeOnly(s) ?? aboutOpenStep(v, s.id, m.step, m.epoch, 'reported'),
   },
   'step-failed': {
-    who: "a ring member of the open step, once; a suspect only the sender's ring neighbour (for rejected frames: its predecessor, the one that sent them)",
+    who: "a ring member of the open step, once; a suspect only the sender's ring neighbour (frames come over ring links only: from the predecessor in the ring, from either neighbour in a latency schedule)",
     check: (v, s, m) => {
       const bad = activeOnly(s) ?? aboutOpenStep(v, s.id, m.step, m.epoch, 'failed');
       if (bad || m.suspect === undefined) return bad;
@@ -96,7 +96,9 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
       const prev = ring[(i - 1 + n) % n]!;
       const next = ring[(i + 1) % n]!;
       if (m.suspect === s.id || n < 2) return no('NOT_ALLOWED', 'a member cannot accuse itself');
-      if (isFrameCode(m.code)) return m.suspect === prev ? null : no('NOT_ALLOWED', `frames come only from your predecessor ${prev}; you cannot reject frames of ${m.suspect}`);
+      // a latency schedule (shared/allreduce/scheduleChoice.ts) exchanges frames with both
+      // neighbours; accusing a neighbour of frames still costs the accuser its place
+      if (isFrameCode(m.code)) return m.suspect === prev || m.suspect === next ? null : no('NOT_ALLOWED', `frames come only from your ring neighbours ${prev} and ${next}; you cannot reject frames of ${m.suspect}`);
       return m.suspect === prev || m.suspect === next ? null : no('NOT_ALLOWED', `a link report may only name a ring neighbour (${prev} or ${next})`);
     },
   },

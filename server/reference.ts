@@ -9,6 +9,7 @@ import { BatchPlan, planSlices } from '../shared/batchPlan.ts';
 import { loadDataset, type DatasetSource } from '../shared/datasets.ts';
 import { sliceGranularity } from '../shared/exactness.ts';
 import type { JobSpec } from '../shared/jobSpec.ts';
+import { TAIL, taskMetrics, type TaskMetrics } from '../shared/losses.ts';
 import { createOptimizer } from '../shared/optimizer.ts';
 import { Replica } from '../shared/replica.ts';
 
@@ -30,14 +31,18 @@ export interface ReferenceResult {
   weights: Float32Array;
   /** hash over params and buffers, as the replicas report it */
   stateHash: string;
+  /** 0 for a regression job (see `test`) */
   testAccuracy: number;
+  /** the test metrics the task reports: accuracy, or MAE and RMSE */
+  test: TaskMetrics;
   losses: number[];
 }
 
 export async function trainReference(spec: JobSpec, source: DatasetSource, steps = spec.steps, o: ReferenceOptions = {}): Promise<ReferenceResult> {
   await tf.setBackend('cpu');
-  const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize);
-  const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize);
+  const load = { standardize: spec.standardize ?? false };
+  const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize, load);
+  const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize, load);
   const r = await Replica.create(tf, spec);
   const plan = new BatchPlan(train.size, spec.batchSize, spec.seed);
   const opt = createOptimizer(spec.optimizer, r.size);
@@ -51,17 +56,20 @@ export async function trainReference(spec: JobSpec, source: DatasetSource, steps
       const v = await r.gradient(train, plan.indices(s, sl.start, sl.count), { step: s, start: sl.start });
       for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + v[i]!;
     }
-    const n = sum[r.tailOffset + 2]!;
-    losses.push(sum[r.tailOffset]! / n);
+    const n = sum[r.tailOffset + TAIL.count]!;
+    losses.push(sum[r.tailOffset + TAIL.loss]! / n);
     r.applyUpdate(sum, opt);
   }
-  const testAccuracy = await r.accuracy(test);
+  const ev = await r.evaluate(test, 0, test.size);
+  const metrics = taskMetrics(r.loss.task, ev);
+  const testAccuracy = metrics.accuracy ?? 0;
   const out: ReferenceResult = {
     params: Float32Array.from(r.params),
     buffers: Float32Array.from(r.buffers),
     weights: r.stateVector(),
     stateHash: r.stateHash(),
     testAccuracy,
+    test: metrics,
     losses,
   };
   r.dispose();

@@ -60,7 +60,7 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
   computed: (c, m, msg) => c.computed(m.id, msg.step, msg.epoch),
   reduced: (c, m, msg) => c.reduced(m.id, msg),
   'step-failed': (c, m, msg) => c.stepFailed(m.id, msg.step, msg.epoch, msg.code, msg.message, msg.suspect),
-  eval: (c, m, msg) => c.evaluated(m.id, msg.step, msg.correct, msg.count),
+  eval: (c, m, msg) => c.evaluated(m.id, msg.step, msg.correct, msg.count, { absErr: msg.absErr, sqErr: msg.sqErr }),
   'sync-sent': (c, m, msg) => c.syncSent(m.id, msg.step, msg.to, msg.paramHash),
   synced: (c, m, msg) => c.synced(m.id, msg.step, msg.paramHash),
   'param-hash': (c, m, msg) => c.paramHashVote(m.id, msg.step, msg.paramHash),
@@ -69,7 +69,11 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
     // the link table shows only the member's real next rank
     const ring = c.ring;
     const i = ring.indexOf(m.id);
-    if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) m.link = { ...msg.link };
+    if (msg.link && i >= 0 && ring[(i + 1) % ring.length] === msg.link.peer) {
+      m.link = { ...msg.link };
+      // counts only for the sender's own link (server/ringOrder.ts bounds what a liar can do)
+      c.ringPlanner.links.report(m.id, msg.link.peer, msg.link);
+    }
   },
   'unit-failed': (c, m, msg) => c.prediction?.unitFailed(m.id, msg.unit, msg.code, msg.message),
   leave: (c, m, _msg, { socket }) => {

@@ -28,6 +28,8 @@ export const publicSummarySchema = z.object({
   activeMembers: z.number().int().min(0),
   /** trainable parameters: the all-reduced vector is ringVectorBytes(paramCount) (shared/allreduce/bandwidth.ts) */
   paramCount: z.number().int().min(0),
+  /** what the metrics measure: accuracy (classification, binary) or MAE/RMSE (regression) */
+  task: z.enum(['classification', 'binary', 'regression']).default('classification'),
   /** e.g. "Sequential: Dense(16, relu) → Dense(3, softmax)" */
   model: z.string(),
 });
@@ -45,6 +47,11 @@ export const stepMetricsSchema = z.object({
   allreduceMs: z.number(),
   at: z.number(),
   testAccuracy: z.number().optional(),
+  /** a regression job's metrics (shared/losses.ts): train MAE/RMSE of the step's batch, test MAE/RMSE of an evaluation */
+  mae: z.number().optional(),
+  rmse: z.number().optional(),
+  testMae: z.number().optional(),
+  testRmse: z.number().optional(),
 });
 export type StepMetricsWire = z.output<typeof stepMetricsSchema>;
 
@@ -103,7 +110,7 @@ export const dashboardServerMessageSchema = z.discriminatedUnion('type', [
   /** owner: new steps (in order) */
   z.object({ type: z.literal('metrics'), metrics: z.array(stepMetricsSchema) }),
   /** owner: a test evaluation arrived for an already-sent step */
-  z.object({ type: z.literal('eval'), step: z.number().int().min(0), testAccuracy: z.number() }),
+  z.object({ type: z.literal('eval'), step: z.number().int().min(0), testAccuracy: z.number(), testMae: z.number().optional(), testRmse: z.number().optional() }),
   z.object({ type: z.literal('events'), events: z.array(jobEventSchema) }),
   z.object({
     type: z.literal('members'),

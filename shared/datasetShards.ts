@@ -214,9 +214,31 @@ export async function loadStoredDataset(meta: StoredDatasetMeta, split: Split, d
   return { id: meta.id, task: meta.task, size: n, featureShape: meta.featureShape, targetShape: tShape, numClasses: meta.numClasses ?? 0, x, y };
 }
 
-/** A classification dataset in the workers' form (class ids as bytes: at most 256 classes). */
+/**
+ * A stored dataset in the workers' form: class ids as bytes up to 256 classes, as 16-bit
+ * integers up to 65,536; regression targets as float32 beside empty class ids.
+ */
 export function asWorkerDataset(d: StoredDataset): Dataset {
-  if (d.task !== 'classification') throw new TabswarmError('DATASET_INVALID', `dataset ${d.id} is a regression dataset; workers train classifiers only`);
-  if (d.numClasses > 256) throw new TabswarmError('DATASET_INVALID', `dataset ${d.id} has ${d.numClasses} classes; workers hold class ids as bytes (at most 256)`);
-  return { id: d.id, size: d.size, featureShape: d.featureShape, numClasses: d.numClasses, x: d.x, y: Uint8Array.from(d.y) };
+  if (d.task === 'regression') {
+    return { id: d.id, size: d.size, featureShape: d.featureShape, numClasses: 0, x: d.x, y: new Uint8Array(0), task: 'regression', targetShape: d.targetShape, targets: d.y as Float32Array };
+  }
+  if (d.numClasses > 65_536) throw new TabswarmError('DATASET_INVALID', `dataset ${d.id} has ${d.numClasses} classes; workers hold class ids in 16 bits (at most 65,536)`);
+  const y = d.numClasses <= 256 ? Uint8Array.from(d.y) : Uint16Array.from(d.y);
+  return { id: d.id, size: d.size, featureShape: d.featureShape, numClasses: d.numClasses, x: d.x, y, task: 'classification' };
+}
+
+/**
+ * (x − mean) / std per feature, in place, each operation rounded to float32 so every engine
+ * gets the same bits; a feature of std 0 is only centred.
+ */
+export function standardizeFeatures(x: Float32Array, stats: { mean: number[]; std: number[] }): void {
+  const F = stats.mean.length;
+  if (F === 0 || x.length % F !== 0) throw new TabswarmError('DATASET_INVALID', `statistics for ${F} features do not fit ${x.length} values`);
+  const fr = Math.fround;
+  const mean = stats.mean.map(fr);
+  const std = stats.std.map((s) => (fr(s) > 0 ? fr(s) : 1));
+  for (let i = 0; i < x.length; i++) {
+    const f = i % F;
+    x[i] = fr(fr(x[i]! - mean[f]!) / std[f]!);
+  }
 }

@@ -3,7 +3,7 @@
  * the browser, the file system in Node) so this module does no I/O itself.
  */
 import { TabswarmError } from './errors.ts';
-import { asWorkerDataset, loadStoredDataset, type StoredDatasetMeta } from './datasetShards.ts';
+import { asWorkerDataset, loadStoredDataset, standardizeFeatures, type StoredDatasetMeta, type TaskKind } from './datasetShards.ts';
 import { isBuiltinDatasetId, type DatasetId } from './jobSpec.ts';
 import { SOTU_CONTEXT, SOTU_VOCAB, sotuWindows } from './sotu.ts';
 
@@ -14,8 +14,19 @@ export interface Dataset {
   numClasses: number;
   /** size × prod(featureShape) features, row-major */
   x: Float32Array;
-  /** class index per sample */
-  y: Uint8Array;
+  /** class index per sample (classification; empty for regression): bytes up to 256 classes, else 16 bits */
+  y: Uint8Array | Uint16Array;
+  /** absent: classification */
+  task?: TaskKind;
+  /** regression: the shape of one sample's target */
+  targetShape?: number[];
+  /** regression: size × prod(targetShape) targets, row-major */
+  targets?: Float32Array;
+}
+
+export interface LoadOptions {
+  /** (x − mean) / std per feature from the statistics the store computed at upload (uploaded datasets only) */
+  standardize?: boolean;
 }
 
 export type Split = 'train' | 'test';
@@ -117,11 +128,14 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * the dataset store) as `meta.json` (GET /api/datasets/:id) and `shards/<sha256>` files, each
  * verified against its name, and only the shards that hold the split's first `limit` samples.
  */
-export async function loadDataset(source: DatasetSource, id: DatasetId, split: Split, limit = 0): Promise<Dataset> {
+export async function loadDataset(source: DatasetSource, id: DatasetId, split: Split, limit = 0, o: LoadOptions = {}): Promise<Dataset> {
   if (!isBuiltinDatasetId(id)) {
     const meta = JSON.parse(new TextDecoder().decode(await source(id, 'meta.json', 0))) as StoredDatasetMeta;
-    return asWorkerDataset(await loadStoredDataset(meta, split, { fetchShard: (hash) => source(id, `shards/${hash}`, 0), sha256Hex }, limit));
+    const ds = asWorkerDataset(await loadStoredDataset(meta, split, { fetchShard: (hash) => source(id, `shards/${hash}`, 0), sha256Hex }, limit));
+    if (o.standardize) standardizeFeatures(ds.x, meta.stats);
+    return ds;
   }
+  if (o.standardize) throw new TabswarmError('BAD_JOB_SPEC', `standardize: only uploaded datasets carry feature statistics; ${id} is built in`);
   const info = DATASETS[id];
   if (!info) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
   if (id === 'iris') {

@@ -39,6 +39,10 @@ export type ErrorCode =
   | 'DATASET_TOO_LARGE'
   | 'DATASET_INCOMPLETE'
   | 'DATASET_IN_USE'
+  // the store's total quota would be exceeded by an upload
+  | 'QUOTA_EXCEEDED'
+  // a job's loss does not fit its dataset's task (server/vetting/vetTask.ts)
+  | 'TASK_MISMATCH'
   | 'BACKEND_UNAVAILABLE'
   | 'INTERNAL'
   // a message outside its sender's role (server/messagePolicy.ts)

@@ -29,7 +29,9 @@ const RANDOM: LayerSemantic = {
   note: 'counter-based draws keyed by (seed, step, layer, sample position), not tfjs\'s unseeded RNG',
 };
 
-/** Every class on the vetter's allow-list (server/vetting/layerRules.ts) must be here; a test checks it. */
+const MERGE: LayerSemantic = { ...DET, note: 'functional models only (joins branches); inputs of one shape, no broadcasting' };
+
+/** Every class on the vetter's allow-lists (server/vetting/layerRules.ts, mergeRules.ts) must be here; a test checks it. */
 export const LAYER_SEMANTICS: Readonly<Record<string, LayerSemantic>> = Object.freeze({
   Dense: DET,
   Flatten: DET,
@@ -75,6 +77,13 @@ export const LAYER_SEMANTICS: Readonly<Record<string, LayerSemantic>> = Object.f
   Cropping2D: DET,
   UpSampling2D: DET,
   RepeatVector: DET,
+  Add: MERGE,
+  Multiply: MERGE,
+  Average: MERGE,
+  Maximum: MERGE,
+  Minimum: MERGE,
+  Concatenate: { ...DET, note: 'functional models only (joins branches); any axis but the batch axis' },
+  Dot: { ...DET, note: 'functional models only; two vectors [n] · [n] → [1], optionally normalized (cosine)' },
 });
 
 export const DEFAULT_GHOST_BATCH = 32;

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { predictOptionsSchema } from './predictSpec.ts';
+import { LOSSES } from './losses.ts';
 
 /** the datasets shipped with the server (shared/datasets.ts) */
 export const DATASET_IDS = ['iris', 'mnist', 'sotu'] as const;
@@ -40,7 +41,17 @@ export const jobSpecSchema = z
   .object({
     name: z.string().max(120).default('job'),
     model: layersTopology,
-    loss: z.literal('categoricalCrossentropy').default('categoricalCrossentropy'),
+    /** the loss names the task (shared/losses.ts): cross-entropies classify, the rest regress */
+    loss: z.enum(LOSSES).default('categoricalCrossentropy'),
+    /** the model outputs logits (sparseCategoricalCrossentropy, binaryCrossentropy); absent: probabilities */
+    fromLogits: z.boolean().optional(),
+    /** huber's δ (absent: 1) */
+    huberDelta: z.number().positive().max(1e6).optional(),
+    /**
+     * standardise every feature with the mean and std the store computed at upload,
+     * (x − mean) / std in float32 on every replica and the reference alike; uploaded datasets only
+     */
+    standardize: z.boolean().optional(),
     optimizer: optimizerSchema,
     dataset: z.object({
       id: z.string().max(64).refine((id) => isBuiltinDatasetId(id) || STORED_DATASET_ID.test(id), {

@@ -34,8 +34,18 @@ const signalData = z
   .record(z.string(), z.unknown())
   .refine((d) => JSON.stringify(d).length <= 32 * 1024, 'signal data too large');
 
-/** Test samples scored and how many were right: whole numbers, summed exactly by the coordinator. */
-const evalCounts = z.object({ correct: z.number().int().min(0).max(0xffffffff), count: z.number().int().min(0).max(0xffffffff) });
+/**
+ * Test samples scored and how many were right: whole numbers, summed exactly by the
+ * coordinator; a regression job's parts also carry ∑ per-sample mean absolute and squared error
+ * (shared/losses.ts), summed in float64 (equal to one process's sums up to rounding).
+ */
+const evalCounts = z.object({
+  correct: z.number().int().min(0).max(0xffffffff),
+  count: z.number().int().min(0).max(0xffffffff),
+  absErr: z.number().finite().min(0).optional(),
+  sqErr: z.number().finite().min(0).optional(),
+});
+export type EvalCounts = z.output<typeof evalCounts>;
 /** Part `index` of `of` equal parts of the test set, in sample order (every member holds the same test set). */
 export const evalPartSchema = z.object({ index: z.number().int().min(0), of: z.number().int().min(1).max(4096) }).refine((p) => p.index < p.of, 'index must be below of');
 export type EvalPart = z.output<typeof evalPartSchema>;
@@ -71,6 +81,9 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     loss: finite,
     correct: finite.min(0),
     count: finite.min(0),
+    /** regression: the reduced ∑absErr and ∑sqErr slots (shared/losses.ts TAIL) */
+    absErr: finite.min(0).optional(),
+    sqErr: finite.min(0).optional(),
   }),
   z.object({
     type: z.literal('final'),

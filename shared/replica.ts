@@ -11,6 +11,12 @@
  * Their non-trainable weights (`buffers`, e.g. moving statistics) are replicated state: every
  * replica updates them identically at commit (`applyUpdate`) from per-ghost-batch sums that
  * travel in the all-reduced vector, between the gradient and the bookkeeping slots.
+ *
+ * A functional model (several inputs or branches joined by merge layers, one output) runs the
+ * same forward pass over its graph in topological order (tfjs's `model.layers`), each layer on
+ * the outputs of its inbound layers. Several inputs take the dataset's feature vector split in
+ * the model's input order, input k the next ∏(shape k) values (the vetter checks the sizes add
+ * up: server/vetting/vetGraph.ts).
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { counterKey, counterNormal, counterUniform } from './counterRandom.ts';
@@ -18,18 +24,20 @@ import type { Dataset } from './datasets.ts';
 import { TabswarmError } from './errors.ts';
 import { ghostBatchSize } from './exactness.ts';
 import { initialBuffers, initialParameters, variableSize, type VariableInfo } from './init.ts';
+import { fail, layerGraph, type Graph } from './layerGraph.ts';
 import type { JobSpec } from './jobSpec.ts';
+import { TAIL, TAIL_SLOTS, batchTargets, lossConfig, lossSum, metricSums, targetTensor, type LossConfig } from './losses.ts';
 import type { Optimizer } from './optimizer.ts';
 import { stateHash, stateVector } from './stateCodec.ts';
 
 type Tf = typeof tfjs;
 
 /**
- * Gradient vector layout: [∑grad (size) | batch-norm sums (statsSize) | ∑loss | correct | count];
- * the last EXTRA_SLOTS start at `tailOffset`, the whole is `vectorLength` long. Without batch
- * norm statsSize is 0 and the layout is the old [∑grad | ∑loss | correct | count].
+ * Gradient vector layout: [∑grad (size) | batch-norm sums (statsSize) | ∑loss | correct | ∑absErr | ∑sqErr | count];
+ * the last EXTRA_SLOTS (shared/losses.ts TAIL) start at `tailOffset`, the whole is
+ * `vectorLength` long. Without batch norm statsSize is 0.
  */
-export const EXTRA_SLOTS = 3;
+export const EXTRA_SLOTS = TAIL_SLOTS;
 
 /** Where a slice lies in the run: which step, and its first position in the global batch. */
 export interface SliceAt {
@@ -77,13 +85,16 @@ export class Replica {
   buffers: Float32Array;
   /** batch-norm sums between the gradient and the tail */
   readonly statsSize: number;
-  /** index of ∑loss (then correct, count) in the gradient vector */
+  /** index of ∑loss (then correct, ∑absErr, ∑sqErr, count: TAIL) in the gradient vector */
   readonly tailOffset: number;
   readonly vectorLength: number;
   /** the ghost batch size batch norm uses (the job's batch size when there is no batch norm) */
   readonly ghostBatch: number;
   /** training runs the layer-by-layer forward pass (random layers or batch norm present) */
   readonly ownForward: boolean;
+  /** per-sample shape of each model input, in the model's input order */
+  readonly inputShapes: number[][];
+  private readonly graph: Graph | null;
   private readonly specials = new Map<number, Special>();
   private readonly bns: BnLayer[] = [];
 
@@ -93,6 +104,8 @@ export class Replica {
     private readonly seed: number,
     private readonly batchSize: number,
     ghost: number,
+    /** the job's loss; metrics follow its task */
+    readonly loss: LossConfig,
   ) {
     this.vars = model.trainableWeights.map((w) => (w as unknown as LayerVar).read());
     this.varInfo = model.trainableWeights.map((w) => ({ name: w.name, shape: [...w.shape] as number[] }));
@@ -145,13 +158,15 @@ export class Replica {
     this.vectorLength = this.tailOffset + EXTRA_SLOTS;
     this.ghostBatch = ghost;
     this.ownForward = this.specials.size > 0;
+    this.inputShapes = model.inputs.map((t) => t.shape.slice(1) as number[]);
+    this.graph = layerGraph(model);
     this.writeParams();
     this.writeBuffers();
   }
 
   static async create(tf: Tf, spec: JobSpec): Promise<Replica> {
     const model = await tf.models.modelFromJSON(spec.model as unknown as Parameters<Tf['models']['modelFromJSON']>[0]);
-    return new Replica(tf, model, spec.seed, spec.batchSize, ghostBatchSize(spec));
+    return new Replica(tf, model, spec.seed, spec.batchSize, ghostBatchSize(spec), lossConfig(spec));
   }
 
   /** Copies the master parameters into the tfjs variables. */
@@ -214,7 +229,7 @@ export class Replica {
    */
   applyUpdate(vec: Float32Array, optimizer: Optimizer): void {
     if (vec.length !== this.vectorLength) throw new RangeError(`expected a vector of ${this.vectorLength}, got ${vec.length}`);
-    const count = vec[this.tailOffset + 2]!;
+    const count = vec[this.tailOffset + TAIL.count]!;
     if (!(count > 0)) return;
     const P = this.size;
     const grad = new Float32Array(P);
@@ -240,13 +255,29 @@ export class Replica {
   private batch(ds: Dataset, indices: ArrayLike<number>) {
     const feat = ds.featureShape.reduce((a, b) => a * b, 1);
     const xs = new Float32Array(indices.length * feat);
-    const ys = new Float32Array(indices.length * ds.numClasses);
     for (let i = 0; i < indices.length; i++) {
       const k = indices[i]!;
       xs.set(ds.x.subarray(k * feat, (k + 1) * feat), i * feat);
-      ys[i * ds.numClasses + ds.y[k]!] = 1;
     }
-    return { xs, ys, feat };
+    return { xs, targets: batchTargets(this.loss, ds, indices), feat };
+  }
+
+  /**
+   * The model's input for a batch of `n` samples: one tensor of the dataset's feature shape, or,
+   * for a model with several inputs, the feature vector split in input order.
+   */
+  private feed(xs: Float32Array, n: number, ds: Dataset): tfjs.Tensor | tfjs.Tensor[] {
+    const { tf } = this;
+    if (this.inputShapes.length === 1) return tf.tensor(xs, [n, ...ds.featureShape]);
+    const feat = ds.featureShape.reduce((a, b) => a * b, 1);
+    let off = 0;
+    return this.inputShapes.map((shape) => {
+      const size = variableSize(shape);
+      const part = new Float32Array(n * size);
+      for (let i = 0; i < n; i++) part.set(xs.subarray(i * feat + off, i * feat + off + size), i * size);
+      off += size;
+      return tf.tensor(part, [n, ...shape]);
+    });
   }
 
   /** Sum of per-sample gradients, loss and correct predictions over `indices`. */
@@ -272,16 +303,35 @@ export class Replica {
   }
 
   /** The training forward pass of a model with random layers or batch norm; `stats` gets the batch-norm sums. */
-  private forwardTrain(x: tfjs.Tensor, at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
-    let h = x;
-    this.model.layers.forEach((layer, index) => {
-      const sp = this.specials.get(index);
-      if (layer.getClassName() === 'InputLayer') return;
-      if (!sp || sp.kind === 'bnFrozen') h = layer.apply(h, { training: false }) as tfjs.Tensor;
-      else if (sp.kind === 'bn') h = this.ghostNorm(h, sp.bn, ghosts, stats);
-      else h = this.noise(h, index, sp, at);
+  private forwardTrain(x: tfjs.Tensor | tfjs.Tensor[], at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
+    const layers = this.model.layers;
+    const g = this.graph;
+    if (!g) {
+      // Sequential: a chain
+      let h = x as tfjs.Tensor;
+      layers.forEach((layer, index) => {
+        if (layer.getClassName() !== 'InputLayer') h = this.trainLayer(layer, index, h, at, ghosts, stats);
+      });
+      return h;
+    }
+    // functional: model.layers is in topological order, inputs first
+    const xs = Array.isArray(x) ? x : [x];
+    const values: (tfjs.Tensor | undefined)[] = new Array(layers.length);
+    g.inputs.forEach((i, k) => (values[i] = xs[k]));
+    layers.forEach((layer, index) => {
+      if (values[index]) return;
+      const ins = g.inbound[index]!.map((j) => values[j] ?? fail(`layer ${layer.name} comes before its input ${layers[j]!.name}`));
+      values[index] = this.trainLayer(layer, index, ins.length === 1 ? ins[0]! : ins, at, ghosts, stats);
     });
-    return h;
+    return values[g.output]!;
+  }
+
+  /** One layer of the training forward pass: its own tfjs call in inference mode, or ghost batch norm, or counter-based noise. */
+  private trainLayer(layer: tfjs.layers.Layer, index: number, h: tfjs.Tensor | tfjs.Tensor[], at: SliceAt, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
+    const sp = this.specials.get(index);
+    if (!sp || sp.kind === 'bnFrozen') return layer.apply(h, { training: false }) as tfjs.Tensor;
+    if (sp.kind === 'bn') return this.ghostNorm(h as tfjs.Tensor, sp.bn, ghosts, stats);
+    return this.noise(h as tfjs.Tensor, index, sp, at);
   }
 
   private ghostNorm(h: tfjs.Tensor, bn: BnLayer, ghosts: number[], stats: tfjs.Tensor[]): tfjs.Tensor {
@@ -384,18 +434,18 @@ export class Replica {
       filled(0, out.length);
       return;
     }
-    const { xs, ys } = this.batch(ds, indices);
-    const x = tf.tensor(xs, [n, ...ds.featureShape]);
-    const y = tf.tensor(ys, [n, ds.numClasses]);
+    const { xs, targets } = this.batch(ds, indices);
+    const x = this.feed(xs, n, ds);
+    const y = targetTensor(tf, targets, n);
     let probs: tfjs.Tensor | null = null;
     const stats: tfjs.Tensor[] = [];
     const ghosts = this.ownForward ? this.ghosts(at?.start ?? 0, n, at !== undefined) : [];
     const { value, grads } = tf.variableGrads(() => {
       const p = this.ownForward ? this.forwardTrain(x, at ?? { step: 0, start: 0 }, ghosts, stats) : (this.model.apply(x, { training: true }) as tfjs.Tensor);
       probs = tf.keep(p);
-      return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))))) as tfjs.Scalar;
+      return lossSum(tf, this.loss, p, y);
     }, this.vars);
-    const correct = tf.tidy(() => tf.sum(tf.equal(tf.argMax(probs!, 1), tf.argMax(y, 1))));
+    const metrics = metricSums(tf, this.loss, probs!, y);
     try {
       let off = 0;
       const reads: Promise<void>[] = [];
@@ -418,49 +468,56 @@ export class Replica {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       if (this.statsSize > 0) filled(this.size, this.statsSize);
       const T = this.tailOffset;
-      out[T] = (await value.data())[0]!;
-      out[T + 1] = (await correct.data())[0]!;
-      out[T + 2] = n;
+      const m = await metrics.data();
+      out[T + TAIL.loss] = (await value.data())[0]!;
+      out[T + TAIL.correct] = m[0]!;
+      out[T + TAIL.absErr] = m[1]!;
+      out[T + TAIL.sqErr] = m[2]!;
+      out[T + TAIL.count] = n;
       filled(T, EXTRA_SLOTS);
     } finally {
-      tf.dispose([x, y, value, correct, probs!, ...stats, ...Object.values(grads)]);
+      tf.dispose([x, y, value, metrics, probs!, ...stats, ...Object.values(grads)].flat());
     }
   }
 
-  /** Fraction of `ds` (its first `limit` samples) classified correctly. */
+  /** Fraction of `ds` (its first `limit` samples) classified correctly (0 for a regression job). */
   async accuracy(ds: Dataset, limit = ds.size, batch = 1000): Promise<number> {
-    const { tf } = this;
-    let correct = 0;
     const n = Math.min(limit, ds.size);
-    for (let s = 0; s < n; s += batch) {
-      const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
-      const { xs, ys } = this.batch(ds, idx);
-      const c = tf.tidy(() => {
-        const p = this.model.predict(tf.tensor(xs, [idx.length, ...ds.featureShape])) as tfjs.Tensor;
-        return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
-      });
-      correct += (await c.data())[0]!;
-      c.dispose();
-    }
-    return n === 0 ? 0 : correct / n;
+    const r = await this.evaluate(ds, 0, n, batch);
+    return n === 0 ? 0 : r.correct / n;
   }
 
   /** Right answers among test samples [start, end): a part of a distributed evaluation (counts sum exactly). */
   async countCorrect(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; count: number }> {
+    const { correct, count } = await this.evaluate(ds, start, end, batch);
+    return { correct, count };
+  }
+
+  /**
+   * The task's metric sums over samples [start, end) (shared/losses.ts TAIL): right answers for
+   * a classifier, ∑ per-sample mean absolute and squared error for a regression; a part of a
+   * distributed evaluation, or the whole test set.
+   */
+  async evaluate(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; absErr: number; sqErr: number; count: number }> {
     const { tf } = this;
     const hi = Math.min(end, ds.size);
     let correct = 0;
+    let absErr = 0;
+    let sqErr = 0;
     for (let s = start; s < hi; s += batch) {
       const idx = Array.from({ length: Math.min(batch, hi - s) }, (_, i) => s + i);
-      const { xs, ys } = this.batch(ds, idx);
-      const c = tf.tidy(() => {
-        const p = this.model.predict(tf.tensor(xs, [idx.length, ...ds.featureShape])) as tfjs.Tensor;
-        return tf.sum(tf.equal(tf.argMax(p, 1), tf.argMax(tf.tensor(ys, [idx.length, ds.numClasses]), 1)));
+      const { xs, targets } = this.batch(ds, idx);
+      const m = tf.tidy(() => {
+        const p = this.model.predict(this.feed(xs, idx.length, ds)) as tfjs.Tensor;
+        return metricSums(tf, this.loss, p, targetTensor(tf, targets, idx.length));
       });
-      correct += (await c.data())[0]!;
-      c.dispose();
+      const v = await m.data();
+      m.dispose();
+      correct += v[0]!;
+      absErr += v[1]!;
+      sqErr += v[2]!;
     }
-    return { correct, count: Math.max(0, hi - start) };
+    return { correct, absErr, sqErr, count: Math.max(0, hi - start) };
   }
 
   dispose(): void {

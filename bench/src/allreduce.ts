@@ -99,6 +99,12 @@ export function pacedConfig(mbit: number): RingConfig {
   return { ...TUNED, chunkBytes: kib * 1024 - 32, pace };
 }
 
+/** Automatic pacing: the frames pacedConfig(mbit) would use, the rate left to the estimator. */
+export function autoConfig(mbit: number): RingConfig {
+  const { pace: _told, ...cfg } = pacedConfig(mbit);
+  return { ...cfg, autoPace: true };
+}
+
 function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
   const skipped: string[] = [];
   const sizes = [1 * MB, 4 * MB, 16 * MB];
@@ -120,14 +126,15 @@ function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
       start: async (n) => Cluster.start(await cappedTopology(n, CAP_MBIT), n),
       ...cappedIters,
       // paced at N=8 too in a full run it gave 0.80 vs 0.81 unpaced: there the cores, not the links, are the limit
-      variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP_MBIT), ns: [2, 4] }],
+      // -auto: not told the rate, paced under the delay-based estimate (uplinkEstimator.ts), same frames as -paced
+      variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP_MBIT), ns: [2, 4] }, { suffix: '-auto', cfg: autoConfig(CAP_MBIT), ns: [2, 4] }],
     });
     if (!quick) {
       out.push({
         transport: `node-capped-${CAP8_MBIT}mbit`, ns: [8], sizes: [16 * MB],
         start: async (n) => Cluster.start(await cappedTopology(n, CAP8_MBIT), n),
         ...cappedIters, reps: 1,
-        variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP8_MBIT) }],
+        variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP8_MBIT) }, { suffix: '-auto', cfg: autoConfig(CAP8_MBIT) }],
       });
     }
   } else skipped.push(`node-capped: ${capped.why}`);
@@ -149,7 +156,11 @@ export function allreduceTable(rows: AllreduceRow[], title: string, note?: strin
 }
 
 export const allreduceBench: Bench = async (ctx: BenchContext) => {
-  const { plans: list, skipped } = plans(ctx.quick);
+  const all = plans(ctx.quick);
+  // TABSWARM_BENCH_TRANSPORTS=node-capped: only the plans whose transport starts so (a partial run)
+  const only = process.env.TABSWARM_BENCH_TRANSPORTS?.split(',').filter(Boolean);
+  const list = only ? all.plans.filter((p) => only.some((o) => p.transport.startsWith(o))) : all.plans;
+  const skipped = only ? [...all.skipped, ...all.plans.filter((p) => !list.includes(p)).map((p) => `${p.transport}: left out (TABSWARM_BENCH_TRANSPORTS)`)] : all.skipped;
   const rows: AllreduceRow[] = [];
   for (const p of list) {
     for (const n of p.ns) {

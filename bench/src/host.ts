@@ -51,7 +51,7 @@ export class BenchHost {
     };
     const r = c.impl === 'baseline'
       ? new BaselineRingAllReduce(common)
-      : new RingAllReduce({ ...common, lowWaterBytes: c.lowWater, encoding: c.encoding, exactTail: 3, schedule: c.schedule, paceBytesPerSec: c.pace });
+      : new RingAllReduce({ ...common, lowWaterBytes: c.lowWater, encoding: c.encoding, exactTail: 3, schedule: c.schedule, paceBytesPerSec: c.pace, autoPace: c.autoPace });
     this.ring = { r, src: benchInput(c.elems, c.rank), vec: new Float32Array(c.elems) };
   }
 

@@ -17,6 +17,8 @@ export interface RingConfig {
   schedule?: 'fifo' | 'forward-first';
   /** pace each rank's sends to its next rank (bytes/s; tuned ring only), see PacedLink */
   pace?: number;
+  /** pace under a delay-based estimate of the uplink instead (PacedLink `auto`; `pace` overrides) */
+  autoPace?: boolean;
 }
 
 export interface RingSetup extends RingConfig {

@@ -26,6 +26,8 @@ export interface AddDatasetOptions {
   format: DatasetFormat;
   /** the label column (csv, jsonl) */
   label?: string;
+  /** how numeric labels are read: regression targets or class ids (absent: inferred) */
+  task?: 'regression' | 'classification';
   name?: string;
   signal?: AbortSignal;
 }
@@ -85,7 +87,7 @@ export class Swarm {
     add: (body: Blob | Uint8Array | string, o: AddDatasetOptions): Promise<AddedDataset> => {
       const type = o.format === 'csv' ? 'text/csv' : o.format === 'jsonl' ? 'application/x-ndjson' : 'application/octet-stream';
       return this.t.json<AddedDataset>('POST', '/api/datasets', {
-        query: { format: o.format, label: o.label, name: o.name },
+        query: { format: o.format, label: o.label, name: o.name, task: o.task },
         headers: { 'content-type': type },
         body: body as BodyInit,
         signal: o.signal,

@@ -51,7 +51,68 @@ export interface Presets {
   specs: Record<string, Record<string, unknown>>;
 }
 
+/** GET /api/datasets's entries (server/datasets/datasetStore.ts DatasetSummary) */
+export interface StoredDataset {
+  id: string;
+  name: string;
+  task: 'classification' | 'regression';
+  featureShape: number[];
+  numClasses: number | null;
+  targetShape: number[] | null;
+  size: number;
+  format: string;
+  label: string | null;
+  bytes: number;
+  shardCount: number;
+}
+
+/** GET /api/datasets/:id/preview */
+export interface DatasetPreview {
+  id: string;
+  task: 'classification' | 'regression';
+  featureShape: number[];
+  targetShape: number[] | null;
+  label: string | null;
+  rows: { x: number[]; y: number | number[]; class?: string }[];
+}
+
+export interface UploadQuery {
+  format: string;
+  label?: string;
+  name?: string;
+  task?: string;
+}
+
+/**
+ * POST /api/datasets with the file as the body, streamed from disk by the browser;
+ * `progress(sent, total)` as the bytes leave (XMLHttpRequest: fetch reports no upload progress).
+ */
+export function uploadDataset(file: Blob, q: UploadQuery, progress: (sent: number, total: number) => void): Promise<StoredDataset & { ownerToken?: string; deduplicated: boolean }> {
+  const params = new URLSearchParams({ format: q.format });
+  for (const k of ['label', 'name', 'task'] as const) if (q[k]) params.set(k, q[k]!);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/datasets?${params}`);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.upload.onprogress = (e) => progress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onerror = () => reject(new ApiError('NETWORK', 'the upload failed (network error or connection closed by the server)', 0));
+    xhr.onload = () => {
+      let j: { error?: { code?: string; message?: string } } & Record<string, unknown> = {};
+      try {
+        j = JSON.parse(xhr.responseText) as typeof j;
+      } catch {
+        /* not JSON: answered below by status */
+      }
+      if (xhr.status >= 400) return reject(new ApiError(j.error?.code ?? `HTTP_${xhr.status}`, j.error?.message ?? xhr.statusText, xhr.status));
+      resolve(j as unknown as StoredDataset & { ownerToken?: string; deduplicated: boolean });
+    };
+    xhr.send(file);
+  });
+}
+
 export const api = {
+  datasets: async () => (await call<{ datasets: StoredDataset[] }>('/api/datasets')).body.datasets,
+  preview: async (id: string, rows: number) => (await call<DatasetPreview>(`/api/datasets/${encodeURIComponent(id)}/preview?rows=${rows}`)).body,
   presets: async () => (await call<Presets>('/api/presets')).body,
   jobs: async () => (await call<{ jobs: JobListItem[] }>('/api/jobs')).body.jobs,
   create: async (spec: unknown) => (await call<Created>('/api/jobs', { method: 'POST', body: JSON.stringify(spec) })).body,

@@ -86,22 +86,33 @@ export function createJobCharts(): JobCharts {
     { label: 'train (batch)', stroke: '#1c7ed6' },
     { label: 'test (evaluation)', stroke: '#2b8a3e', points: true },
   ], { y: 'accuracy' });
+  const err = makeChart('error', 'Error (regression)', [
+    { label: 'train RMSE', stroke: '#1c7ed6' },
+    { label: 'train MAE', stroke: '#74c0fc' },
+    { label: 'test RMSE', stroke: '#2b8a3e', points: true },
+  ], { y: 'error' });
   const sps = makeChart('throughput', 'Samples per second', [{ label: 'samples/s', stroke: '#5f3dc4' }], { y: 'samples/s' });
   const ar = makeChart('allreduce', 'All-reduce per step', [
     { label: 'all-reduce ms', stroke: '#e67700', scale: 'ms' },
     { label: 'busbw MB/s', stroke: '#0b7285', scale: 'mbs' },
   ], { y: 'ms', y2: 'MB/s' });
-  const charts = [loss, acc, sps, ar];
+  const charts = [loss, acc, err, sps, ar];
+  err.el.hidden = true;
   let xAxis: XAxis = 'step';
   let last: { metrics: StepMetricsWire[]; paramCount: number } = { metrics: [], paramCount: 0 };
   const update = (metrics: StepMetricsWire[], paramCount: number) => {
     last = { metrics, paramCount };
     const t0 = metrics[0]?.at ?? 0;
     const x = metrics.map((m) => (xAxis === 'step' ? m.step : (m.at - t0) / 1000));
-    // what the ring moves: the parameters' gradient plus loss, correct and count
+    // what the ring moves: the parameters' gradient plus the loss and metric slots
     const vectorBytes = ringVectorBytes(paramCount);
     loss.set(x, [metrics.map((m) => m.loss)]);
-    acc.set(x, [metrics.map((m) => m.accuracy), metrics.map((m) => m.testAccuracy ?? null)]);
+    // a regression's steps carry MAE / RMSE: the error chart replaces the accuracy chart
+    const regression = metrics.some((m) => m.rmse !== undefined);
+    acc.el.hidden = regression;
+    err.el.hidden = !regression;
+    if (regression) err.set(x, [metrics.map((m) => m.rmse ?? null), metrics.map((m) => m.mae ?? null), metrics.map((m) => m.testRmse ?? null)]);
+    else acc.set(x, [metrics.map((m) => m.accuracy), metrics.map((m) => m.testAccuracy ?? null)]);
     sps.set(x, [metrics.map((m) => (m.stepMs > 0 ? (m.samples / m.stepMs) * 1000 : null))]);
     ar.set(x, [metrics.map((m) => m.allreduceMs), metrics.map((m) => busBandwidth(vectorBytes, m.allreduceMs, m.members) / 1e6 || null)]);
   };

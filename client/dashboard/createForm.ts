@@ -1,10 +1,13 @@
 /**
- * Create a job: a preset model or an uploaded tfjs Layers model.json, the dataset, optimizer
- * and hyperparameters. Checked with the shared job-spec schema before sending, and every
+ * Create a job: a preset model, a small model fitted to an uploaded dataset (autoModel.ts), or
+ * an uploaded tfjs Layers model.json; the dataset (built in or uploaded), the loss (which
+ * names the task), optimizer and hyperparameters. Checked with the shared job-spec schema before sending, and every
  * error — the schema's or the server's `field.path: message` — is shown next to its field.
  */
 import { jobSpecSchema } from '../../shared/jobSpec.ts';
-import { api, ApiError, type Presets } from './api.ts';
+import { LOSSES, lossTask, type LossName } from '../../shared/losses.ts';
+import { api, ApiError, type Presets, type StoredDataset } from './api.ts';
+import { autoModel } from './autoModel.ts';
 import { $, h } from './dom.ts';
 import { saveToken } from './token.ts';
 
@@ -12,6 +15,15 @@ const PRESET_LABELS: Record<string, string> = {
   'iris-mlp': 'Iris MLP', 'mnist-mlp': 'MNIST MLP', 'mnist-cnn': 'MNIST CNN', 'sotu-char': 'SOTU char model',
 };
 const UPLOAD = 'upload';
+const AUTO = 'auto';
+const LOSS_LABELS: Record<LossName, string> = {
+  categoricalCrossentropy: 'categorical cross-entropy (classification)',
+  sparseCategoricalCrossentropy: 'sparse categorical cross-entropy (classification)',
+  binaryCrossentropy: 'binary cross-entropy (labels 0/1)',
+  meanSquaredError: 'mean squared error (regression)',
+  meanAbsoluteError: 'mean absolute error (regression)',
+  huber: 'Huber (regression)',
+};
 
 interface FieldDef {
   path: string;
@@ -27,9 +39,16 @@ const idFor = (path: string) => `f-${path.replace(/\./g, '-')}`;
 
 export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: string) => void) {
   const opt = (f: FormData) => String(f.get('optimizer.name'));
+  const loss = (f: FormData) => String(f.get('loss') || 'categoricalCrossentropy') as LossName;
+  let stored: StoredDataset[] = [];
+  const storedOf = (f: FormData) => stored.find((d) => d.id === String(f.get('dataset.id')));
   const fields: FieldDef[] = [
     { path: 'name', label: 'Job name', kind: 'text' },
     { path: 'dataset.id', label: 'Dataset', kind: 'select', options: p.datasets.map((d) => [d.id, d.title]) },
+    { path: 'loss', label: 'Loss (the task)', kind: 'select', options: LOSSES.map((l) => [l, LOSS_LABELS[l]]) },
+    { path: 'fromLogits', label: 'Model outputs', kind: 'select', options: [['', 'probabilities'], ['true', 'logits']], when: (f) => lossTask(loss(f)) !== 'regression' && loss(f) !== 'categoricalCrossentropy' },
+    { path: 'huberDelta', label: 'Huber δ', kind: 'number', when: (f) => loss(f) === 'huber' },
+    { path: 'standardize', label: 'Features', kind: 'select', options: [['', 'as uploaded'], ['true', 'standardised (upload statistics)']], when: (f) => storedOf(f) !== undefined },
     { path: 'dataset.trainSize', label: 'Training samples (0 = all)', kind: 'number' },
     { path: 'dataset.testSize', label: 'Test samples (0 = all)', kind: 'number' },
     { path: 'optimizer.name', label: 'Optimizer', kind: 'select', options: [['sgd', 'SGD'], ['momentum', 'SGD + momentum'], ['adam', 'Adam']] },
@@ -47,7 +66,8 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
     { path: 'backend', label: 'Backend', kind: 'select', options: [['', 'each worker picks its fastest'], ['webgpu', 'require WebGPU'], ['webgl', 'require WebGL'], ['wasm', 'require WASM'], ['cpu', 'require CPU']] },
   ];
   const presetSel = h('select', { id: 'f-preset', name: 'preset' },
-    ...p.presets.map((n) => h('option', { value: n }, PRESET_LABELS[n] ?? n)), h('option', { value: UPLOAD }, 'Upload a tfjs Layers model.json…'));
+    ...p.presets.map((n) => h('option', { value: n }, PRESET_LABELS[n] ?? n)), h('option', { value: AUTO }, 'Small MLP for the chosen dataset'),
+    h('option', { value: UPLOAD }, 'Upload a tfjs Layers model.json…'));
   const file = h('input', { id: 'f-model', type: 'file', accept: '.json,application/json', name: 'modelFile' });
   const errorSpan = (path: string) => h('span', { class: 'field-error', 'data-error-for': path, id: `${idFor(path)}-error`, role: 'alert' });
   const modelRow = h('label', { class: 'field', 'data-path': 'model' }, h('span', {}, 'Model file (model.json)'), file, errorSpan('model'));
@@ -77,6 +97,7 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
   const applyPreset = () => {
     const spec = p.specs[presetSel.value];
     if (spec) {
+      setValue('loss', spec.loss ?? 'categoricalCrossentropy');
       const ds = (spec.dataset ?? {}) as Record<string, unknown>;
       const o = (spec.optimizer ?? {}) as Record<string, unknown>;
       const flat: Record<string, unknown> = {
@@ -91,6 +112,28 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
     refresh();
   };
   presetSel.addEventListener('change', applyPreset);
+  const datasetSel = input('dataset.id') as HTMLSelectElement;
+  // an uploaded dataset: the small model, and a loss of its task
+  datasetSel.addEventListener('change', () => {
+    const d = storedOf(new FormData(form));
+    if (!d) return;
+    presetSel.value = presetSel.value === UPLOAD ? UPLOAD : AUTO;
+    const task = lossTask(loss(new FormData(form)));
+    if (d.task === 'regression' && task !== 'regression') setValue('loss', 'meanSquaredError');
+    if (d.task === 'classification' && task === 'regression') setValue('loss', d.numClasses === 2 ? 'binaryCrossentropy' : 'sparseCategoricalCrossentropy');
+    refresh();
+  });
+  /** the dataset choices: the built-ins, then the uploaded ones */
+  const setStoredDatasets = (list: StoredDataset[]) => {
+    stored = list;
+    const keep = datasetSel.value;
+    datasetSel.replaceChildren(
+      ...p.datasets.map((d) => h('option', { value: d.id }, d.title)),
+      ...list.map((d) => h('option', { value: d.id }, `${d.name} (uploaded, ${d.task}, ${d.size} samples)`)),
+    );
+    if ([...datasetSel.options].some((o) => o.value === keep)) datasetSel.value = keep;
+    refresh();
+  };
   form.addEventListener('change', refresh);
   applyPreset();
 
@@ -116,6 +159,12 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
   });
 
   async function modelTopology(): Promise<unknown> {
+    if (presetSel.value === AUTO) {
+      const fd = new FormData(form);
+      const d = storedOf(fd);
+      if (!d) throw new FieldError('preset', 'the small MLP is built for an uploaded dataset: choose one under Dataset');
+      return autoModel({ featureShape: d.featureShape, numClasses: d.numClasses, targetShape: d.targetShape, loss: loss(fd), fromLogits: fd.get('fromLogits') === 'true' });
+    }
     if (presetSel.value !== UPLOAD) return p.specs[presetSel.value]?.model;
     const f = file.files?.[0];
     if (!f) throw new FieldError('model', 'choose a model.json file');
@@ -134,8 +183,13 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
     const num = (k: string) => (String(fd.get(k) ?? '').trim() === '' ? undefined : Number(fd.get(k)));
     const o = opt(fd);
     const backend = String(fd.get('backend') ?? '');
+    const l = loss(fd);
+    const shown = (path: string) => !rows.find((r) => r.def.path === path)?.row.hidden;
     return {
-      name: String(fd.get('name') ?? ''), model,
+      name: String(fd.get('name') ?? ''), model, loss: l,
+      ...(shown('fromLogits') && fd.get('fromLogits') === 'true' ? { fromLogits: true } : {}),
+      ...(shown('huberDelta') && num('huberDelta') !== undefined ? { huberDelta: num('huberDelta') } : {}),
+      ...(shown('standardize') && fd.get('standardize') === 'true' ? { standardize: true } : {}),
       optimizer: { name: o, learningRate: num('optimizer.learningRate'),
         ...(o === 'momentum' ? { momentum: num('optimizer.momentum') } : {}),
         ...(o === 'adam' ? { beta1: num('optimizer.beta1'), beta2: num('optimizer.beta2'), epsilon: num('optimizer.epsilon') } : {}) },
@@ -172,7 +226,7 @@ export function mountCreateForm(root: HTMLElement, p: Presets, onCreated: (id: s
       }
     })();
   });
-  return { form, field: (path: string) => $(`[data-path="${path}"]`, form) };
+  return { form, field: (path: string) => $(`[data-path="${path}"]`, form), setStoredDatasets };
 }
 
 class FieldError extends Error {

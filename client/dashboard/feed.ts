@@ -46,7 +46,10 @@ export function applyMessage(s: JobState, m: DashboardServerMessage): string {
     }
     case 'eval': {
       const row = s.priv?.metrics.find((x) => x.step === m.step);
-      if (row) row.testAccuracy = m.testAccuracy;
+      if (row) {
+        row.testAccuracy = m.testAccuracy;
+        if (m.testMae !== undefined) Object.assign(row, { testMae: m.testMae, testRmse: m.testRmse });
+      }
       return 'metrics';
     }
     case 'events':

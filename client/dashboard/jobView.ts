@@ -100,8 +100,17 @@ export function mountJobView(root: HTMLElement, jobId: string): () => void {
       const last = p.metrics.at(-1);
       const lastTest = [...p.metrics].reverse().find((m) => m.testAccuracy !== undefined);
       $('#t-loss', root).textContent = fmt(last?.loss, 4);
-      $('#t-acc', root).textContent = last ? `${fmt(last.accuracy * 100, 1)} %` : '—';
-      $('#t-test', root).textContent = lastTest ? `${fmt(lastTest.testAccuracy! * 100, 1)} % @${lastTest.step}` : '—';
+      // the metrics follow the task: accuracy for a classifier, MAE / RMSE for a regression
+      const regression = s.summary?.task === 'regression';
+      $('#t-acc', root).previousElementSibling!.textContent = regression ? 'train MAE / RMSE' : 'train accuracy';
+      $('#t-test', root).previousElementSibling!.textContent = regression ? 'test MAE / RMSE' : 'test accuracy';
+      if (regression) {
+        $('#t-acc', root).textContent = last?.mae !== undefined ? `${fmt(last.mae, 4)} / ${fmt(last.rmse, 4)}` : '—';
+        $('#t-test', root).textContent = lastTest?.testMae !== undefined ? `${fmt(lastTest.testMae, 4)} / ${fmt(lastTest.testRmse, 4)} @${lastTest.step}` : '—';
+      } else {
+        $('#t-acc', root).textContent = last ? `${fmt(last.accuracy * 100, 1)} %` : '—';
+        $('#t-test', root).textContent = lastTest ? `${fmt(lastTest.testAccuracy! * 100, 1)} % @${lastTest.step}` : '—';
+      }
       $('#t-sps', root).textContent = last && last.stepMs > 0 ? fmt((last.samples / last.stepMs) * 1000, 0) : '—';
       $('#t-ar', root).textContent = last ? `${fmt(last.allreduceMs, 1)} ms` : '—';
       $('#t-bw', root).textContent = last ? fmtBytesPerSec(busBandwidth(ringVectorBytes(s.summary?.paramCount ?? 0), last.allreduceMs, last.members)) : '—';

@@ -5,6 +5,7 @@
  */
 import { api } from './api.ts';
 import { mountCreateForm } from './createForm.ts';
+import { mountDatasets } from './datasets.ts';
 import { $, h } from './dom.ts';
 import { mountJobList } from './jobList.ts';
 import { mountJobView } from './jobView.ts';
@@ -19,11 +20,22 @@ if (jobId) {
   mountJobView($('#job-view'), jobId);
 } else {
   const list = h('section', { class: 'card-section', id: 'job-list' });
+  const datasets = h('section', { class: 'card-section', id: 'datasets' });
   const create = h('section', { class: 'card-section', id: 'create' }, h('p', {}, 'loading presets…'));
-  main.replaceChildren(list, create);
+  main.replaceChildren(list, datasets, create);
   mountJobList(list);
+  let stored: Parameters<Parameters<typeof mountDatasets>[1]>[0] = [];
+  let form: ReturnType<typeof mountCreateForm> | null = null;
+  // the form offers every stored dataset, and each new upload as soon as it is listed
+  mountDatasets(datasets, (l) => {
+    stored = l;
+    form?.setStoredDatasets(l);
+  });
   api
     .presets()
-    .then((p) => mountCreateForm(create, p, (id) => location.assign(`dashboard.html?job=${encodeURIComponent(id)}`)))
+    .then((p) => {
+      form = mountCreateForm(create, p, (id) => location.assign(`dashboard.html?job=${encodeURIComponent(id)}`));
+      form.setStoredDatasets(stored);
+    })
     .catch((e: unknown) => create.replaceChildren(h('p', { class: 'note bad' }, `cannot load presets: ${(e as Error).message}`)));
 }

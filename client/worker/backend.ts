@@ -2,7 +2,9 @@
  * Picks the tfjs backend by measurement, not by assumption. A hardware WebGPU adapter is a
  * candidate; a software/fallback one (SwiftShader) is skipped unless forced, because on a
  * machine without a GPU it is the slowest backend there is. Each candidate then runs a short
- * calibration of the job's own model and the fastest wins.
+ * calibration of the job's own model and the fastest wins. A backend that cannot train one of
+ * the model's layers (WASM has no gradient kernels for convolutions and Embedding,
+ * shared/backendSupport.ts) is not tried.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -10,6 +12,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { backendCandidates, backendsUnableToTrain, type BackendName } from '../../shared/backendSupport.ts';
 import type { Dataset } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
@@ -21,7 +24,7 @@ setWasmPaths({
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
 });
 
-export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+export type { BackendName } from '../../shared/backendSupport.ts';
 
 export interface AdapterReport {
   present: boolean;
@@ -94,15 +97,16 @@ export async function chooseBackend(spec: JobSpec, train: Dataset, forced: Backe
   const required = forced ?? spec.backend ?? null;
   const want = required && !exclude.includes(required) ? required : null;
   if (want) {
+    const unable = backendsUnableToTrain(spec)[want];
+    if (unable) throw new TabswarmError('BACKEND_UNAVAILABLE', `backend ${want} is required by ${forced ? 'the page URL' : 'the job'}, but ${unable}`);
     if (!(await use(want))) throw new TabswarmError('BACKEND_UNAVAILABLE', `backend ${want} is not available here (${gpu.description})`);
     onProgress(`calibrating ${want}`);
     const ms = await calibrate(spec, train, batch);
     calibration[want] = ms;
     return { backend: want, adapter: want === 'webgpu' ? gpu.description : '', reason: `required by ${forced ? 'the page URL' : 'the job'}`, calibration, samplesPerSec: 1000 / ms };
   }
-  const candidates = (gpu.hardware ? (['webgpu', 'webgl', 'wasm', 'cpu'] as const) : (['webgl', 'wasm', 'cpu'] as const)).filter((b) => !exclude.includes(b));
+  const { candidates, notes } = backendCandidates({ webgpuHardware: gpu.hardware, exclude, spec });
   if (exclude.length) onProgress(`not using ${exclude.join(', ')}`);
-  const notes: string[] = exclude.map((b) => `${b} excluded after a failure`);
   notes.push(...(gpu.present && !gpu.hardware ? [`skipped webgpu: ${gpu.description}`] : gpu.present ? [] : [`no webgpu: ${gpu.description}`]));
   for (const b of candidates) {
     if (!(await use(b))) {

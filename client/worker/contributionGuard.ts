@@ -5,6 +5,7 @@
  * correct, count) must be consistent with C. A NaN or a gradient scaled by 1e6 is caught at
  * the first honest rank it reaches; the hash vote catches the rest.
  */
+import { TAIL } from '../../shared/losses.ts';
 import { EXTRA_SLOTS } from '../../shared/replica.ts';
 
 export interface StepShape {
@@ -15,8 +16,6 @@ export interface StepShape {
   length: number;
 }
 
-/** -log(1e-7): the largest per-sample loss the clipped cross-entropy can give */
-const MAX_SAMPLE_LOSS = 16.2;
 
 export class ContributionGuard {
   private scale = 0;
@@ -25,6 +24,8 @@ export class ContributionGuard {
   constructor(
     private readonly factor = 1000,
     private readonly warmupSteps = 5,
+    /** the largest per-sample loss the job's loss can give (shared/losses.ts maxSampleLoss; Infinity: unbounded) */
+    private readonly maxSampleLoss = 16.2,
   ) {}
 
   /** Learns from this worker's own contribution (a sum over `count` samples). */
@@ -47,23 +48,31 @@ export class ContributionGuard {
 
   checker(shape: StepShape): (round: number, offset: number, values: Float32Array) => string | null {
     const n = shape.ring.length;
+    const check = this.sumChecker(shape);
+    // contributions summed so far: this rank and the round+1 ranks before it
+    return (round, off, values) => check(Array.from({ length: round + 2 }, (_, k) => (shape.rank - k + n * (round + 2)) % n), off, values);
+  }
+
+  /** The same bounds for a partial sum holding the contributions of the ring positions `positions` (latency schedules). */
+  sumChecker(shape: StepShape): (positions: readonly number[], offset: number, values: Float32Array) => string | null {
     const counts = shape.ring.map((id) => shape.slices.find((s) => s.peerId === id)?.count ?? 0);
     const P = shape.length - EXTRA_SLOTS;
     const bound = this.learned ? this.factor * this.scale : Infinity;
-    return (round, off, values) => {
-      // contributions summed so far: this rank and the round+1 ranks before it
+    return (positions, off, values) => {
       let c = 0;
-      for (let k = 0; k <= round + 1; k++) c += counts[(shape.rank - k + n * (round + 2)) % n]!;
+      for (const k of positions) c += counts[k]!;
       const limit = bound * Math.max(1, c);
       for (let i = 0; i < values.length; i++) {
         const idx = off + i;
         const v = values[i]!;
         if (idx < P) {
           if (Math.abs(v) > limit) return `gradient value ${v.toExponential(2)} exceeds the learned bound ${limit.toExponential(2)} for ${c} samples`;
-        } else if (idx === P) {
-          if (!(v >= 0 && v <= c * MAX_SAMPLE_LOSS)) return `loss sum ${v} impossible for ${c} samples`;
-        } else if (idx === P + 1) {
+        } else if (idx === P + TAIL.loss) {
+          if (!(v >= 0 && (v <= c * this.maxSampleLoss || (this.maxSampleLoss === Infinity && Number.isFinite(v))))) return `loss sum ${v} impossible for ${c} samples`;
+        } else if (idx === P + TAIL.correct) {
           if (!(v >= 0 && v <= c)) return `correct count ${v} impossible for ${c} samples`;
+        } else if (idx === P + TAIL.absErr || idx === P + TAIL.sqErr) {
+          if (!(v >= 0 && Number.isFinite(v))) return `error sum ${v} impossible`;
         } else if (v !== c) return `sample count ${v}, expected ${c}`;
       }
       return null;

@@ -12,7 +12,7 @@ import { isBuiltinDatasetId } from '../../shared/jobSpec.ts';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../../shared/transport/peerMesh.ts';
-import { simplePeerFactory, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
+import { simplePeerFactory, type HealEvent, type SimplePeerConstructor } from '../../shared/transport/peerLink.ts';
 import { chooseBackend, probeWebGpu, webgpuDeviceLost, type AdapterReport, type BackendName } from './backend.ts';
 import { renderBackend, renderJobInfo, watchJob } from './landing.ts';
 import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
@@ -24,7 +24,7 @@ const serverUrl = params.get('server') ?? location.origin;
 const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
-type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number };
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number; __tabswarmHeals?: ({ peer: string } & HealEvent)[] };
 const w = window as unknown as PageHooks;
 
 let gpu: AdapterReport | null = null;
@@ -83,6 +83,16 @@ function start(id: string) {
         new PeerMesh({
           localId,
           sendSignal: (to, data) => sendSignal(to, data as unknown as Record<string, unknown>),
+          // A tab heals a lost link for up to 10 s (after 4 s of stalled data or an ICE change):
+          // an ICE restart needs the path back plus a round of checks, and on a shared machine
+          // 5 s left a 6 s outage healing with ~1 s to spare. A dead peer is noticed sooner by
+          // the server (its socket) than by this window.
+          linkOptions: { healMs: 10_000 },
+          // what a link went through (ICE lost, restarted, healed or given up), for tests and the console
+          onLinkHeal: (peer, e) => {
+            (w.__tabswarmHeals ??= []).push({ peer, ...e });
+            console.info(`link to ${peer}: ${JSON.stringify(e)}`);
+          },
           createPeer: simplePeerFactory(SimplePeer as unknown as SimplePeerConstructor, { config: { iceServers: iceServers as unknown as RTCIceServer[] } }),
         }),
       chooseBackend: (spec, train, onProgress) => chooseBackend(spec, train, forced, onProgress, excluded),

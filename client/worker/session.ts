@@ -128,8 +128,8 @@ export class WorkerSession {
     const mesh = this.d.makeMesh(peerId, (to, data) => this.send({ type: 'signal', to, data }), iceServers);
     this.mesh = mesh;
     const [train, test] = await Promise.all([
-      loadDataset(this.d.datasets, spec.dataset.id, 'train', spec.dataset.trainSize),
-      loadDataset(this.d.datasets, spec.dataset.id, 'test', spec.dataset.testSize),
+      loadDataset(this.d.datasets, spec.dataset.id, 'train', spec.dataset.trainSize, { standardize: spec.standardize ?? false }),
+      loadDataset(this.d.datasets, spec.dataset.id, 'test', spec.dataset.testSize, { standardize: spec.standardize ?? false }),
     ]);
     this.set({ state: 'calibrating', detail: 'measuring backends' });
     const choice = await this.d.chooseBackend(spec, train, (s) => this.set({ detail: s }));

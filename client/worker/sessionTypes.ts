@@ -46,6 +46,8 @@ export interface SessionView {
   samplesDone: number;
   paramHash: string;
   testAccuracy: number | null;
+  /** the schedule of the last step's all-reduce ('ring', 'halving-doubling'; scheduleChoice.ts) */
+  allReduce?: string;
 }
 
 export interface SessionDeps {

@@ -3,6 +3,7 @@
  * donor or loaded from the server's checkpoint (joiner), voted on and uploaded as a
  * checkpoint, and the final weights reported and uploaded when the job is done.
  */
+import { evalCounts } from '../../shared/losses.ts';
 import { evalRange, type EvalPart } from '../../shared/protocol.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
@@ -86,9 +87,10 @@ export class StateSync {
       this.finalSent = true;
       // only this tab's part of the test set: the coordinator sums the finishers' counts
       const part = evalPart ? evalRange(this.job.test.size, evalPart) : null;
-      const ev = part ? await replica.countCorrect(this.job.test, part.start, part.end) : null;
+      const ev = part ? evalCounts(replica.loss.task, await replica.evaluate(this.job.test, part.start, part.end)) : null;
       const paramHash = replica.stateHash();
-      this.io.set({ state: 'done', testAccuracy: ev && ev.count > 0 ? ev.correct / ev.count : null, paramHash, detail: `finished at step ${step}` });
+      const testAccuracy = ev && ev.count > 0 && replica.loss.task !== 'regression' ? ev.correct / ev.count : null;
+      this.io.set({ state: 'done', testAccuracy, paramHash, detail: `finished at step ${step}` });
       this.io.send({ type: 'final', step, paramHash, eval: ev });
     }
     if (uploadId) {

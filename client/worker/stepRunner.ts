@@ -9,6 +9,7 @@ import { hashFloat32 } from '../../shared/hash.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
 import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import type { RingStats } from '../../shared/allreduce/ring.ts';
+import { TAIL, evalCounts, maxSampleLoss } from '../../shared/losses.ts';
 import { ContributionGuard } from './contributionGuard.ts';
 import { RingLinks } from './ringLinks.ts';
 import type { LoadedJob, SessionIO } from './sessionTypes.ts';
@@ -26,17 +27,20 @@ export class StepRunner {
   readonly links: RingLinks;
   private pending: Pending | null = null;
   private stepCtrl: AbortController | null = null;
-  private readonly guard = new ContributionGuard();
+  private readonly guard: ContributionGuard;
   private stepCheck: ((round: number, offset: number, values: Float32Array) => string | null) | null = null;
+  private sumCheck: ((positions: readonly number[], offset: number, values: Float32Array) => string | null) | null = null;
 
   constructor(
     private readonly io: SessionIO,
     private readonly job: LoadedJob,
   ) {
+    this.guard = new ContributionGuard(undefined, undefined, maxSampleLoss(job.replica.loss));
     this.links = new RingLinks({
-      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
+      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, vectorLength: job.replica.vectorLength, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace,
       feedback: new ErrorFeedback(),
       checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
+      checkSum: (positions, offset, values) => this.sumCheck?.(positions, offset, values) ?? null,
     });
   }
 
@@ -69,12 +73,13 @@ export class StepRunner {
     this.io.set({ state: 'training', share: slice.count / spec.batchSize, detail: `step ${step}: computing ${slice.count} samples` });
     try {
       // The ring's links come up, and the ring starts, while the gradient is computed.
-      // [∑grad | batch-norm sums | ∑loss, correct, count] (shared/replica.ts)
+      // [∑grad | batch-norm sums | ∑loss, correct, ∑absErr, ∑sqErr, count] (shared/replica.ts, shared/losses.ts TAIL)
       const T = replica.tailOffset;
       const vec = new Float32Array(replica.vectorLength);
       const gate = new InputGate(vec.length);
       const gated = d.onPhase === undefined && d.overlap !== false;
       this.stepCheck = this.guard.checker({ rank, ring, slices, length: vec.length });
+      this.sumCheck = this.guard.sumChecker({ rank, ring, slices, length: vec.length });
       // the ring also stops when the gradient cannot be computed (it would wait for input)
       const ringCtrl = new AbortController();
       ctrl.signal.addEventListener('abort', () => ringCtrl.abort(ctrl.signal.reason), { once: true });
@@ -109,7 +114,8 @@ export class StepRunner {
         started = await startRing();
       }
       t1 = Math.max(t1, t0 + computeMs);
-      this.io.set({ detail: `step ${step}: all-reduce over ${ring.length} peers` });
+      const schedule = (await ringReady).schedule;
+      this.io.set({ detail: `step ${step}: all-reduce (${schedule}) over ${ring.length} peers`, allReduce: schedule });
       await d.onPhase?.('allreduce', step, vec);
       await started.reducing;
       // what the ring adds to the step: from when both the ring and the own gradient were ready
@@ -118,7 +124,8 @@ export class StepRunner {
       this.pending = { step, epoch, vec };
       this.io.send({
         type: 'reduced', step, epoch, hash: hashFloat32(vec), paramHash: replica.stateHash(), computeMs, allreduceMs,
-        loss: vec[T]!, correct: vec[T + 1]!, count: vec[T + 2]!,
+        loss: vec[T + TAIL.loss]!, correct: vec[T + TAIL.correct]!, count: vec[T + TAIL.count]!,
+        ...(replica.loss.task === 'regression' ? { absErr: vec[T + TAIL.absErr]!, sqErr: vec[T + TAIL.sqErr]! } : {}),
       });
       if (computeMs > 0 && slice.count > 0) this.io.set({ samplesPerSec: (slice.count / computeMs) * 1000 });
     } catch (e) {
@@ -144,18 +151,18 @@ export class StepRunner {
     this.pending = null;
     const { replica, spec } = this.job;
     const T = replica.tailOffset;
-    const count = p.vec[T + 2]!;
+    const count = p.vec[T + TAIL.count]!;
     // mean gradient → optimizer, and the moving statistics from the ghost-batch sums, alike on every replica
     replica.applyUpdate(p.vec, this.job.optimizer);
     const { view } = this.io;
     const mySlice = view.share * spec.batchSize;
-    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
+    this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T + TAIL.loss]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
     if (evalPart) {
       // this tab's part of the test set; the coordinator sums every part's counts
       const { start, end } = evalRange(this.job.test.size, evalPart);
-      const { correct, count } = await replica.countCorrect(this.job.test, start, end);
-      if (count > 0) this.io.set({ testAccuracy: correct / count });
-      this.io.send({ type: 'eval', step, correct, count });
+      const ev = evalCounts(replica.loss.task, await replica.evaluate(this.job.test, start, end));
+      if (ev.count > 0 && replica.loss.task !== 'regression') this.io.set({ testAccuracy: ev.correct / ev.count });
+      this.io.send({ type: 'eval', step, ...ev });
     }
     await this.io.d.yieldToLoop();
   }

@@ -8,7 +8,7 @@
  * and the job says why.
  */
 import { hashFloat32 } from '../../shared/hash.ts';
-import type { ServerMessage } from '../../shared/protocol.ts';
+import type { EvalCounts, ServerMessage } from '../../shared/protocol.ts';
 import { decodeState, stateVector } from '../../shared/stateCodec.ts';
 import type { Checkpoint, JobEvent, Member, UploadKind } from './types.ts';
 import { Evaluation } from './evaluation.ts';
@@ -52,12 +52,13 @@ export class JobEnding {
   }
 
   /** A finisher's report: the hash of its weights after the last step (a vote) and its part of the evaluation. */
-  report(id: string, step: number, paramHash: string, ev: { correct: number; count: number } | null) {
+  report(id: string, step: number, paramHash: string, ev: EvalCounts | null) {
     const r = this.round;
     const m = this.host.members.get(id);
     if (!m || !r.finishers.has(id) || step !== r.step || r.reports.has(id)) return;
-    const testAccuracy = ev && ev.count > 0 ? ev.correct / ev.count : null;
-    if (ev) this.evaluation.report(id, ev.correct, ev.count);
+    // a regression part (it carries error sums) has no accuracy
+    const testAccuracy = ev && ev.count > 0 && ev.absErr === undefined ? ev.correct / ev.count : null;
+    if (ev) this.evaluation.report(id, ev);
     m.final = { paramHash, testAccuracy };
     r.report(id, paramHash, testAccuracy);
     this.settle();

@@ -6,11 +6,19 @@
  * of all of it. A member that goes before it reports leaves the evaluation incomplete: no
  * accuracy is claimed for it.
  */
-import type { EvalPart } from '../../shared/protocol.ts';
+import type { EvalCounts, EvalPart } from '../../shared/protocol.ts';
+
+/** summed parts; absErr / sqErr: a regression job's ∑ per-sample errors (0 for a classifier) */
+export interface EvalTotal {
+  correct: number;
+  count: number;
+  absErr: number;
+  sqErr: number;
+}
 
 export class Evaluation {
   readonly parts = new Map<string, number>();
-  readonly reports = new Map<string, { correct: number; count: number }>();
+  readonly reports = new Map<string, EvalTotal>();
   constructor(members: readonly string[]) {
     members.forEach((id, i) => this.parts.set(id, i));
   }
@@ -22,9 +30,10 @@ export class Evaluation {
   }
 
   /** false when `id` has no part or already answered */
-  report(id: string, correct: number, count: number): boolean {
+  report(id: string, ev: EvalCounts): boolean {
+    const { correct, count } = ev;
     if (!this.parts.has(id) || this.reports.has(id) || correct > count) return false;
-    this.reports.set(id, { correct, count });
+    this.reports.set(id, { correct, count, absErr: ev.absErr ?? 0, sqErr: ev.sqErr ?? 0 });
     return true;
   }
 
@@ -33,14 +42,18 @@ export class Evaluation {
   }
 
   /** the summed counts once every part is in */
-  total(): { correct: number; count: number } | null {
+  total(): EvalTotal | null {
     if (!this.complete) return null;
-    let correct = 0;
-    let count = 0;
-    for (const r of this.reports.values()) {
-      correct += r.correct;
-      count += r.count;
+    const t: EvalTotal = { correct: 0, count: 0, absErr: 0, sqErr: 0 };
+    // in part order, so the float sums are the same whichever report came first
+    const ordered = [...this.parts.entries()].sort((a, b) => a[1] - b[1]);
+    for (const [id] of ordered) {
+      const r = this.reports.get(id)!;
+      t.correct += r.correct;
+      t.count += r.count;
+      t.absErr += r.absErr;
+      t.sqErr += r.sqErr;
     }
-    return { correct, count };
+    return t;
   }
 }

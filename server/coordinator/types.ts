@@ -45,6 +45,12 @@ export interface StepMetrics {
   allreduceMs: number;
   at: number;
   testAccuracy?: number;
+  /** a regression job's train MAE and RMSE over the step's batch (accuracy is 0 then) */
+  mae?: number;
+  rmse?: number;
+  /** a regression job's test MAE and RMSE from a distributed evaluation */
+  testMae?: number;
+  testRmse?: number;
 }
 
 export interface JobEvent {

@@ -35,7 +35,7 @@ export async function datasetCommand(argv: string[], print: (line: string) => vo
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { url: { type: 'string', default: 'http://127.0.0.1:8080' }, label: { type: 'string' }, format: { type: 'string' }, name: { type: 'string' } },
+    options: { url: { type: 'string', default: 'http://127.0.0.1:8080' }, label: { type: 'string' }, format: { type: 'string' }, name: { type: 'string' }, task: { type: 'string' } },
   });
   const url = values.url.replace(/\/+$/, '');
   if (sub === 'ls') {
@@ -47,11 +47,12 @@ export async function datasetCommand(argv: string[], print: (line: string) => vo
   }
   if (sub === 'add') {
     const file = positionals[0];
-    if (!file) throw new Error('usage: tabswarm dataset add FILE [--label COL] [--format F] [--name NAME] [--url URL]');
+    if (!file) throw new Error('usage: tabswarm dataset add FILE [--label COL] [--format F] [--name NAME] [--task regression|classification] [--url URL]');
     const format = values.format ?? BY_EXTENSION[extname(file).toLowerCase()];
     if (!format) throw new Error(`cannot tell the format of ${file} from its extension: pass --format csv|jsonl|npy|npz|idx`);
     const q = new URLSearchParams({ format, name: values.name ?? basename(file) });
     if (values.label !== undefined) q.set('label', values.label);
+    if (values.task !== undefined) q.set('task', values.task);
     const size = statSync(file).size;
     const r = await fetch(`${url}/api/datasets?${q}`, {
       method: 'POST',
@@ -66,6 +67,6 @@ export async function datasetCommand(argv: string[], print: (line: string) => vo
     print(`use it in a job spec as "dataset": { "id": "${d.id}" }`);
     return 0;
   }
-  print('usage: tabswarm dataset add FILE [--label COL] [--format F] [--name NAME] [--url URL] | tabswarm dataset ls [--url URL]');
+  print('usage: tabswarm dataset add FILE [--label COL] [--format F] [--name NAME] [--task regression|classification] [--url URL] | tabswarm dataset ls [--url URL]');
   return sub === undefined ? 0 : 2;
 }

@@ -17,13 +17,16 @@ import { access, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/pr
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
+import { decodeShard, prod, splitSizes, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { DatasetRecord, DatasetRows } from '../store/datasets.ts';
+import type { DatasetTask } from '../vetting/vetTask.ts';
 import { FORMATS, ingest, type DatasetFormat } from './ingest.ts';
 import { DEFAULT_SHARD_BYTES, ShardWriter } from './shardWriter.ts';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 ** 3;
+/** all stored shards together (`tabswarm serve --dataset-quota`) */
+export const DEFAULT_QUOTA_BYTES = 20 * 1024 ** 3;
 const HASH = /^[0-9a-f]{64}$/;
 
 export interface DatasetStoreOptions {
@@ -33,12 +36,16 @@ export interface DatasetStoreOptions {
   now: () => number;
   maxUploadBytes?: number;
   shardBytes?: number;
+  /** the store's total: stored shards plus an upload in progress may not exceed it (QUOTA_EXCEEDED) */
+  quotaBytes?: number;
 }
 
 export interface UploadQuery {
   format: string | null;
   label: string | null;
   name: string | null;
+  /** 'regression' | 'classification' | null (inferred from the labels) */
+  task?: string | null;
 }
 
 export interface UploadResult {
@@ -48,15 +55,36 @@ export interface UploadResult {
   meta: StoredDatasetMeta;
 }
 
+export const PREVIEW_MAX_ROWS = 100;
+/** features a preview holds at most (rows are cut to fit: 64 MNIST images, say) */
+export const PREVIEW_MAX_VALUES = 1 << 16;
+
+export interface DatasetPreview {
+  id: string;
+  task: StoredDatasetMeta['task'];
+  featureShape: number[];
+  targetShape: number[] | null;
+  label: string | null;
+  /** feature values as stored; y: a class id (with its name) or the target values */
+  rows: { x: number[]; y: number | number[]; class?: string }[];
+  /** shards read to answer (the first ones, never more than the rows need) */
+  shardsRead: number;
+}
+
 export type DatasetSummary = Omit<StoredDatasetMeta, 'stats' | 'shards' | 'classes'> & { shardCount: number };
 
 export interface DatasetStore {
   readonly dirs: { root: string; tmp: string; shards: string };
   readonly maxUploadBytes: number;
+  readonly quotaBytes: number;
+  /** bytes of the stored shards */
+  usedBytes(): number;
   upload(req: IncomingMessage, q: UploadQuery): Promise<UploadResult>;
   list(): DatasetSummary[];
   /** DATASET_UNKNOWN when there is none */
   get(id: string): StoredDatasetMeta;
+  /** the first `rows` samples (at most PREVIEW_MAX_ROWS, and PREVIEW_MAX_VALUES features in all), read from the first shard(s) only */
+  preview(id: string, rows: number): Promise<DatasetPreview>;
   /** the shard's bytes, when `hash` is one of dataset `id`'s shards */
   shard(id: string, hash: string): Promise<Uint8Array>;
   /** owner only (the token from the upload); DATASET_IN_USE while `inUse(id)` */
@@ -80,6 +108,11 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
   const dirs = { root, tmp: join(root, 'tmp'), shards: join(root, 'shards') };
   const maxUploadBytes = o.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const shardBytes = o.shardBytes ?? DEFAULT_SHARD_BYTES;
+  const quotaBytes = o.quotaBytes ?? DEFAULT_QUOTA_BYTES;
+  /** bytes of uploads being received or staged now: they count against the quota until they commit or fail */
+  let inFlight = 0;
+  const overQuota = (extra: number, what: string) =>
+    new TabswarmError('QUOTA_EXCEEDED', `${what} of ${extra} bytes would bring the dataset store to ${o.rows.storedBytes() + inFlight + extra} bytes, over its quota of ${quotaBytes}; delete datasets first`);
   // leftovers of a process that died mid-upload or mid-commit
   rmSync(dirs.tmp, { recursive: true, force: true });
   mkdirSync(dirs.tmp, { recursive: true });
@@ -106,11 +139,18 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
   };
 
   /** streams the body to `file`: its SHA-256 and length */
-  async function receive(req: IncomingMessage, file: string): Promise<{ hash: string; bytes: number }> {
+  async function receive(req: IncomingMessage, file: string, release: (() => void)[]): Promise<{ hash: string; bytes: number }> {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxUploadBytes) {
       throw new TabswarmError('DATASET_TOO_LARGE', `upload of ${declared} bytes is over the limit of ${maxUploadBytes}`);
     }
+    // before a byte is written: what is stored, plus uploads under way, plus this one
+    if (Number.isFinite(declared) && o.rows.storedBytes() + inFlight + declared > quotaBytes) throw overQuota(declared, 'an upload');
+    const room = quotaBytes - o.rows.storedBytes() - inFlight;
+    // held until the upload commits or fails, so two uploads at once cannot both take the last room
+    const reserved = Number.isFinite(declared) ? declared : 0;
+    inFlight += reserved;
+    release.push(() => (inFlight -= reserved));
     const h = createHash('sha256');
     let bytes = 0;
     const out = createWriteStream(file);
@@ -127,6 +167,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
         const onData = (c: Buffer) => {
           bytes += c.length;
           if (bytes > maxUploadBytes) return stop(new TabswarmError('DATASET_TOO_LARGE', `upload is over the limit of ${maxUploadBytes} bytes`));
+          if (bytes > room) return stop(overQuota(bytes, 'an upload (without a content-length)'));
           h.update(c);
           if (!out.write(c)) {
             req.pause();
@@ -156,6 +197,11 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
     return serial(async () => {
       const existing = o.rows.get(rec.id);
       if (existing) return { created: false, meta: toMeta(existing) };
+      // the shards as stored (float32) may be larger than the upload (bytes in an .npy, say)
+      const fresh = rec.shards.filter((s) => !o.rows.allHashes().has(s.hash)).reduce((a, s) => a + s.bytes, 0);
+      if (o.rows.storedBytes() + fresh > quotaBytes) {
+        throw new TabswarmError('QUOTA_EXCEEDED', `dataset's ${fresh} bytes of shards would bring the dataset store to ${o.rows.storedBytes() + fresh} bytes, over its quota of ${quotaBytes}; delete datasets first`);
+      }
       const placed: string[] = [];
       try {
         for (const s of staged) {
@@ -178,6 +224,8 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
   return {
     dirs,
     maxUploadBytes,
+    quotaBytes,
+    usedBytes: () => o.rows.storedBytes(),
     async upload(req, q) {
       const format = q.format;
       if (!format || !(FORMATS as readonly string[]).includes(format)) throw new TabswarmError('BAD_REQUEST', `format must be one of ${FORMATS.join(', ')}`);
@@ -185,11 +233,15 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       // only the row formats read a label column: elsewhere it must not split identical uploads
       q = { ...q, label: format === 'csv' || format === 'npy' ? q.label : null };
       if (q.label !== null && q.label.length > 256) throw new TabswarmError('BAD_REQUEST', 'label is longer than 256 characters');
+      const task = q.task ?? null;
+      if (task !== null && task !== 'regression' && task !== 'classification') throw new TabswarmError('BAD_REQUEST', 'task must be regression or classification (or absent: inferred from the labels)');
       const work = await mkdtemp(join(dirs.tmp, 'up-'));
+      const release: (() => void)[] = [];
       try {
         const file = join(work, 'upload');
-        const up = await receive(req, file);
-        const dedupKey = createHash('sha256').update(`${up.hash}\0${format}\0${q.label ?? ''}`).digest('hex');
+        const up = await receive(req, file, release);
+        // the task is part of what was asked for only when given (older ids stay the same)
+        const dedupKey = createHash('sha256').update(`${up.hash}\0${format}\0${q.label ?? ''}${task ? `\0${task}` : ''}`).digest('hex');
         const id = `ds_${dedupKey.slice(0, 24)}`;
         const known = o.rows.get(id);
         if (known) return { created: false, meta: toMeta(known) };
@@ -199,6 +251,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
         await ingest(file, {
           format: format as DatasetFormat,
           label: q.label,
+          task,
           writer: (layout) => (writer = new ShardWriter(staging, layout, shardBytes)),
         });
         const w = await (writer as ShardWriter | null)!.finish();
@@ -212,6 +265,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
         if (raced) return raced;
         return { created: true, ownerToken, meta: toMeta(rec) };
       } finally {
+        release.forEach((f) => f());
         await rm(work, { recursive: true, force: true });
       }
     },
@@ -225,6 +279,26 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       const r = o.rows.get(id);
       if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
       return toMeta(r);
+    },
+    async preview(id, want) {
+      const r = o.rows.get(id);
+      if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+      const F = prod(r.featureShape);
+      const n = Math.min(want, PREVIEW_MAX_ROWS, r.size, Math.max(1, Math.floor(PREVIEW_MAX_VALUES / F)));
+      const rows: DatasetPreview['rows'] = [];
+      let shardsRead = 0;
+      for (const ref of r.shards) {
+        if (rows.length >= n) break;
+        const s = decodeShard(new Uint8Array(await readFile(shardFile(ref.hash))));
+        shardsRead++;
+        const T = s.task === 'classification' ? 1 : prod(s.targetShape);
+        for (let j = 0; j < s.count && rows.length < n; j++) {
+          const x = Array.from(s.x.subarray(j * F, (j + 1) * F));
+          if (s.task === 'classification') rows.push({ x, y: s.y[j]!, ...(r.classes ? { class: r.classes[s.y[j]!] ?? '' } : {}) });
+          else rows.push({ x, y: Array.from(s.y.subarray(j * T, (j + 1) * T)) });
+        }
+      }
+      return { id, task: r.task, featureShape: r.featureShape, targetShape: r.targetShape, label: r.label, rows, shardsRead };
     },
     async shard(id, hash) {
       const r = o.rows.get(id);
@@ -251,11 +325,10 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
 
 /**
  * What a job spec's vetting needs of a stored dataset (server/vetting/vetSpec.ts's
- * DatasetShapeLookup): its feature shape and class count. Jobs train classifiers with
- * categorical cross-entropy and workers hold class ids as bytes, so a regression dataset or
- * one of more than 256 classes refuses the job.
+ * DatasetShapeLookup): its feature shape and its task — class count or target shape. The
+ * loss is checked against them in server/vetting/vetTask.ts.
  */
-export function datasetShapeLookup(store: DatasetStore): (id: string) => { featureShape: number[]; classes: number } | undefined {
+export function datasetShapeLookup(store: DatasetStore): (id: string) => DatasetTask | undefined {
   return (id) => {
     let m: StoredDatasetMeta;
     try {
@@ -263,9 +336,6 @@ export function datasetShapeLookup(store: DatasetStore): (id: string) => { featu
     } catch {
       return undefined;
     }
-    if (m.task !== 'classification') throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} is a regression dataset; jobs train classifiers (categoricalCrossentropy) only`);
-    if ((m.numClasses ?? 0) > 256) throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} has ${m.numClasses} classes; workers take at most 256`);
-    if ((m.numClasses ?? 0) < 2) throw new TabswarmError('BAD_JOB_SPEC', `dataset.id: ${id} has ${m.numClasses} class; a classifier needs at least 2`);
-    return { featureShape: m.featureShape, classes: m.numClasses! };
+    return { featureShape: m.featureShape, task: m.task, classes: m.numClasses, targetShape: m.task === 'regression' ? (m.targetShape ?? [1]) : null, hasStats: true };
   };
 }

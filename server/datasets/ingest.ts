@@ -21,7 +21,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip, createInflateRaw, crc32 } from 'node:zlib';
-import { prod } from '../../shared/datasetShards.ts';
+import { prod, type TaskKind } from '../../shared/datasetShards.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { csvHeader, csvRow } from './formats/csv.ts';
 import { parseIdxHeader, idxHeaderLength } from './formats/idx.ts';
@@ -37,6 +37,8 @@ export type DatasetFormat = (typeof FORMATS)[number];
 export interface IngestOptions {
   format: DatasetFormat;
   label: string | null;
+  /** the uploader's `?task=`: forces numeric labels to be regression targets or class ids; null: inferred */
+  task?: TaskKind | null;
   /** a new writer for the layout the file turned out to have */
   writer: (layout: Layout) => ShardWriter;
   /** longest line a row format may have */
@@ -158,7 +160,7 @@ async function ingestCsv(file: string, o: IngestOptions): Promise<ShardWriter> {
   const max = o.maxLineBytes ?? 16 << 20;
   // pass 1: the header, every row checked, the labels learned
   let header: ReturnType<typeof csvHeader> | null = null;
-  const scan = scanLabels();
+  const scan = scanLabels(o.task ?? null);
   for await (const { text, row } of lines(file, max)) {
     if (blank(text)) continue;
     if (!header) {
@@ -190,7 +192,7 @@ async function ingestCsv(file: string, o: IngestOptions): Promise<ShardWriter> {
 async function ingestJsonl(file: string, o: IngestOptions): Promise<ShardWriter> {
   const max = o.maxLineBytes ?? 16 << 20;
   let shape: number[] | null = null;
-  const scan = scanLabels();
+  const scan = scanLabels(o.task ?? null);
   for await (const { text, row } of lines(file, max)) {
     if (blank(text)) continue;
     const s = parseJsonlLine(text, row);
@@ -278,7 +280,7 @@ async function ingestNpy(file: string, o: IngestOptions): Promise<ShardWriter> {
   const li = o.label === null ? c - 1 : Number(o.label) < 0 ? c + Number(o.label) : Number(o.label);
   if (!Number.isInteger(li) || li < 0 || li >= c) throw invalid(`${where}: label=${o.label} is not a column index in 0..${c - 1} (or -1 for the last)`);
   // pass 1: the label column
-  const scan = scanLabels();
+  const scan = scanLabels(o.task ?? null);
   const rowVals = new Float64Array(c);
   const per = Math.max(1, Math.floor(CHUNK_BYTES / (c * h.dtype.size)));
   const rows = async (fn: (row: Float64Array, i: number) => void | Promise<void>) => {
@@ -383,7 +385,7 @@ async function ingestNpz(file: string, o: IngestOptions): Promise<ShardWriter> {
   const hy = await readNpyHeader(ry, 'npz y.npy');
   if (hy.shape.length < 1) throw invalid('npz y.npy: a scalar; labels need one per sample');
   const n = hy.shape[0]!;
-  const classification = hy.dtype.kind !== 'f';
+  const classification = o.task ? o.task === 'classification' : hy.dtype.kind !== 'f';
   if (classification && !(hy.shape.length === 1 || (hy.shape.length === 2 && hy.shape[1] === 1))) {
     throw invalid(`npz y.npy: integer labels must have shape (${n},), got (${hy.shape.join(', ')})`);
   }
@@ -439,7 +441,7 @@ async function ingestIdx(file: string, o: IngestOptions): Promise<ShardWriter> {
   await ry.read(lbl.h.dataOffset, 'the IDX header');
   const yv = await readAll(ry, lbl.h.dtype, n, `idx ${lbl.e.name}`);
   await ry.expectEnd();
-  const lab = labelLayout(yv, lbl.h.dtype.kind !== 'f', `idx ${lbl.e.name}`);
+  const lab = labelLayout(yv, o.task ? o.task === 'classification' : lbl.h.dtype.kind !== 'f', `idx ${lbl.e.name}`);
   const rest = img.h.dims.slice(1);
   const featureShape = rest.length === 2 ? [...rest, 1] : rest;
   if (featureShape.some((d) => d === 0)) throw invalid(`idx ${img.e.name}: a zero dimension`);

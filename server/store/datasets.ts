@@ -35,6 +35,8 @@ export interface DatasetRows {
   delete(id: string): string[];
   /** every shard hash some dataset uses */
   allHashes(): Set<string>;
+  /** bytes of every distinct stored shard (what the store's quota counts) */
+  storedBytes(): number;
 }
 
 interface Row {
@@ -54,6 +56,7 @@ export function createDatasetRows(db: Database.Database): DatasetRows {
     delete: db.prepare('DELETE FROM datasets WHERE id = ?'),
     used: db.prepare('SELECT 1 FROM dataset_shards WHERE hash = ? LIMIT 1'),
     hashes: db.prepare('SELECT DISTINCT hash FROM dataset_shards'),
+    storedBytes: db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM (SELECT hash, MAX(bytes) AS bytes FROM dataset_shards GROUP BY hash)'),
   };
   const json = <T>(r: Row, v: string | null, what: string): T => {
     try {
@@ -87,5 +90,6 @@ export function createDatasetRows(db: Database.Database): DatasetRows {
     list: (withStats = true) => ((withStats ? q.list : q.listLight).all() as Row[]).map(decode),
     delete: (id) => del.immediate(id),
     allHashes: () => new Set((q.hashes.all() as { hash: string }[]).map((r) => r.hash)),
+    storedBytes: () => (q.storedBytes.get() as { n: number }).n,
   };
 }

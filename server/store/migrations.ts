@@ -115,6 +115,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX dataset_shards_by_hash ON dataset_shards (hash);
     `),
   },
+  {
+    version: 3,
+    name: "a regression job's metrics: train and test MAE / RMSE",
+    up: sql(`
+      ALTER TABLE metrics ADD COLUMN mae REAL;
+      ALTER TABLE metrics ADD COLUMN rmse REAL;
+      ALTER TABLE metrics ADD COLUMN test_mae REAL;
+      ALTER TABLE metrics ADD COLUMN test_rmse REAL;
+    `),
+  },
 ];
 
 export function schemaVersion(db: BetterSqlite3.Database): number {

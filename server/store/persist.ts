@@ -52,7 +52,7 @@ export function persistHooks(store: Store, jobId: string, coordinator: () => Coo
   const writeTestAccuracies = (c: Coordinator) => {
     for (const m of c.metrics.slice(-EVAL_LOOKBACK)) {
       if (m.testAccuracy !== undefined && !accWritten.has(m.step)) {
-        store.setTestAccuracy(jobId, m.step, m.testAccuracy);
+        store.setTestAccuracy(jobId, m.step, m.testAccuracy, m.testMae !== undefined && m.testRmse !== undefined ? { mae: m.testMae, rmse: m.testRmse } : undefined);
         accWritten.add(m.step);
       }
     }

@@ -66,7 +66,7 @@ function restoreOne(store: Store, jobs: JobRegistry, s: StoredJob, now: number, 
 function quarantine(store: Store, jobs: JobRegistry, s: StoredJob, reason: string): Job {
   jobs.jobs.get(s.id)?.coordinator.destroy();
   jobs.jobs.delete(s.id);
-  const unvetted: VettedModel = { trainableParams: 0, nonTrainableParams: 0, activationFloatsPerSample: 0, macsPerSample: 0, layers: [], model: s.spec.model as VettedModel['model'] };
+  const unvetted: VettedModel = { trainableParams: 0, nonTrainableParams: 0, activationFloatsPerSample: 0, macsPerSample: 0, layers: [], outputShape: [], lastActivation: '', model: s.spec.model as VettedModel['model'] };
   const job = jobs.adopt({ id: s.id, spec: s.spec, tokenHash: s.tokenHash, createdAt: s.createdAt }, unvetted);
   const c = job.coordinator;
   c.metrics = s.metrics;

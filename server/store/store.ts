@@ -68,7 +68,8 @@ export interface Store {
   members(jobId: string): MemberRecord[];
   /** insert or replace the metrics of `m.step` */
   putMetrics(jobId: string, m: StepMetrics): void;
-  setTestAccuracy(jobId: string, step: number, testAccuracy: number): void;
+  /** a step's test evaluation; `errs`: a regression's test MAE and RMSE */
+  setTestAccuracy(jobId: string, step: number, testAccuracy: number, errs?: { mae: number; rmse: number }): void;
   /** a rollback: forget the committed history from `step` on */
   deleteMetricsFrom(jobId: string, step: number): void;
   metrics(jobId: string): StepMetrics[];
@@ -100,12 +101,15 @@ export interface StoreOptions {
 interface MetricsRow {
   step: number; epoch: number; members: number; loss: number; accuracy: number; samples: number;
   step_ms: number; compute_ms: number; allreduce_ms: number; at: number; test_accuracy: number | null;
+  mae: number | null; rmse: number | null; test_mae: number | null; test_rmse: number | null;
 }
 
 const toMetrics = (r: MetricsRow): StepMetrics => ({
   step: r.step, epoch: r.epoch, members: r.members, loss: r.loss, accuracy: r.accuracy, samples: r.samples,
   stepMs: r.step_ms, computeMs: r.compute_ms, allreduceMs: r.allreduce_ms, at: r.at,
   ...(r.test_accuracy === null ? {} : { testAccuracy: r.test_accuracy }),
+  ...(r.mae === null || r.rmse === null ? {} : { mae: r.mae, rmse: r.rmse }),
+  ...(r.test_mae === null || r.test_rmse === null ? {} : { testMae: r.test_mae, testRmse: r.test_rmse }),
 });
 
 /** An aligned copy of a blob as float32 values. */
@@ -173,11 +177,11 @@ export function createStore(o: StoreOptions = {}): Store {
       backend = excluded.backend, adapter = excluded.adapter, user_agent = excluded.user_agent`),
     closeMembers: db.prepare("UPDATE members SET state = 'dropped', reason = ?, left_at = ? WHERE job_id = ? AND state NOT IN ('left', 'dropped')"),
     members: db.prepare('SELECT peer_id, state, joined_at, left_at, reason, backend, adapter, user_agent FROM members WHERE job_id = ? ORDER BY joined_at, peer_id'),
-    putMetrics: db.prepare(`INSERT OR REPLACE INTO metrics (job_id, step, epoch, members, loss, accuracy, samples, step_ms, compute_ms, allreduce_ms, at, test_accuracy)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    setAcc: db.prepare('UPDATE metrics SET test_accuracy = ? WHERE job_id = ? AND step = ?'),
+    putMetrics: db.prepare(`INSERT OR REPLACE INTO metrics (job_id, step, epoch, members, loss, accuracy, samples, step_ms, compute_ms, allreduce_ms, at, test_accuracy, mae, rmse, test_mae, test_rmse)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    setAcc: db.prepare('UPDATE metrics SET test_accuracy = ?, test_mae = ?, test_rmse = ? WHERE job_id = ? AND step = ?'),
     deleteMetrics: db.prepare('DELETE FROM metrics WHERE job_id = ? AND step >= ?'),
-    metrics: db.prepare('SELECT step, epoch, members, loss, accuracy, samples, step_ms, compute_ms, allreduce_ms, at, test_accuracy FROM metrics WHERE job_id = ? ORDER BY step'),
+    metrics: db.prepare('SELECT step, epoch, members, loss, accuracy, samples, step_ms, compute_ms, allreduce_ms, at, test_accuracy, mae, rmse, test_mae, test_rmse FROM metrics WHERE job_id = ? ORDER BY step'),
     putCheckpoint: db.prepare('INSERT OR REPLACE INTO checkpoints (job_id, step, param_hash, state, created_at) VALUES (?, ?, ?, ?, ?)'),
     pruneCheckpoints: db.prepare('DELETE FROM checkpoints WHERE job_id = ? AND step NOT IN (SELECT step FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT ?)'),
     lastCheckpoint: db.prepare('SELECT step, param_hash, state FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT 1'),
@@ -246,10 +250,11 @@ export function createStore(o: StoreOptions = {}): Store {
     closeMembers: (jobId, reason, at) => db.transaction(() => q.closeMembers.run(reason, at, jobId).changes).immediate(),
     members: readMembers,
     putMetrics: tx((jobId: string, m: StepMetrics) => {
-      q.putMetrics.run(jobId, m.step, m.epoch, m.members, m.loss, m.accuracy, m.samples, m.stepMs, m.computeMs, m.allreduceMs, m.at, m.testAccuracy ?? null);
+      q.putMetrics.run(jobId, m.step, m.epoch, m.members, m.loss, m.accuracy, m.samples, m.stepMs, m.computeMs, m.allreduceMs, m.at, m.testAccuracy ?? null,
+        m.mae ?? null, m.rmse ?? null, m.testMae ?? null, m.testRmse ?? null);
     }),
-    setTestAccuracy: tx((jobId: string, step: number, acc: number) => {
-      q.setAcc.run(acc, jobId, step);
+    setTestAccuracy: tx((jobId: string, step: number, acc: number, errs?: { mae: number; rmse: number }) => {
+      q.setAcc.run(acc, errs?.mae ?? null, errs?.rmse ?? null, jobId, step);
     }),
     deleteMetricsFrom: tx((jobId: string, step: number) => {
       q.deleteMetrics.run(jobId, step);

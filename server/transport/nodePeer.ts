@@ -61,6 +61,22 @@ export function nodeWrtc(opts: { holdOfferCandidates?: boolean } = {}): WrtcImpl
       for (const e of held) super.dispatchEvent(e);
     }
 
+    // libdatachannel's rtt() is in milliseconds, and the polyfill hands it on as is as
+    // `currentRoundTripTime`, which the standard (and linkStats) reads in seconds: a 20 ms
+    // link showed as 20 s. Converted here; an unknown RTT (negative, or none) is left out.
+    override async getStats(): Promise<RTCStatsReport> {
+      const report = (await super.getStats()) as unknown as Map<string, Record<string, unknown>>;
+      for (const r of report.values()) {
+        if (r.type !== 'candidate-pair') continue;
+        for (const k of ['currentRoundTripTime', 'totalRoundTripTime']) {
+          const ms = r[k];
+          if (typeof ms === 'number' && ms >= 0) r[k] = ms / 1000;
+          else delete r[k];
+        }
+      }
+      return report as unknown as RTCStatsReport;
+    }
+
     override async createOffer(): Promise<RTCSessionDescriptionInit> {
       const d = (await super.createOffer()) as RTCSessionDescriptionInit;
       return { type: d.type, sdp: d.sdp };

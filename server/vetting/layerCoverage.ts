@@ -3,7 +3,7 @@
  * with it — trains it exactly, trains it with a stated difference from tfjs's `model.fit`, or
  * refuses it at job creation. Nothing here is typed by hand: the classes come from tfjs's
  * serialization registry, rejection from running the vetter (vetTopology.ts, whose allow-list
- * is layerRules.ts) on a one-layer model of the class, and the training semantic from
+ * is layerRules.ts, and mergeRules.ts for functional graphs) on a one-layer model of the class, and the training semantic from
  * shared/exactness.ts (the table the replicas' forward pass follows).
  * test/unit/server/layerCoverage.test.ts keeps README.md's "Layer coverage" section equal to it.
  */
@@ -11,6 +11,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { errorCode } from '../../shared/errors.ts';
 import { LAYER_SEMANTICS } from '../../shared/exactness.ts';
 import { LAYER_RULES } from './layerRules.ts';
+import { MERGE_RULES } from './mergeRules.ts';
 import { vetModelTopology } from './vetTopology.ts';
 
 type Tf = typeof tfjs;
@@ -34,6 +35,18 @@ export function tfjsLayerClasses(tf: Tf): string[] {
     .sort((a, b) => a.localeCompare(b));
 }
 
+const FUNCTIONAL_DETAIL =
+  'a model container: a graph of layers (tf.model) with one output; several inputs take the dataset\'s feature vector split in input order; ' +
+  'layers listed in topological order; a layer applied twice (shared weights) or a second output: rejected';
+
+/** Two inputs ([2] + [2] of a 4-feature dataset), a Dense on each, joined by Concatenate, then a softmax Dense. */
+function twoBranches(className: string): Record<string, unknown> {
+  const input = (name: string) => ({ name, class_name: 'InputLayer', config: { name, batch_input_shape: [null, 2] }, inbound_nodes: [] });
+  const layer = (name: string, cls: string, config: Record<string, unknown>, from: string[]) => ({ name, class_name: cls, config: { name, ...config }, inbound_nodes: [from.map((f) => [f, 0, 0, {}])] });
+  const layers = [input('a'), input('b'), layer('da', 'Dense', { units: 4 }, ['a']), layer('db', 'Dense', { units: 4 }, ['b']), layer('cat', 'Concatenate', {}, ['da', 'db']), layer('out', 'Dense', { units: 3, activation: 'softmax' }, ['cat'])];
+  return { class_name: className, config: { name: 'm', layers, input_layers: [['a', 0, 0], ['b', 0, 0]], output_layers: [['out', 0, 0]] } };
+}
+
 /** What the vetter says of `model` (null: accepted). */
 function vetterRefusal(model: unknown): { code: string; message: string } | null {
   try {
@@ -46,22 +59,22 @@ function vetterRefusal(model: unknown): { code: string; message: string } | null
 
 export function layerCoverage(tf: Tf): CoverageRow[] {
   return tfjsLayerClasses(tf).map((className): CoverageRow => {
-    if (className === 'Sequential') return { className, verdict: 'exact', detail: 'the model container: every job is a Sequential topology (nested as a layer: rejected)' };
-    if (Object.hasOwn(LAYER_RULES, className)) {
+    if (className === 'Sequential') return { className, verdict: 'exact', detail: 'a model container: a stack of layers (nested as a layer: rejected)' };
+    if (Object.hasOwn(LAYER_RULES, className) || Object.hasOwn(MERGE_RULES, className)) {
       const sem = LAYER_SEMANTICS[className];
       if (!sem) throw new Error(`${className} is allowed by the vetter but has no training semantic in shared/exactness.ts`);
       return { className, verdict: sem.verdict === 'exact' ? 'exact' : 'trains with a stated difference', detail: sem.note ?? '' };
     }
     if (className === 'Model' || className === 'Functional') {
-      const top = vetterRefusal({ class_name: className, config: {} });
-      if (!top) throw new Error(`the vetter accepts a ${className} topology`);
-      return { className, verdict: `rejected at job creation (${top.code})`, detail: top.message.replace(/^model: /, '') };
+      const refusal = vetterRefusal(twoBranches(className));
+      if (refusal) throw new Error(`the vetter refuses a ${className} topology with two inputs and branches: ${refusal.message}`);
+      return { className, verdict: 'exact', detail: FUNCTIONAL_DETAIL };
     }
     const refusal = vetterRefusal({ class_name: 'Sequential', config: { layers: [{ class_name: className, config: { batch_input_shape: [null, 4] } }] } });
     if (refusal && refusal.message.includes('is not an allowed layer')) {
       return { className, verdict: `rejected at job creation (${refusal.code})`, detail: 'not on the allow-list (server/vetting/layerRules.ts)' };
     }
-    if (className === 'InputLayer') return { className, verdict: 'exact', detail: 'allowed as the first layer only' };
+    if (className === 'InputLayer') return { className, verdict: 'exact', detail: 'the first layer of a Sequential model; each input of a functional one' };
     throw new Error(`the vetter does not refuse ${className} for its class, but it is not on its allow-list`);
   });
 }

@@ -2,7 +2,7 @@
  * Caps on what a job's model may cost. A stranger can post a job, and the server builds its
  * model once (server/vetting/vetSpec.ts) and every volunteer tab trains it, so each cap bounds
  * memory or time somewhere: the server's build, a tab's forward/backward pass, the ring's
- * per-step traffic (the all-reduced vector is trainableParams + 3 float32 values).
+ * per-step traffic (the all-reduced vector is trainableParams + BN sums + 5 float32 values).
  */
 export interface VettingLimits {
   /** trainable parameters: each step all-reduces 4 bytes per parameter over WebRTC */
@@ -16,6 +16,10 @@ export interface VettingLimits {
   /** multiply-accumulates per sample of the forward pass, a rough measure of a tab's compute */
   maxMacsPerSample: number;
   maxLayers: number;
+  /** inputs of a functional model (each takes its part of the dataset's feature vector) */
+  maxModelInputs: number;
+  /** branches one merge layer (Add, Concatenate, …) joins */
+  maxMergeInputs: number;
   /** any one axis of any layer's output, and any size field (units, filters, input_dim, ...) */
   maxDimension: number;
   /** kernel, pool, stride, dilation, padding and up-sampling sizes */
@@ -31,6 +35,8 @@ export const DEFAULT_VETTING_LIMITS: Readonly<VettingLimits> = Object.freeze({
   maxActivationBytesPerBatch: 2 * 1024 ** 3,
   maxMacsPerSample: 2e9,
   maxLayers: 256,
+  maxModelInputs: 16,
+  maxMergeInputs: 32,
   maxDimension: 1 << 20,
   maxWindow: 64,
   maxOrthogonalElements: 1 << 20,

@@ -9,10 +9,12 @@
  * for every job created.
  */
 import type * as tfjs from '@tensorflow/tfjs';
+import { backendsUnableToTrain } from '../../shared/backendSupport.ts';
 import { DATASETS } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './limits.ts';
+import { vetTask, type DatasetTask } from './vetTask.ts';
 import { vetModelTopology, type StaticVetting } from './vetTopology.ts';
 
 type Tf = typeof tfjs;
@@ -43,17 +45,22 @@ export async function tfjsTrainableParams(tf: Tf, model: Record<string, unknown>
 
 /**
  * The shape an uploaded dataset gives a job (server/datasets/): undefined when there is no
- * such dataset; a throw refuses the job (e.g. a regression dataset).
+ * such dataset. A lookup that gives only `classes` is a classification dataset.
  */
-export type DatasetShapeLookup = (id: string) => { featureShape: readonly number[]; classes: number } | undefined;
+export type DatasetShapeLookup = (id: string) => (Partial<DatasetTask> & { featureShape: readonly number[]; classes: number | null }) | undefined;
 
 /** The static check, then the confirming tfjs build; throws TabswarmError('MODEL_REJECTED') on any refusal. */
 export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS, datasetShape?: DatasetShapeLookup): Promise<VettedModel> {
   const id = spec.dataset.id;
   const builtin = Object.hasOwn(DATASETS, id) ? DATASETS[id]! : undefined;
-  const ds = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
-  if (!ds) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
-  const v = vetModelTopology(spec.model, ds, limits);
+  const found = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
+  if (!found) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
+  const ds: DatasetTask = { task: 'classification', targetShape: null, hasStats: !builtin, ...found };
+  // the output is the task check's: it knows the loss
+  const v = vetModelTopology(spec.model, { featureShape: ds.featureShape }, limits);
+  vetTask(spec, ds, v);
+  const unable = spec.backend ? backendsUnableToTrain(spec)[spec.backend] : undefined;
+  if (unable) throw new TabswarmError('MODEL_REJECTED', `model: the job requires backend ${spec.backend}, but ${unable}; require another backend, or none to let each worker pick`);
   const batchBytes = v.activationFloatsPerSample * 4 * spec.batchSize;
   if (batchBytes > limits.maxActivationBytesPerBatch) {
     throw new TabswarmError(

@@ -1,48 +1,22 @@
 /**
- * The static half of model vetting: walks a Sequential Layers topology (what `model.toJSON()`
- * produces) without tfjs, refusing any layer class outside server/vetting/layerRules.ts and
- * any config field it does not know, infers each layer's output shape from the dataset's
- * feature shape, and totals parameters, activations and compute against `VettingLimits`.
- * Nothing here allocates in proportion to the model's size, so a model with a billion
- * parameters is refused in microseconds.
+ * The static half of model vetting: walks a Layers topology (what `model.toJSON()` produces)
+ * without tfjs, refusing any layer class outside server/vetting/layerRules.ts (and, in a
+ * functional graph, mergeRules.ts) and any config field it does not know, infers each layer's
+ * output shape from the dataset's feature shape, and totals parameters, activations and
+ * compute against `VettingLimits`. Nothing here allocates in proportion to the model's size,
+ * so a model with a billion parameters is refused in microseconds.
  *
- * Functional topologies ('Model' / 'Functional': a layer graph with inbound nodes) are refused
- * for now: every preset and the dashboard's form produce Sequential models.
+ * A Sequential stack is walked here; a functional graph ('Model' / 'Functional': layers with
+ * inbound nodes, several inputs or branches, one output) in vetGraph.ts.
  */
-import { ConfigReader, isObject, reject, type Json } from './fields.ts';
+import { isObject, reject, type Json } from './fields.ts';
 import { LAYER_RULES, type LayerCost } from './layerRules.ts';
+import { checkName, checkOutput, checkTopKeys, commonFields, ConfigReader, endActivation, layerConfig, NAME, restatedInputShape, Tally, type DatasetShape, type StaticVetting, type VettedLayer } from './layerVet.ts';
 import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './limits.ts';
+import { MERGE_RULES } from './mergeRules.ts';
+import { vetGraph } from './vetGraph.ts';
 
-export interface DatasetShape {
-  /** per-sample feature shape, e.g. [28, 28, 1] */
-  featureShape: readonly number[];
-  /** the loss wants one probability per class from the last layer */
-  classes: number;
-}
-
-export interface VettedLayer {
-  name: string;
-  className: string;
-  /** per sample, without the batch axis */
-  outputShape: number[];
-  /** trainable parameters of this layer */
-  params: number;
-}
-
-export interface StaticVetting {
-  trainableParams: number;
-  nonTrainableParams: number;
-  /** floats per sample summed over every layer's output */
-  activationFloatsPerSample: number;
-  macsPerSample: number;
-  layers: VettedLayer[];
-  /** the topology with int-or-array fields normalised to arrays (`kernel_size: 3` → `[3, 3]`) */
-  model: Json;
-}
-
-const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
-const TOP_KEYS = new Set(['class_name', 'config', 'keras_version', 'backend']);
-const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+export type { DatasetShape, StaticVetting, VettedLayer } from './layerVet.ts';
 
 function checkInputShape(r: ConfigReader, featureShape: readonly number[]): void {
   const v = r.raw('batch_input_shape');
@@ -52,27 +26,11 @@ function checkInputShape(r: ConfigReader, featureShape: readonly number[]): void
   if (!ok) r.fail('batch_input_shape', `must be ${want} (the dataset's feature shape), got ${JSON.stringify(v).slice(0, 80)}`);
 }
 
-/** The fields every layer may carry. */
-function commonFields(r: ConfigReader, index: number, input: readonly number[], featureShape: readonly number[]): boolean {
-  if (index === 0) checkInputShape(r, featureShape);
-  else {
-    const v = r.raw('batch_input_shape');
-    // tfjs's Sequential reads it on the first layer only; elsewhere it may only restate the shape
-    if (v !== undefined && v !== null && JSON.stringify(v) !== JSON.stringify([null, ...input])) {
-      r.fail('batch_input_shape', `must be absent on a layer after the first (or equal [null, ${input.join(', ')}])`);
-    }
-  }
-  r.oneOf('dtype', ['float32'], 'float32');
-  return r.bool('trainable', true);
-}
-
 function layerName(entry: Json, index: number, seen: Set<string>): string {
-  const cfg = entry.config;
   const where = `layer ${index}`;
-  if (!isObject(cfg)) reject(`${where} ${String(entry.class_name).slice(0, 64)}`, 'config must be an object');
-  const name = cfg.name;
-  if (name === undefined || name === null) return `#${index}`;
-  if (typeof name !== 'string' || !NAME.test(name)) reject(where, 'config.name must be 1 to 128 of A-Z a-z 0-9 _ . -');
+  const cfg = layerConfig(entry, where);
+  if (cfg.name === undefined || cfg.name === null) return `#${index}`;
+  const name = checkName(where, cfg.name);
   if (seen.has(name)) reject(`${where} (${name})`, 'config.name is used by an earlier layer');
   seen.add(name);
   return name;
@@ -81,12 +39,9 @@ function layerName(entry: Json, index: number, seen: Set<string>): string {
 export function vetModelTopology(model: unknown, dataset: DatasetShape, limits: VettingLimits = DEFAULT_VETTING_LIMITS): StaticVetting {
   if (!isObject(model)) reject('model', 'must be a Layers topology object');
   const cls = model.class_name;
-  if (cls === 'Model' || cls === 'Functional') reject('model', `class_name ${cls}: functional topologies are not accepted yet; use Sequential`);
-  if (cls !== 'Sequential') reject('model', `class_name must be Sequential, got ${JSON.stringify(cls)?.slice(0, 64)}`);
-  for (const k of Object.keys(model)) {
-    if (!TOP_KEYS.has(k)) reject('model', `${k} is not a known key`);
-    if (k !== 'config' && k !== 'class_name' && (typeof model[k] !== 'string' || (model[k] as string).length > 64)) reject('model', `${k} must be a short string`);
-  }
+  if (cls === 'Model' || cls === 'Functional') return vetGraph(model, dataset, limits);
+  if (cls !== 'Sequential') reject('model', `class_name must be Sequential, Functional or Model, got ${JSON.stringify(cls)?.slice(0, 64)}`);
+  checkTopKeys(model);
   const legacy = Array.isArray(model.config); // tfjs also reads a bare array of layers
   const cfg: Json = legacy ? { layers: model.config } : isObject(model.config) ? model.config : reject('model', 'config must be an object');
   for (const k of Object.keys(cfg)) if (k !== 'name' && k !== 'layers') reject('model.config', `${k} is not a known key`);
@@ -98,11 +53,8 @@ export function vetModelTopology(model: unknown, dataset: DatasetShape, limits: 
   const names = new Set<string>();
   const layers: VettedLayer[] = [];
   const outEntries: Json[] = [];
+  const tally = new Tally(limits);
   let shape: readonly number[] = dataset.featureShape;
-  let trainableParams = 0;
-  let nonTrainableParams = 0;
-  let activationFloatsPerSample = 0;
-  let macsPerSample = 0;
   let lastActivation = '';
 
   entries.forEach((entry: unknown, i: number) => {
@@ -113,47 +65,32 @@ export function vetModelTopology(model: unknown, dataset: DatasetShape, limits: 
     const name = layerName(entry, i, names);
     const where = `layer ${i} (${name}) ${className.slice(0, 64)}`;
     const isInput = className === 'InputLayer';
+    if (Object.hasOwn(MERGE_RULES, className)) reject(where, 'a merge layer joins branches: it needs a functional model (tf.model), not a Sequential one');
     const rule = Object.hasOwn(LAYER_RULES, className) ? LAYER_RULES[className] : undefined;
-    if (!rule && !isInput) reject(where, `class_name is not an allowed layer (allowed: InputLayer, ${Object.keys(LAYER_RULES).join(', ')})`);
+    if (!rule && !isInput) reject(where, `class_name is not an allowed layer (allowed: InputLayer, ${Object.keys(LAYER_RULES).join(', ')}; in functional models also ${Object.keys(MERGE_RULES).join(', ')})`);
     if (isInput && i !== 0) reject(where, 'an InputLayer must be the first layer');
     const r = new ConfigReader(where, entry.config as Json, limits);
     r.raw('name');
-    const trainable = commonFields(r, i, shape, dataset.featureShape);
+    // tfjs's Sequential reads batch_input_shape on the first layer only; elsewhere it may only restate the shape
+    if (i === 0) checkInputShape(r, dataset.featureShape);
+    else restatedInputShape(r, shape);
+    const trainable = commonFields(r);
     let cost: LayerCost;
     if (isInput) {
       if (r.raw('sparse') === true) r.fail('sparse', 'must be false');
       cost = { outputShape: [...shape], trainable: 0, nonTrainable: 0, macs: 0 };
     } else cost = rule!(r, shape);
     const normalised = r.finish();
-    for (const d of cost.outputShape) {
-      if (!Number.isSafeInteger(d) || d < 1 || d > limits.maxDimension) {
-        reject(where, `output shape [${cost.outputShape.join(', ')}] has an axis outside [1, ${limits.maxDimension}]`);
-      }
-    }
-    const params = trainable ? cost.trainable : 0;
-    trainableParams += params;
-    nonTrainableParams += cost.nonTrainable + (trainable ? 0 : cost.trainable);
-    activationFloatsPerSample += prod(cost.outputShape);
-    macsPerSample += cost.macs;
-    if (trainableParams > limits.maxTrainableParams) reject(where, `brings the trainable parameters to ${trainableParams}, over the limit of ${limits.maxTrainableParams}`);
-    if (trainableParams + nonTrainableParams > limits.maxTotalParams) reject(where, `brings the parameters to ${trainableParams + nonTrainableParams}, over the limit of ${limits.maxTotalParams}`);
-    if (activationFloatsPerSample > limits.maxActivationFloatsPerSample) {
-      reject(where, `brings the activations to ${activationFloatsPerSample} floats per sample, over the limit of ${limits.maxActivationFloatsPerSample}`);
-    }
-    if (macsPerSample > limits.maxMacsPerSample) reject(where, `brings the compute to ${macsPerSample} multiply-adds per sample, over the limit of ${limits.maxMacsPerSample}`);
-    lastActivation = className === 'Softmax' ? 'softmax' : typeof normalised.activation === 'string' ? normalised.activation : '';
+    const params = tally.add(where, cost, trainable);
+    lastActivation = endActivation(className, normalised);
     layers.push({ name, className, outputShape: [...cost.outputShape], params });
     outEntries.push({ class_name: className, config: normalised });
     shape = cost.outputShape;
   });
 
   const last = layers.at(-1)!;
-  const where = `layer ${layers.length - 1} (${last.name}) ${last.className}`;
-  if (shape.length !== 1 || shape[0] !== dataset.classes) {
-    reject(where, `the model's output must be [${dataset.classes}] (one probability per class of the dataset), got [${shape.join(', ')}]`);
-  }
-  if (lastActivation !== 'softmax') reject(where, 'the last layer must end in a softmax (the loss is cross-entropy on probabilities)');
-
+  checkOutput(`layer ${layers.length - 1} (${last.name}) ${last.className}`, shape, lastActivation, dataset);
   const outCfg = legacy ? outEntries : { ...cfg, layers: outEntries };
-  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, model: { ...model, config: outCfg } };
+  const { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample } = tally;
+  return { trainableParams, nonTrainableParams, activationFloatsPerSample, macsPerSample, layers, outputShape: [...shape], lastActivation, model: { ...model, config: outCfg } };
 }

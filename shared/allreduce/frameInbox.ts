@@ -9,7 +9,10 @@
  */
 import { errorCode, type ErrorCode } from '../errors.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
-import { decodeHeader, type FrameHeader } from './frame.ts';
+import { decodeHeader, HEADER_BYTES, type FrameHeader } from './frame.ts';
+
+/** The phase byte of latency-schedule frames (latencyAllReduce.ts's EXCHANGE_PHASE; not imported: that module imports this one). */
+const EXCHANGE_PHASE = 3;
 
 export const DEFAULT_MAX_EARLY_BYTES = 64 * 1024 * 1024;
 
@@ -92,6 +95,13 @@ export class FrameInbox {
    */
   admit(bytes: Uint8Array, running: number | null): FrameHeader | null {
     if (isSyncPiece(bytes)) return null; // a state-sync piece on a shared link, not ours
+    if (bytes.byteLength >= HEADER_BYTES && bytes[3] === EXCHANGE_PHASE) {
+      // a latency schedule's frame (latencyAllReduce.ts): a neighbour already runs a later
+      // epoch with that schedule (carried over), or one of an earlier epoch (stale); never ours
+      const epoch = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint32(8, true);
+      if (epoch > this.o.epoch && this.o.onFutureEpochFrame) this.o.onFutureEpochFrame(bytes);
+      return null;
+    }
     const fatal = running !== null;
     let h: FrameHeader;
     try {

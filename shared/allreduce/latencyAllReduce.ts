@@ -14,7 +14,8 @@ import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddres
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
 import type { RingStats } from './ringOptions.ts';
-import { planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
+import { contributorsByRound, planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
+import type { InputGate } from './inputGate.ts';
 
 /** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
 export const EXCHANGE_PHASE = 3;
@@ -49,6 +50,20 @@ export interface LatencyAllReduceOptions {
   lowWaterBytes?: number;
   /** frames of future steps kept before the step starts */
   maxEarlyBytes?: number;
+  /**
+   * Checks a partial sum right after this rank added a partner's values into
+   * [offset, offset+values.length) ('add' rounds), or one partner's whole vector before the
+   * fold ('all-to-all'); `ranks` are the ranks whose contributions `values` holds. A message
+   * rejects the step with FRAME_OUT_OF_BOUNDS and blames the partner whose values came in
+   * (the same check the ring makes on what its predecessor forwards).
+   */
+  checkSum?: (ranks: readonly number[], offset: number, values: Float32Array) => string | null;
+  /** frames of a later epoch (any phase): their sender already runs the next epoch; the owner replays them there */
+  onFutureEpochFrame?: (from: number, bytes: Uint8Array) => void;
+  /** frames carried over from the previous epoch's onFutureEpochFrame, by sender rank in this epoch */
+  carriedFrames?: { from: number; bytes: Uint8Array }[];
+  /** the first step this instance will run (frames for it may arrive before allReduce is called) */
+  firstStep?: number;
 }
 
 interface Incoming {
@@ -83,11 +98,15 @@ export class LatencyAllReduce {
   private unsubs: (() => void)[] = [];
   private readonly chunkElems: number;
   private readonly pool = new Uint8Array(MAX_FRAME_BYTES);
+  /** per round: the ranks whose contributions this rank's values hold after an 'add' */
+  private readonly contributors: number[][];
 
   constructor(private readonly o: LatencyAllReduceOptions) {
     if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
     this.early = new EarlyFrames((f) => f.bytes.byteLength, o.maxEarlyBytes);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems ?? MAX_CHUNK_ELEMS)), MAX_CHUNK_ELEMS);
+    this.contributors = contributorsByRound(o.algorithm, o.rank, o.size);
+    if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
     // one listener per distinct link (with two ranks, one link may serve both directions)
     const seen = new Set<Link>();
     for (const peer of this.peers()) {
@@ -98,6 +117,7 @@ export class LatencyAllReduce {
       this.unsubs.push(link.onMessage((d) => this.onFrame(peer, d)));
       this.unsubs.push(link.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to rank ${peer} (${link.remoteId}) closed`, { cause: e, peer: link.remoteId }))));
     }
+    for (const f of o.carriedFrames ?? []) if (o.links[f.from]) this.onFrame(f.from, f.bytes);
   }
 
   private peers(): number[] {
@@ -107,7 +127,7 @@ export class LatencyAllReduce {
   }
 
   /** Sums `vec` in place across all ranks for `step` (exact, bit-identical on every rank). */
-  async allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<RingStats> {
+  async allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) throw this.destroyed;
     if (this.run) throw new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`);
     if (step <= this.lastStep) throw new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`);
@@ -128,6 +148,14 @@ export class LatencyAllReduce {
     try {
       if (opts.signal?.aborted) onAbort();
       for (const f of this.early.take(step)) this.onFrame(f.from, f.bytes);
+      // every round sends whole ranges: the vector must be complete first (partners' frames wait in `incoming`)
+      if (opts.input && !opts.input.complete) {
+        const gate = opts.input.whenComplete(opts.signal);
+        await Promise.race([gate, new Promise<void>((resolve) => (run.wake = resolve))]);
+        gate.catch(() => {});
+        if (run.failed) throw run.failed;
+        await gate;
+      }
       for (let t = 0; t < rounds.length; t++) {
         const round = rounds[t]!;
         for (const tr of round.sends) await this.send(run, t, tr.peer, tr.off, tr.len);
@@ -175,6 +203,7 @@ export class LatencyAllReduce {
       if (round.recvs.length === 0) return; // an empty vector
       // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32
       const src = (r: number) => (r === this.o.rank ? vec : run.incoming.get(`${t}:${r}`)!.buf);
+      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.check([r], 0, src(r), r);
       const acc = Float32Array.from(src(0));
       for (let r = 1; r < this.o.size; r++) {
         const x = src(r);
@@ -190,8 +219,14 @@ export class LatencyAllReduce {
       else {
         for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
         this.checkFinite(vec, tr.off, tr.len);
+        this.check(this.contributors[t]!, tr.off, vec.subarray(tr.off, tr.off + tr.len), tr.peer);
       }
     }
+  }
+
+  private check(ranks: readonly number[], off: number, values: Float32Array, from: number) {
+    const why = this.o.checkSum?.(ranks, off, values);
+    if (why) throw new FrameError('FRAME_OUT_OF_BOUNDS', `${why} (from rank ${from})`, this.o.links[from]?.remoteId);
   }
 
   private checkFinite(v: Float32Array, off: number, len: number) {
@@ -203,6 +238,11 @@ export class LatencyAllReduce {
 
   private onFrame(from: number, bytes: Uint8Array) {
     if (this.destroyed) return;
+    if (bytes.byteLength >= HEADER_BYTES && new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint16(0, true) === FRAME_MAGIC) {
+      // a partner already in a later epoch (whatever schedule it runs there): its owner carries the frame over
+      const epoch = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint32(8, true);
+      if (epoch > this.o.epoch) return void this.o.onFutureEpochFrame?.(from, bytes);
+    }
     if (bytes.byteLength >= 4 && bytes[3] !== EXCHANGE_PHASE) return; // a ring's or a state-sync piece on a shared link
     const run = this.run;
     let h: FrameHeader;

@@ -251,3 +251,27 @@ export function crossoverBytes(n: number, m: NetModel = DEFAULT_NET_MODEL): numb
   }
   return hi;
 }
+
+/**
+ * For each round of `rank`'s plan: the ranks whose contributions its values hold right after
+ * an 'add' round (for the poisoned-frame check of what a partner sent); [] for other rounds.
+ * Found by running every rank's plan on sets of ranks instead of numbers: in
+ * 'halving-doubling' every element of a transfer holds the same ranks' contributions.
+ */
+export function contributorsByRound(alg: LatencyAlgorithm, rank: number, n: number): number[][] {
+  const plans = Array.from({ length: n }, (_, r) => planRounds(alg, r, n, 2 * n + 2));
+  let held: Set<number>[] = Array.from({ length: n }, (_, r) => new Set([r]));
+  const out: number[][] = [];
+  const rounds = plans[0]?.length ?? 0;
+  for (let t = 0; t < rounds; t++) {
+    const next = held.map((h) => new Set(h));
+    for (let r = 0; r < n; r++) {
+      const round = plans[r]![t]!;
+      if (round.op !== 'add') continue;
+      for (const tr of round.recvs) for (const c of held[tr.peer]!) next[r]!.add(c);
+    }
+    held = next;
+    out.push(plans[rank]![t]!.op === 'add' && plans[rank]![t]!.recvs.length > 0 ? [...held[rank]!].sort((a, b) => a - b) : []);
+  }
+  return out;
+}

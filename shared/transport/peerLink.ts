@@ -119,7 +119,8 @@ export interface PeerLinkOptions {
   /**
    * Data queued on the channel that does not move for `stallMs` counts as a lost connection
    * too (healing starts; the buffer moving again ends it). This is how a lost path shows on
-   * node-datachannel, which reports no ICE state change for many seconds. 0: off. Default
+   * node-datachannel, which reports no ICE state change for many seconds, and on Chromium
+   * after a cable is pulled. 0: off. Default
    * 4000 (while healMs > 0).
    */
   stallMs?: number;
@@ -169,6 +170,12 @@ export class PeerLink implements Link {
   private stallSince = 0;
   private stallAmount = 0;
   private stalled = false;
+  /**
+   * ICE has been in a state other than connected since the loss: only then does `connected`
+   * mean it came back (a stall with ICE still `connected` heals when the data moves, not on
+   * the state-change event an ICE restart fires while the state stays `connected`)
+   */
+  private iceDown = false;
 
   constructor(
     readonly remoteId: string,
@@ -225,17 +232,19 @@ export class PeerLink implements Link {
     if (typeof origIce !== 'function') return; // not simple-peer 9: its own behaviour stays
     sp._onIceStateChange = () => {
       const st = sp._pc?.iceConnectionState ?? '';
+      if (st !== 'connected' && st !== 'completed') this.iceDown = true;
       if (this._open && !this._closed && (st === 'failed' || st === 'disconnected')) {
         this.lost(`ICE ${st}`);
         if (st === 'failed') return; // simple-peer would destroy the peer here
-      } else if (this.healTimer !== null && (st === 'connected' || st === 'completed')) this.healed();
+      } else if (this.healTimer !== null && this.iceDown && (st === 'connected' || st === 'completed')) this.healed();
       origIce.call(sp);
     };
     if (typeof origConn === 'function') {
       sp._onConnectionStateChange = () => {
         const st = sp._pc?.connectionState ?? '';
+        if (st !== 'connected') this.iceDown = true;
         if (this._open && !this._closed && st === 'failed') return this.lost('connection failed');
-        if (this.healTimer !== null && st === 'connected') this.healed();
+        if (this.healTimer !== null && this.iceDown && st === 'connected') this.healed();
         origConn.call(sp);
       };
     }
@@ -269,15 +278,24 @@ export class PeerLink implements Link {
       this.stallAmount = amount;
       if (!this.stalled && now - this.stallSince >= this.stallMs) {
         this.stalled = true;
-        this.lost(`stalled: ${amount} bytes queued, none sent for ${now - this.stallSince} ms`, false);
+        this.lost(`stalled: ${amount} bytes queued, none sent for ${now - this.stallSince} ms`);
       }
     }, every);
     (this.stallTimer as { unref?: () => void }).unref?.();
   }
 
+  /**
+   * The path is lost (ICE says so, or queued data stopped moving): the initiator restarts ICE
+   * either way. Chromium, too, may report no ICE change for many seconds after a cable is
+   * pulled while its data channel stalls; a restart gathers candidates afresh and lets the
+   * path come back as soon as the network does.
+   */
   private lost(state: string, restartIce = true) {
     if (this.healTimer !== null) return;
     this.healStart = Date.now();
+    const pc = (this.peer as unknown as SimplePeerInternals)._pc;
+    const ice = pc?.iceConnectionState ?? '';
+    this.iceDown = ice !== 'connected' && ice !== 'completed';
     this.healTimer = setTimeout(() => {
       this.healTimer = null;
       const ms = Date.now() - this.healStart;

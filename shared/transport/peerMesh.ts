@@ -22,7 +22,7 @@
 import { TabswarmError, TimeoutError } from '../errors.ts';
 import type { Link } from '../allreduce/link.ts';
 import { linkStats, type LinkStats } from './linkStats.ts';
-import { PeerLink, type PeerFactory, type PeerInstance, type PeerLinkOptions, type SignalData } from './peerLink.ts';
+import { PeerLink, type HealEvent, type PeerFactory, type PeerInstance, type PeerLinkOptions, type SignalData } from './peerLink.ts';
 
 /** What travels through the signaling server, opaque to it. */
 export type MeshSignal = { cid: number; payload: SignalData; restart?: true } | { cid: number; failed: string };
@@ -36,6 +36,8 @@ export interface PeerMeshOptions {
   /** connection attempts in a row the initiator makes while connect() waits */
   maxAttempts?: number;
   linkOptions?: PeerLinkOptions;
+  /** told, with the remote peer's id, when a link's healing starts and how it ends (PeerLink `onHeal`) */
+  onLinkHeal?: (remoteId: string, e: HealEvent) => void;
   /**
    * id of the first connection attempt this peer initiates. The default, Date.now() × 1000,
    * makes a restarted peer's attempts outnumber its earlier ones, so its new offers replace
@@ -253,7 +255,12 @@ export class PeerMesh {
       this.drop(e, why);
       return why;
     }
-    const link = new PeerLink(e.remoteId, peer, this.o.linkOptions);
+    const onHeal = this.o.linkOptions?.onHeal;
+    const onLinkHeal = this.o.onLinkHeal;
+    const link = new PeerLink(e.remoteId, peer, {
+      ...this.o.linkOptions,
+      ...(onHeal || onLinkHeal ? { onHeal: (h: HealEvent) => (onHeal?.(h), onLinkHeal?.(e.remoteId, h)) } : {}),
+    });
     Object.assign(e, { cid, peer, link, open: false, offered: false });
     const current = () => e.link === link && this.entries.get(e.remoteId) === e;
     peer.on('signal', (payload) => {

@@ -1,63 +1,29 @@
 /**
  * Exactness for batch statistics and randomness beyond the one MLP run (exactBn.test.ts):
- * a Conv2D + BatchNormalization + Dropout CNN on unequal slices; a joiner that syncs mid-job;
+ * a Conv2D + BatchNormalization + Dropout CNN on unequal slices; the same BN + Dropout job
+ * trained twice, by 2 and by 3 tabs, ending at the same weights; a joiner that syncs mid-job;
  * a restart from the server's checkpoint; and the downloaded model scoring exactly what the
  * replicas scored. Every comparison covers the moving statistics: the replicas' final hash
  * covers them and the served weights are params then moving statistics.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Browser, Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../client/api/index.ts';
-import { launchChromium, workerContext } from '../../server/browser.ts';
-import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import type { PrivateJobView as JobView } from '../../server/jobViews.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
-import type { TabswarmServer } from '../../server/app.ts';
-import { loadDataset } from '../../shared/datasets.ts';
-import { createJob, startServer, waitFor } from './helpers.ts';
+import { waitFor } from './helpers.ts';
+import { datasetSource as source, downloadedAccuracy, exactHarness, finished, type ExactHarness, type Started } from './exactHarness.ts';
 
-const cleanups: (() => Promise<unknown>)[] = [];
-let server: TabswarmServer;
-let browser: Browser;
+let h: ExactHarness;
 
 beforeAll(async () => {
-  server = await startServer();
-  cleanups.push(() => server.close());
-  browser = await launchChromium();
-  cleanups.push(() => browser.close());
+  h = await exactHarness();
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await h?.close();
 });
 
-/**
- * fetch, again once when a kept-alive socket turns out closed: the server runs in this process,
- * and trainReference holds its event loop long enough for the server to drop idle sockets while
- * the client still has them pooled (ECONNRESET on the next request).
- */
-async function fetchAgain(input: string, init?: RequestInit): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fetch(input, init);
-    } catch (e) {
-      const code = (e as { cause?: { code?: string } }).cause?.code;
-      if (attempt >= 2 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw e;
-    }
-  }
-}
-
-async function createJobAgain(body: Record<string, unknown>): ReturnType<typeof createJob> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await createJob(server.url, body);
-    } catch (e) {
-      const code = (e as { cause?: { code?: string } }).cause?.code;
-      if (attempt >= 2 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw e;
-    }
-  }
-}
+const start = (body: Record<string, unknown>, backend: string) => h.start(body, backend);
 
 function topology(layers: tf.layers.Layer[]): Record<string, unknown> {
   const m = tf.sequential({ layers });
@@ -87,48 +53,6 @@ const mlp = () =>
     tf.layers.dropout({ rate: 0.3 }),
     tf.layers.dense({ units: 10, activation: 'softmax' }),
   ]);
-
-interface Started {
-  id: string;
-  ownerToken: string;
-  view: () => Promise<JobView>;
-  open: (prepare?: (p: Page) => Promise<void>) => Promise<Page>;
-  control: (what: string) => Promise<Response>;
-  weights: () => Promise<Float32Array>;
-  events: () => Promise<{ kind: string; detail: string; peerId?: string }[]>;
-  steps: () => Promise<number[]>;
-}
-
-async function start(body: Record<string, unknown>, backend: string): Promise<Started> {
-  const job = await createJobAgain({ preset: 'mnist-mlp', evalEvery: 0, ...body });
-  const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
-  const api = (p: string) => fetchAgain(`${server.url}/api/jobs/${job.id}${p}`, auth);
-  const metrics = async () => (await (await api('/metrics')).json()) as { metrics: { step: number }[]; events: { kind: string; detail: string; peerId?: string }[] };
-  return {
-    id: job.id,
-    ownerToken: job.ownerToken,
-    view: async () => (await (await api('')).json()) as JobView,
-    open: async (prepare) => {
-      const page = await (await workerContext(browser)).newPage();
-      if (prepare) await prepare(page);
-      await page.goto(`${job.joinUrl}&backend=${backend}`);
-      return page;
-    },
-    control: (what) => fetchAgain(`${server.url}/api/jobs/${job.id}/${what}`, { method: 'POST', ...auth }),
-    weights: async () => new Float32Array(await (await api('/weights')).arrayBuffer()),
-    events: async () => (await metrics()).events,
-    steps: async () => (await metrics()).metrics.map((m) => m.step),
-  };
-}
-
-const finished = (s: Started, timeoutMs: number) =>
-  waitFor('job done with every active member reporting', async () => {
-    const v = await s.view();
-    const active = v.members.filter((m) => m.state === 'active');
-    return v.status === 'done' && v.hasWeights && active.length > 0 && active.every((m) => m.final) ? v : null;
-  }, timeoutMs, 100);
-
-const source = () => createDatasetFiles().source;
 
 // the CNN job of the first test, scored again from its download by the last
 let cnnJob: { s: Started; done: JobView } | null = null;
@@ -164,6 +88,34 @@ describe('exact batch norm + dropout, more', () => {
     // the moving statistics moved off their initial values (0 and 1)
     expect(swarm.subarray(swarm.length - 8).some((x, i) => x !== (i < 4 ? 0 : 1))).toBe(true);
   }, 200_000);
+
+  it('the same BN + Dropout job trained by 2 tabs and by 3 tabs (other slicings) ends within 1e-4, moving statistics included', async () => {
+    const STEPS = 16;
+    // 48 = 3 ghost batches of 16: 2 tabs split them 2 + 1, 3 tabs at most 1 + 1 + 1
+    const body = { model: mlp(), batchSize: 48, ghostBatchSize: 16, steps: STEPS, seed: 11, dataset: { trainSize: 1024, testSize: 100 } };
+    const runs: Float32Array[] = [];
+    for (const workers of [2, 3]) {
+      const s = await start({ ...body, minWorkers: workers }, 'wasm');
+      for (let i = 0; i < workers; i++) await s.open();
+      const done = await finished(s, 150_000);
+      expect(await s.steps()).toEqual(Array.from({ length: STEPS }, (_, i) => i));
+      const finals = done.members.filter((m) => m.final);
+      expect(finals).toHaveLength(workers);
+      expect(new Set(finals.map((m) => m.final!.paramHash)).size).toBe(1);
+      expect(finals.reduce((a, m) => a + m.samplesDone, 0)).toBe(48 * STEPS);
+      expect(finals.every((m) => m.samplesDone % 16 === 0)).toBe(true);
+      runs.push(await s.weights());
+    }
+    const [two, three] = runs as [Float32Array, Float32Array];
+    // 32·784 + 2·32 + 32·10 + 10 trainable, then 2·32 moving statistics
+    expect(two.length).toBe(784 * 32 + 64 + 330 + 64);
+    expect(three.length).toBe(two.length);
+    expect(maxAbsDiff(two, three)).toBeLessThanOrEqual(1e-4);
+    // the moving statistics trained (not their initial 0 and 1) in both
+    const stats = (w: Float32Array) => w.subarray(w.length - 64);
+    expect(stats(two).some((x, i) => x !== (i < 32 ? 0 : 1))).toBe(true);
+    expect(maxAbsDiff(stats(two), stats(three))).toBeLessThanOrEqual(1e-4);
+  }, 320_000);
 
   it('a tab that joins mid-job syncs and ends bit-identical, moving statistics included; weights = reference', async () => {
     const STEPS = 40;
@@ -239,20 +191,8 @@ describe('exact batch norm + dropout, more', () => {
     expect(cnnJob, 'the CNN job of the first test').not.toBeNull();
     const { s, done } = cnnJob!;
     expect(done.testAccuracy).not.toBeNull();
-    await tf.setBackend('cpu');
-    const model = await connect(server.url).job(s.id, s.ownerToken).model(tf);
-    const test = await loadDataset(source(), 'mnist', 'test', done.spec.dataset.testSize);
-    const feat = test.featureShape.reduce((a, b) => a * b, 1);
-    let correct = 0;
-    for (let start = 0; start < test.size; start += 100) {
-      const n = Math.min(100, test.size - start);
-      const pred = tf.tidy(() => tf.argMax(model.predict(tf.tensor(test.x.subarray(start * feat, (start + n) * feat), [n, ...test.featureShape])) as tf.Tensor, 1));
-      const p = await pred.data();
-      pred.dispose();
-      for (let i = 0; i < n; i++) if (p[i] === test.y[start + i]) correct++;
-    }
-    model.dispose();
-    expect(test.size).toBe(300);
-    expect(correct / test.size).toBe(done.testAccuracy);
+    const { accuracy, count } = await downloadedAccuracy(h.server.url, s, done);
+    expect(count).toBe(300);
+    expect(accuracy).toBe(done.testAccuracy);
   }, 60_000);
 });

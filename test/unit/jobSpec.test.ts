@@ -150,7 +150,7 @@ describe('invalid job specs are rejected, naming the field', () => {
     ['seed past 32 bits', { seed: 2 ** 32 }, 'seed'],
     ['unknown encoding', { encoding: 'bf16' }, 'encoding'],
     ['unknown backend', { backend: 'metal' }, 'backend'],
-    ['unknown loss', { loss: 'meanSquaredError' }, 'loss'],
+    ['unknown loss', { loss: 'hinge' }, 'loss'],
     ['zero minWorkers', { minWorkers: 0 }, 'minWorkers'],
     ['zero checkpointEvery', { checkpointEvery: 0 }, 'checkpointEvery'],
     ['name too long', { name: 'x'.repeat(121) }, 'name'],

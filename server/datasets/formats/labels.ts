@@ -27,7 +27,11 @@ export interface ResolvedLabels {
 
 const invalid = (m: string) => new TabswarmError('DATASET_INVALID', m);
 
-export function scanLabels(): LabelScan {
+/**
+ * `task` (the uploader's `?task=`): 'regression' reads every numeric label as a target (integers
+ * too: a count, a year); 'classification' requires class ids or strings. Absent: inferred.
+ */
+export function scanLabels(task: TaskKind | null = null): LabelScan {
   let kind: 'number' | 'string' | 'array' | null = null;
   let integers = true;
   let negative: string | null = null;
@@ -65,6 +69,10 @@ export function scanLabels(): LabelScan {
     },
     resolve() {
       if (count === 0 || kind === null) throw invalid('no samples');
+      if (task === 'regression' && kind === 'string') throw invalid('task=regression: the labels are not all numbers (strings are class names); a regression needs numeric targets');
+      if (task === 'classification' && kind === 'array') throw invalid('task=classification: the labels are arrays (regression targets); a class label is one integer or string');
+      if (task === 'classification' && kind === 'number' && !integers) throw invalid('task=classification: a label is not an integer; class labels are integers ≥ 0 or strings');
+      if (task === 'regression' && kind === 'number') integers = false;
       if (kind === 'array') {
         const s = shape!;
         return {

@@ -189,3 +189,62 @@ describe('schedule plans', () => {
     console.info(`crossover to the ring (default model): ${[2, 3, 4, 8, 9, 16].map((n) => `N=${n}: ${crossoverBytes(n)} B`).join(', ')}`);
   });
 });
+
+describe('latency schedules: the checks and the carry-over the worker relies on', () => {
+  it('checkSum sees, after each add, exactly the contributions of the ranks it is told about (N = 2..9)', async () => {
+    for (let n = 2; n <= 9; n++) {
+      const mesh = memoryMesh(n);
+      const seen: { ranks: readonly number[]; values: Float32Array }[] = [];
+      const ars = mesh.map((links, rank) => new LatencyAllReduce({
+        jobTag: 5, epoch: 2, rank, size: n, algorithm: 'halving-doubling', links,
+        checkSum: (ranks, _off, values) => (seen.push({ ranks: [...ranks], values: values.slice() }), null),
+      }));
+      // rank r contributes 2^r everywhere: a partial sum names its contributors
+      const vs = Array.from({ length: n }, (_, r) => new Float32Array(12).fill(2 ** r));
+      try {
+        await Promise.all(ars.map((a, r) => a.allReduce(0, vs[r]!, { timeoutMs: 10_000 })));
+      } finally {
+        for (const a of ars) a.destroy();
+      }
+      expect(seen.length).toBeGreaterThan(0);
+      for (const s of seen) {
+        const want = s.ranks.reduce((acc, r) => acc + 2 ** r, 0);
+        expect([...s.values].every((v) => v === want), `N=${n} ranks ${s.ranks.join(',')}`).toBe(true);
+      }
+    }
+  });
+
+  it('a partner whose values fail the check is blamed: FRAME_OUT_OF_BOUNDS naming it', async () => {
+    const n = 4;
+    const mesh = memoryMesh(n);
+    const ars = mesh.map((links, rank) => new LatencyAllReduce({
+      jobTag: 5, epoch: 2, rank, size: n, algorithm: 'halving-doubling', links,
+      checkSum: (_ranks, _off, values) => (values.some((v) => Math.abs(v) > 1e5) ? 'too large' : null),
+    }));
+    const vs = Array.from({ length: n }, (_, r) => new Float32Array(8).fill(r === 1 ? 1e6 : 1));
+    const results = await Promise.allSettled(ars.map((a, r) => a.allReduce(0, vs[r]!, { timeoutMs: 2000 })));
+    for (const a of ars) a.destroy();
+    const r0 = results[0]!;
+    expect(r0.status).toBe('rejected');
+    const e = (r0 as PromiseRejectedResult).reason as { code: string; peer?: string };
+    expect(e.code).toBe('FRAME_OUT_OF_BOUNDS');
+    expect(e.peer).toBe(mesh[0]![1]!.remoteId); // rank 0's link to its first partner, rank 1, which sent the values
+  });
+
+  it('frames of a later epoch go to onFutureEpochFrame and, carried into the next instance, complete its step', async () => {
+    const n = 3;
+    const mesh = memoryMesh(n);
+    const carried: { from: number; bytes: Uint8Array }[] = [];
+    const old0 = new LatencyAllReduce({ jobTag: 5, epoch: 1, rank: 0, size: n, algorithm: 'halving-doubling', links: mesh[0]!, onFutureEpochFrame: (from, bytes) => carried.push({ from, bytes }) });
+    const next = [1, 2].map((rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: 'halving-doubling', links: mesh[rank]!, firstStep: 7 }));
+    const vs = Array.from({ length: n }, (_, r) => new Float32Array(100).fill(r + 1));
+    const running = next.map((a, i) => a.allReduce(7, vs[i + 1]!, { timeoutMs: 10_000 }));
+    await new Promise((r) => setTimeout(r, 0)); // let the memory links deliver
+    expect(carried.length).toBeGreaterThan(0);
+    old0.destroy();
+    const new0 = new LatencyAllReduce({ jobTag: 5, epoch: 2, rank: 0, size: n, algorithm: 'halving-doubling', links: mesh[0]!, firstStep: 7, carriedFrames: carried });
+    await Promise.all([new0.allReduce(7, vs[0]!, { timeoutMs: 10_000 }), ...running]);
+    for (const v of vs) expect([...v].every((x) => x === 6)).toBe(true);
+    for (const a of [new0, ...next]) a.destroy();
+  });
+});

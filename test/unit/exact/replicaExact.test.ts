@@ -4,6 +4,7 @@
  * the one-slice gradient, moving statistics are replicated state, and the reference trained
  * with different slicings ends at the same weights.
  */
+import { TAIL, TAIL_SLOTS } from '../../../shared/losses.ts';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDatasetFiles } from '../../../server/datasetFiles.ts';
@@ -131,7 +132,7 @@ describe('ghost batch norm + dropout: slicing does not change the gradient', () 
           const slices = planSlices(30, [1, 2.2, 0.8].map((weight, i) => ({ peerId: String(i), weight })), { granularity: 8 });
           expect(slices.map((x) => x.count)).toEqual([8, 16, 6]);
           close(three, one, 1e-6);
-          expect(three[r.tailOffset + 2]).toBe(30);
+          expect(three[r.tailOffset + TAIL.count]).toBe(30);
         }
       } finally {
         r.dispose();
@@ -196,7 +197,7 @@ describe('moving statistics are replicated state', () => {
     const r = await Replica.create(tf, s);
     try {
       expect(r.ownForward).toBe(false);
-      expect(r.vectorLength).toBe(r.size + 3);
+      expect(r.vectorLength).toBe(r.size + TAIL_SLOTS);
       const { hashFloat32 } = await import('../../../shared/hash.ts');
       expect(r.stateHash()).toBe(hashFloat32(r.params));
     } finally {

@@ -67,11 +67,13 @@ describe('refusals', () => {
   });
 
   it('Lambda and class "Function"', () => {
-    for (const cls of ['Lambda', 'Function', 'TimeDistributed', 'Bidirectional', 'RNN', 'Add']) {
+    for (const cls of ['Lambda', 'Function', 'TimeDistributed', 'Bidirectional', 'RNN']) {
       const e = refusal(() => vetModelTopology(seq(first(dense(8), [4]), { class_name: cls, config: { function: 'return process.exit()' } }, softmaxOut(3)), IRIS));
       expect(e.message).toContain(`${cls}: class_name is not an allowed layer`);
     }
     expect(refusal(() => vetModelTopology({ class_name: 'Function', config: { layers: [] } }, IRIS)).message).toMatch(/Sequential/);
+    // a merge layer in a Sequential stack: refused, naming where it belongs
+    expect(refusal(() => vetModelTopology(seq(first(dense(8), [4]), { class_name: 'Add', config: {} }, softmaxOut(3)), IRIS)).message).toMatch(/Add: a merge layer joins branches: it needs a functional model/);
   });
 
   it('a Dense with 1.25e9 parameters, statically and fast, without building it', async () => {
@@ -147,8 +149,8 @@ describe('refusals', () => {
     );
   });
 
-  it('functional topologies, for now', () => {
-    expect(refusal(() => vetModelTopology({ class_name: 'Model', config: { layers: [], input_layers: [], output_layers: [] } }, IRIS)).message).toMatch(/functional topologies are not accepted yet/);
+  it('an empty functional topology (functional graphs: vettingFunctional.test.ts)', () => {
+    expect(refusal(() => vetModelTopology({ class_name: 'Model', config: { layers: [], input_layers: [], output_layers: [] } }, IRIS)).message).toMatch(/layers must be a non-empty array/);
   });
 
   it('activations over their cap per sample and per batch', async () => {

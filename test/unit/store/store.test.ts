@@ -125,6 +125,20 @@ describe('store', () => {
     expect([...j1!.finalParams!.params]).toEqual([...params]);
   });
 
+  it("keeps a regression job's train and test MAE / RMSE through a reopen", () => {
+    const dir = tmp();
+    let s = open(dir);
+    s.createJob(job('r'));
+    s.putMetrics('r', metric(0, { accuracy: 0, mae: 0.5, rmse: 0.75 }));
+    s.putMetrics('r', metric(1, { accuracy: 0, mae: 0.25, rmse: 0.375 }));
+    s.setTestAccuracy('r', 1, 0, { mae: 0.3, rmse: 0.4 });
+    s = reopen(s, dir);
+    expect(s.loadJobs()[0]!.metrics).toEqual([
+      metric(0, { accuracy: 0, mae: 0.5, rmse: 0.75 }),
+      metric(1, { accuracy: 0, mae: 0.25, rmse: 0.375, testAccuracy: 0, testMae: 0.3, testRmse: 0.4 }),
+    ]);
+  });
+
   it('a rollback deletes the metrics from its step on; a redone step replaces rather than duplicates', () => {
     const s = open(tmp());
     s.createJob(job('j'));

@@ -132,7 +132,8 @@ describe('PeerLink heals a lost ICE connection before dropping it', () => {
     p._channel.bufferedAmount = 100_000;
     vi.advanceTimersByTime(2600);
     expect(link.healing).toBe(true);
-    expect(events[0]).toMatchObject({ kind: 'lost', restart: 'none' });
+    // the initiator restarts ICE for a stall too (Chromium may show no ICE change either)
+    expect(events[0]).toMatchObject({ kind: 'lost', restart: 'sent' });
     p._channel.bufferedAmount = 50_000; // it moves again
     vi.advanceTimersByTime(600);
     expect(link.healing).toBe(false);
@@ -141,6 +142,23 @@ describe('PeerLink heals a lost ICE connection before dropping it', () => {
     vi.advanceTimersByTime(2600 + 5000);
     expect(link.closed).toBe(true);
     expect(events.map((e) => e.kind)).toEqual(['lost', 'healed', 'lost', 'gave-up']);
+  });
+
+  it('a stall while ICE still says connected is not healed by a state event that stays connected', () => {
+    const p = new IcePeer(true);
+    const events: HealEvent[] = [];
+    const link = new PeerLink('b', p, { healMs: 5000, stallMs: 2000, onHeal: (e) => events.push(e) });
+    p.open();
+    link.send(new Uint8Array(100_000));
+    p._channel.bufferedAmount = 100_000;
+    vi.advanceTimersByTime(2600);
+    expect(events[0]).toMatchObject({ kind: 'lost', restart: 'sent' });
+    p.setIce('connected'); // the restart fires an event; the state never left connected
+    expect(link.healing).toBe(true);
+    p.setIce('checking');
+    p.setIce('connected'); // the restarted ICE session is up
+    expect(link.healing).toBe(false);
+    expect(events.map((e) => e.kind)).toEqual(['lost', 'healed']);
   });
 
   it('healMs 0: failed closes at once, as before', () => {
