@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { connect, type JobHandle, type PrivateJobView } from '../client/api/index.ts';
+import { connect, type JobHandle, type PredictionHandle, type PrivateJobView } from '../client/api/index.ts';
 
 export interface TrainOnCsvOptions {
   url: string;
@@ -25,6 +25,8 @@ export interface TrainOnCsvOptions {
   backend?: 'webgpu' | 'webgl' | 'wasm' | 'cpu';
   /** called once the job exists, before the script follows it */
   onJob?(job: JobHandle<PrivateJobView>): void | Promise<void>;
+  /** called once the prediction job exists (its volunteers join at `p.joinUrl`) */
+  onPredict?(p: PredictionHandle): void | Promise<void>;
   log?(line: string): void;
   /** how long to wait for the job to finish (default 10 minutes) */
   timeoutMs?: number;
@@ -37,6 +39,8 @@ export interface TrainOnCsvResult {
   lastLoss: number;
   /** accuracy of the downloaded model on the CSV's rows, evaluated here */
   accuracy: number;
+  /** accuracy of the swarm's predictions of the same rows (a prediction job of the trained job) */
+  swarmAccuracy: number;
   classes: string[];
 }
 
@@ -115,7 +119,20 @@ export async function main(o: TrainOnCsvOptions): Promise<TrainOnCsvResult> {
     labels.forEach((l, i) => void (classes[predicted[i]!] === l && right++));
     const accuracy = right / labels.length;
     log(`trained model: accuracy ${(accuracy * 100).toFixed(1)}% on ${labels.length} rows (chance: ${(100 / classes.length).toFixed(1)}%)`);
-    return { jobId: job.id, steps: count, firstLoss: first ?? NaN, lastLoss: last, accuracy, classes };
+
+    // 6. the same rows predicted in the swarm, with the trained job's weights, in input order
+    const p = await swarm.predict(job, ds.id, { unitSize: 100 });
+    log(`prediction job ${p.id}: volunteers join at ${p.joinUrl}`);
+    await o.onPredict?.(p);
+    const pv = await p.waitUntilDone({ timeoutMs: o.timeoutMs ?? 600_000 });
+    const out = await p.tensor(tf);
+    const swarmPredicted = tf.tidy(() => out.argMax(-1).dataSync());
+    out.dispose();
+    let swarmRight = 0;
+    labels.forEach((l, i) => void (classes[swarmPredicted[i]!] === l && swarmRight++));
+    const swarmAccuracy = swarmRight / labels.length;
+    log(`swarm predictions: ${pv.prediction?.samples} rows in ${pv.prediction?.units} units, ${pv.prediction?.samplesPerSec.toFixed(0)} rows/s, accuracy ${(swarmAccuracy * 100).toFixed(1)}%`);
+    return { jobId: job.id, steps: count, firstLoss: first ?? NaN, lastLoss: last, accuracy, swarmAccuracy, classes };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

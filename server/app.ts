@@ -20,6 +20,7 @@ import { createJobSignals } from './jobSignals.ts';
 import { createModelExporter } from './modelExport.ts';
 import { createServerMetrics } from './metrics.ts';
 import { createOwnerRoutes } from './ownerRoutes.ts';
+import { createPredictionRoutes } from './prediction/routes.ts';
 import { JobRegistry, vetSpec } from './jobs.ts';
 import { createLogger, type Logger } from './log.ts';
 import { createGuards, type RateLimits } from './security/guards.ts';
@@ -56,6 +57,8 @@ export interface ServerOptions {
   vetting?: Partial<VettingLimits>;
   /** malformed or out-of-role messages a socket may send before it is disconnected (server/sockets.ts) */
   violations?: BucketSpec;
+  /** where prediction jobs write their outputs (default: a directory under the OS's temp dir) */
+  predictionsDir?: string;
 }
 
 export interface TabswarmServer {
@@ -89,7 +92,9 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const uploads = createUploadTable({ now });
   const ice = iceConfig(o.ice ?? {}, o.iceServers ? {} : process.env);
   // the most bytes an upload of a job may have: its state (params + optimizer moments) or its weights
-  const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final') => {
+  const uploadLimit = (jobId: string, kind: 'checkpoint' | 'final' | 'unit', step: number) => {
+    // a prediction unit's outputs: exactly its size, so a larger body is refused unread
+    if (kind === 'unit') return jobs.jobs.get(jobId)?.coordinator.prediction?.unitBytes(step) ?? 0;
     const v = jobs.jobs.get(jobId)?.vetted;
     return v === undefined ? MAX_STATE_BYTES : uploadLimitBytes(v, kind);
   };
@@ -117,19 +122,20 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
         log('error', 'job quarantined', { jobId, reason, err: err instanceof Error ? err.stack : err === undefined ? undefined : String(err) });
         signals.changed(jobId, 'event');
       },
-      offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind) }),
+      offerUpload: (t) => uploads.offer({ jobId, ...t, maxBytes: uploadLimit(jobId, t.kind, t.step) }),
     }, persistHooks(store, jobId, () => jobs.jobs.get(jobId)?.coordinator, log)),
   });
   await restoreJobs(store, jobs, now, log, (spec) => vetSpec(tf, spec, vettingLimits, datasetShape));
   const host = o.host ?? '127.0.0.1';
   let baseUrl = '';
   const metrics = createServerMetrics({ jobs });
+  const publicUrl = (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl);
   const handler = createHttpHandler({
     jobs,
     datasets: createDatasetFiles(),
     distDir: resolve(o.distDir ?? 'dist'),
     log,
-    publicUrl: (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl),
+    publicUrl,
     ownerRoutes: createOwnerRoutes({ jobs, exporter, log, readJson, send }),
     guards,
     connectOrigins: origins,
@@ -142,6 +148,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     vettingLimits,
     metrics: metrics.render,
     countError: metrics.countError,
+    predictions: createPredictionRoutes({ tf, jobs, log, publicUrl, send, source: createDatasetFiles(datasets).source, datasetShape, ...(o.predictionsDir ? { dir: o.predictionsDir } : {}) }),
   });
   const http = createServer((req, res) => void handler(req, res));
   hardenHttpServer(http);

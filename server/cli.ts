@@ -26,13 +26,17 @@ const USAGE = `tabswarm — a volunteer compute swarm in browser tabs
                    [--loopback-netns]   (run in a loopback-only namespace, for a local server)
   tabswarm demo    [--workers 3] [--preset mnist-mlp] [--steps N] [--train-size N] [--test-size N]
                    [--backend NAME] [--uplink-mbit M] [--verify] [--json] [--timeout 900]
-  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|all]
+  tabswarm bench   [allreduce|tune|collectives|compression|training|control|backends|chaos|predict|all]
                    [--quick] [--json]   (tables on stdout, results in bench/results/<name>.json;
                    --quick writes <name>.quick.json)
   tabswarm bench summary                (the saved results as Markdown)
   tabswarm dataset add FILE [--label COL] [--format csv|jsonl|npy|npz|idx] [--name NAME] [--task regression|classification]
                    [--url http://127.0.0.1:8080]   (upload; prints the id and the owner token)
   tabswarm dataset ls [--url http://127.0.0.1:8080]
+  tabswarm predict --model DIR|JOB_ID --data DATASET|FILE --out preds.npy|.csv|.jsonl
+                   [--replicas 1|2] [--workers N] [--backend NAME] [--url URL] [--token JOB_OWNER_TOKEN]
+                   [--split all|train|test] [--label COL] [--unit-size N] [--timeout 900]
+                   (without --url: a server in this process; --workers N: headless workers)
 
 The demo and the benches re-run themselves in a loopback-only network namespace when run as
 root (set TABSWARM_NETNS=off to stay on the host network); workers stay on the host network.`;
@@ -123,6 +127,15 @@ async function main(argv: string[]): Promise<number> {
       });
       if (values.json) print(JSON.stringify(result));
       return 0;
+    }
+    case 'predict': {
+      // a local server and its workers stay on loopback, as the demo's do
+      if (!rest.includes('--url')) {
+        const ns = process.env.TABSWARM_NETNS === 'off' ? null : reexecInLoopbackNamespace();
+        if (ns !== null) return ns;
+      }
+      const { predictCommand } = await import('./prediction/cli.ts');
+      return predictCommand(rest, print);
     }
     case 'dataset': {
       const { datasetCommand } = await import('./datasets/cli.ts');

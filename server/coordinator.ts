@@ -32,6 +32,7 @@ import { judgeDeadline, PauseDetector } from './coordinator/judge.ts';
 import { CheckpointRounds } from './coordinator/checkpoints.ts';
 import type { FinalWeights } from './coordinator/votes.ts';
 import { ShardHoldings } from './coordinator/shardHoldings.ts';
+import { PredictionRun } from './prediction/run.ts';
 
 export * from './coordinator/types.ts';
 
@@ -98,6 +99,8 @@ export class Coordinator implements PolicyView {
   private readonly pauses: PauseDetector;
   private uploadSeq = 0;
   private cancelTick: () => void;
+  /** a prediction job's units and outputs (server/prediction/run.ts); null for training */
+  readonly prediction: PredictionRun | null = null;
 
   constructor(
     readonly jobId: string,
@@ -113,6 +116,14 @@ export class Coordinator implements PolicyView {
       this.step = this.checkpoint?.step ?? 0;
     }
     this.syncs = new JoinSyncs(this);
+    if (spec.kind === 'predict') {
+      if (deps.prediction) this.prediction = new PredictionRun(this, deps.prediction);
+      else {
+        // its weights and output file lived in the process that created it
+        this.status = 'failed';
+        this.failure = 'a prediction job does not survive a server restart: create it again';
+      }
+    }
     this.checkpoints = new CheckpointRounds(this, (c) => deps.onCheckpoint?.(c));
     const tickMs = Math.max(100, Math.min(1000, this.options.heartbeatMs / 2));
     this.pauses = new PauseDetector(tickMs, deps.now());
@@ -132,6 +143,10 @@ export class Coordinator implements PolicyView {
   }
   syncOf(id: string) {
     return this.syncs.of(id);
+  }
+  predictionUnit(index: number) {
+    const u = this.prediction?.book.units[index];
+    return u ? { holders: u.holders } : undefined;
   }
 
   checkpointRound() {
@@ -276,7 +291,7 @@ export class Coordinator implements PolicyView {
   }
 
   /** @internal */
-  uploadId(peerId: string, kind: UploadKind, step: number) {
+  uploadId(peerId: string, kind: UploadKind, step: number): string {
     return this.deps.offerUpload?.({ peerId, kind, step }) ?? `u${String(++this.uploadSeq).padStart(31, '0')}`;
   }
 
@@ -289,6 +304,7 @@ export class Coordinator implements PolicyView {
   /** Everything that happens at a step boundary: admit joiners, then open the next step. */
   /** @internal */
   advance() {
+    if (this.prediction) return this.prediction.advance();
     if (this.open || this.stopped() || this.status === 'paused' || this.accusation) return;
     if (this.step >= this.spec.steps) return this.finishJob();
     this.syncs.start();
@@ -521,6 +537,7 @@ export class Coordinator implements PolicyView {
       this.ringPlanner.links.forget(x);
     }
     this.forgetOldMembers();
+    this.prediction?.membersGone(gone);
     this.checkpoints.settle();
     this.ending?.memberGone();
     const o = this.open;
@@ -670,6 +687,7 @@ export class Coordinator implements PolicyView {
   /** Idempotent. */
   destroy() {
     this.cancelTick();
+    this.prediction?.close();
   }
 }
 

@@ -8,6 +8,7 @@ import { createDatasetFiles } from './datasetFiles.ts';
 import { followJob, startLocalSwarm, type StepMetric } from './localSwarm.ts';
 import { createLogger } from './log.ts';
 import { maxAbsDiff, trainReference } from './reference.ts';
+import { predictWithSameTabs, type DemoPrediction } from './demoPredict.ts';
 
 export interface DemoOptions {
   workers: number;
@@ -21,6 +22,8 @@ export interface DemoOptions {
   /** the workers' uplink, Mbit/s: their rings pace under it (page ?uplink=) */
   uplinkMbit?: number;
   verify: boolean;
+  /** after training, predict the test set with the same tabs (default true) */
+  predict?: boolean;
   json: boolean;
   port: number;
   timeoutS: number;
@@ -50,6 +53,8 @@ export interface DemoResult {
   wallS: number;
   maxAbsDiff: number | null;
   referenceTestAccuracy: number | null;
+  /** the test set predicted by the same tabs after training (null with predict: false) */
+  predict: DemoPrediction | null;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -91,7 +96,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       steps: metrics.length,
       initialLoss: metrics[0]?.loss ?? NaN,
       finalLoss: metrics.at(-1)?.loss ?? NaN,
-      testAccuracy: finals[0]?.final?.testAccuracy ?? null,
+      // the final weights' distributed evaluation (every finisher's part summed)
+      testAccuracy: view.testAccuracy ?? finals[0]?.final?.testAccuracy ?? null,
       test: view.test ?? null,
       replicaHashes: finals.map((m) => m.final!.paramHash),
       backends: view.members.filter((m) => m.backend).map((m) => m.backend!),
@@ -104,6 +110,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       wallS: (Date.now() - t0) / 1000,
       maxAbsDiff: null,
       referenceTestAccuracy: null,
+      predict: null,
     };
     if (o.verify) {
       o.print('training the single-process reference on the same global batches…');
@@ -115,6 +122,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       result.paramCount = swarmParams.length;
       result.referenceTestAccuracy = ref.testAccuracy;
     }
+    if (o.predict !== false) result.predict = await predictWithSameTabs(run, view, { timeoutS: o.timeoutS, backend: o.backend, print: o.print });
     o.print('');
     o.print(`workers ${result.workers} (${result.backends.join(', ')})   steps ${result.steps}   ${result.stepsPerSec.toFixed(2)} steps/s   ${result.samplesPerSec.toFixed(0)} samples/s`);
     // the metrics follow the task: accuracy for a classifier, MAE / RMSE for a regression
@@ -125,6 +133,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps)`);
     o.print(`replica hashes: ${result.replicaHashes.join(' ')}  ${new Set(result.replicaHashes).size === 1 ? '(all equal)' : '(DIFFER)'}`);
     if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);
+    const p = result.predict;
+    if (p) {
+      o.print(`predict: ${p.samples} test samples in ${p.units} units on ${p.workers} tabs   ${p.samplesPerSec.toFixed(0)} samples/s   accuracy ${(p.accuracy * 100).toFixed(2)} % (from the gathered predictions)`);
+      o.print(`         max |swarm − single-process model.predict| = ${p.maxAbsDiffVsSingle.toExponential(3)}   ${p.wireBytesPerSample} bytes/sample uploaded`);
+    }
     return result;
   } finally {
     await run.close();

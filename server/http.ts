@@ -21,6 +21,7 @@ import { readBytes, type UploadTable } from './uploads.ts';
 import { API_HEADERS, BASE_HEADERS, pageHeaders } from './security/headers.ts';
 import { jobListEntry, privateJobView, publicJobView } from './jobViews.ts';
 import { METRICS_CONTENT_TYPE } from './metrics.ts';
+import type { PredictionRoutes } from './prediction/routes.ts';
 
 const MAX_BODY = 1024 * 1024;
 const TYPES: Record<string, string> = {
@@ -29,7 +30,7 @@ const TYPES: Record<string, string> = {
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
   DATASET_INVALID: 400, DATASET_INCOMPLETE: 400, DATASET_TOO_LARGE: 413, DATASET_IN_USE: 409, QUOTA_EXCEEDED: 507, TASK_MISMATCH: 400,
-  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, PREDICTIONS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
 export interface HttpDeps {
@@ -56,6 +57,8 @@ export interface HttpDeps {
   metrics?: () => string;
   /** counts every error answered, by code (server/metrics.ts) */
   countError?: (code: string) => void;
+  /** prediction jobs (server/prediction/routes.ts): POST /api/jobs with kind 'predict', GET …/predictions */
+  predictions?: PredictionRoutes;
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -138,7 +141,9 @@ export function createHttpHandler(d: HttpDeps) {
       if (d.guards && !d.guards.createJob(req.socket.remoteAddress)) throw new TabswarmError('RATE_LIMITED', 'too many jobs created from this address; try again later');
       // a JSON content type keeps cross-site HTML forms (no preflight) from creating jobs
       if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new TabswarmError('BAD_REQUEST', 'content-type must be application/json');
-      const spec = specFromBody(await readJson(req));
+      const body = await readJson(req);
+      if (d.predictions && typeof body === 'object' && body !== null && (body as { kind?: unknown }).kind === 'predict') return await d.predictions.create(req, res, body);
+      const spec = specFromBody(body);
       const { job, ownerToken } = d.jobs.create(spec, await vetSpec(tf, spec, d.vettingLimits, d.datasetShape));
       const base = d.publicUrl(req);
       d.log('info', 'job created', { jobId: job.id, name: spec.name, steps: spec.steps });
@@ -150,6 +155,7 @@ export function createHttpHandler(d: HttpDeps) {
     const job = d.jobs.get(p[1] ?? '');
     if (p.length === 2 && req.method === 'GET') return send(res, 200, isOwnerRequest(d.jobs, job, req) ? privateJobView(job) : publicJobView(job));
     if (p.length > 2 && d.ownerRoutes && (await d.ownerRoutes(req, res, job, p.slice(2)))) return;
+    if (p[2] === 'predictions' && p.length === 3 && req.method === 'GET' && d.predictions) return await d.predictions.download(req, res, job, url);
     if (p[2] === 'metrics' && req.method === 'GET') {
       const owner = isOwnerRequest(d.jobs, job, req); // the event log names peers and adapters: owner only
       // ?from=N: only steps N and later (a follower's poll, client/api/)
@@ -178,9 +184,18 @@ export function createHttpHandler(d: HttpDeps) {
   async function upload(req: IncomingMessage, res: ServerResponse, id: string) {
     const t = d.uploads!.take(id);
     if (!t) throw new TabswarmError('UPLOAD_REJECTED', 'unknown, used or expired upload id');
-    const bytes = await readBytes(req, t.maxBytes);
     const c = d.jobs.get(t.jobId).coordinator;
-    const ok = c.guarded('an upload', () => (t.kind === 'final' ? c.finalUploaded(t.peerId, t.step, bytes) : c.checkpointUploaded(t.peerId, t.step, bytes)));
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBytes(req, t.maxBytes);
+    } catch (e) {
+      // a prediction unit's outputs have one exact size: a member that sends more is not honest
+      if (t.kind === 'unit') c.guarded('an upload', () => c.prediction?.refused(t.peerId, t.step, e instanceof Error ? e.message : String(e)));
+      throw e;
+    }
+    const ok = c.guarded('an upload', () =>
+      t.kind === 'unit' ? (c.prediction?.uploaded(t.peerId, t.step, bytes) ?? false) : t.kind === 'final' ? c.finalUploaded(t.peerId, t.step, bytes) : c.checkpointUploaded(t.peerId, t.step, bytes),
+    );
     if (!ok) throw new TabswarmError('UPLOAD_REJECTED', `the ${t.kind} of step ${t.step} is no longer wanted from you`);
     return send(res, 200, { ok: true, bytes: bytes.byteLength });
   }

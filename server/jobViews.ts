@@ -41,6 +41,8 @@ export function publicJobView(job: Job) {
     /** the final weights' test metrics as the task defines them (accuracy, or MAE and RMSE), summed across the finishers */
     test: c.finalTestMetrics(),
     hasWeights: c.finalParams !== null,
+    /** a prediction job's units, throughput, disagreements and (labelled inputs) accuracy; null for training */
+    prediction: c.prediction?.progress() ?? null,
     owner: false,
   };
 }

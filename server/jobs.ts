@@ -74,11 +74,11 @@ export class JobRegistry {
   ) {}
 
   /** A new job; `vetted` is vetSpec(spec)'s answer, whose normalised topology the job keeps. */
-  create(spec: JobSpec, vetted: VettedModel): { job: Job; ownerToken: string } {
+  create(spec: JobSpec, vetted: VettedModel, extra: Partial<CoordinatorDeps> = {}): { job: Job; ownerToken: string } {
     const id = randomBytes(6).toString('base64url');
     const ownerToken = randomBytes(24).toString('base64url');
     spec = withVettedModel(spec, vetted);
-    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, this.deps.coordinatorDeps(id, spec)), vetted };
+    const job: Job = { id, spec, tokenHash: hashToken(ownerToken), createdAt: this.deps.now(), coordinator: new Coordinator(id, spec, { ...this.deps.coordinatorDeps(id, spec), ...extra }), vetted };
     try {
       this.deps.onCreate?.(job);
     } catch (e) {

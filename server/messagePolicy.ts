@@ -30,6 +30,8 @@ export interface PolicyView {
   checkpointRound(): { step: number; voters: ReadonlySet<string>; voted: ReadonlySet<string>; uploader: string } | null;
   /** who was given a part of the evaluation of committed step `step`, and who answered */
   evaluation(step: number): { parts: ReadonlyMap<string, number>; answered: ReadonlySet<string> } | undefined;
+  /** a prediction job's unit `index`: who computes it now (absent: no such unit, or not a prediction job) */
+  predictionUnit?(index: number): { holders: ReadonlySet<string> } | undefined;
   /** the job is done and these members trained to its end */
   finish(): { step: number; finishers: ReadonlySet<string>; reported: ReadonlySet<string> } | null;
 }
@@ -147,6 +149,10 @@ export const MESSAGE_POLICY: { [T in Exclude<ClientMessage['type'], 'join'>]: Ru
       if (m.step !== f.step) return no('STALE_STEP', `the job finished at step ${f.step}`);
       return f.reported.has(s.id) ? no('REPLAYED', 'final already reported') : null;
     },
+  },
+  'unit-failed': {
+    who: 'an active member of a prediction job, about a unit it computes now, once',
+    check: (v, s, m) => activeOnly(s) ?? (v.predictionUnit?.(m.unit)?.holders.has(s.id) ? null : no('NOT_ALLOWED', `unit ${m.unit} is not assigned to you`)),
   },
   heartbeat: { who: 'any member still in the job', check: () => null },
   // only ever narrows what the coordinator believes the sender holds (server/coordinator/shardHoldings.ts)

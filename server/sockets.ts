@@ -76,6 +76,7 @@ const HANDLERS: { [T in Exclude<ClientMessage['type'], 'join'>]: Handler<T> } = 
     }
   },
   shards: (c, m, msg) => c.shardsHeld(m.id, msg.held),
+  'unit-failed': (c, m, msg) => c.prediction?.unitFailed(m.id, msg.unit, msg.code, msg.message),
   leave: (c, m, _msg, { socket }) => {
     c.remove(m.id, 'left');
     // The server closes the socket: a client that disconnected at once could lose its 'leave'.

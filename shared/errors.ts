@@ -55,6 +55,8 @@ export type ErrorCode =
   // a job quarantined after an internal failure; final weights not (yet) there
   | 'JOB_FAILED'
   | 'WEIGHTS_PENDING'
+  /** a prediction job's outputs are asked for before every unit is settled */
+  | 'PREDICTIONS_PENDING'
   | 'WEIGHTS_UNAVAILABLE'
   | 'UPLOAD_REJECTED'
   // no relay candidate: TURN unreachable or its credentials refused

@@ -4,6 +4,7 @@
  * run code from job owners, so nothing here is executable.
  */
 import { z } from 'zod';
+import { predictOptionsSchema } from './predictSpec.ts';
 import { LOSSES } from './losses.ts';
 
 /** the datasets shipped with the server (shared/datasets.ts) */
@@ -87,6 +88,10 @@ export const jobSpecSchema = z
     checkpointEvery: z.number().int().min(1).max(1_000_000).default(25),
     /** require a tfjs backend on every worker (otherwise each picks its fastest) */
     backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']).optional(),
+    /** `predict`: members run the model on inputs (shared/predictSpec.ts) instead of training it; absent: train */
+    kind: z.enum(['train', 'predict']).optional(),
+    /** with kind `predict`: which inputs, how they are cut and checked */
+    predict: predictOptionsSchema.optional(),
   })
   .strict();
 

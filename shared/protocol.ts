@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 import { parseWith } from './parse.ts';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4; // 4: shards, unit-failed, predict-model, unit, units-done; regression sums in reduced/eval
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 /**
@@ -121,6 +121,8 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     held: z.array(z.number().int().min(0).max(MAX_SHARD_INDEX)).max(MAX_HELD_SHARDS),
   }),
   z.object({ type: z.literal('leave') }),
+  /** prediction jobs: the sender cannot compute this unit it was given (it goes to another member) */
+  z.object({ type: z.literal('unit-failed'), unit: z.number().int().min(0).max(0xffffffff), code: z.string().max(40), message: z.string().max(500) }),
 ]);
 export type ClientMessage = z.output<typeof clientMessageSchema>;
 
@@ -163,6 +165,15 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   /** the job is finished: report `final`; with `uploadId`, also PUT the flat parameters to /api/uploads/:uploadId */
   z.object({ type: z.literal('done'), step, upload: z.boolean(), uploadId: uploadId.optional(), evalPart: evalPartSchema.nullable() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** prediction jobs: the model's weights (trainable, then non-trainable, as the replicas' state vector) */
+  z.object({ type: z.literal('predict-model'), weights: stateBytes }),
+  /**
+   * prediction jobs: predict inputs [start, start+count) and PUT the outputs (float32,
+   * little-endian, count × outputSize, in input order) to /api/uploads/:uploadId
+   */
+  z.object({ type: z.literal('unit'), unit: z.number().int().min(0), start: z.number().int().min(0), count: z.number().int().min(1), uploadId }),
+  /** prediction jobs: every unit is settled; nothing more will come */
+  z.object({ type: z.literal('units-done') }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;
 

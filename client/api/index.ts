@@ -14,6 +14,8 @@ export { connect, fitSpec, Swarm } from './swarm.ts';
 export type { AddDatasetOptions, AddedDataset, ConnectOptions, DatasetFormat, DatasetSummary, FitOptions, JobListEntry, JobRequest, JobSpecInput, OptimizerInput, PresetName, StoredDatasetMeta } from './swarm.ts';
 export { FINAL_STATUSES, isFinal, JobHandle } from './job.ts';
 export type { AnyJobView, JobStatus, PrivateJobView, PublicJobView, StepMetricsWire, StepsOptions, TfLike, WaitOptions } from './job.ts';
+export { PredictionHandle } from './predict.ts';
+export type { PredictModel, PredictOptions } from './predict.ts';
 export { ApiError } from './errors.ts';
 export type { ApiErrorCode } from './errors.ts';
 export type { FetchLike } from './transport.ts';

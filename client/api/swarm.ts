@@ -10,6 +10,7 @@ import type { DatasetSummary } from '../../server/datasets/datasetStore.ts';
 import type { JobListEntry, PrivateJobView, PublicJobView } from '../../server/jobViews.ts';
 import { ApiError } from './errors.ts';
 import { JobHandle } from './job.ts';
+import { createPrediction, type PredictionHandle, type PredictModel, type PredictOptions } from './predict.ts';
 import { Transport, type FetchLike } from './transport.ts';
 
 export type { DatasetSummary, JobListEntry, JobSpecInput, PresetName, StoredDatasetMeta };
@@ -120,6 +121,16 @@ export class Swarm {
   /** Trains `model` on `dataset` in the swarm: creates the job; volunteers join at `handle.joinUrl`. */
   fit(o: FitOptions): Promise<JobHandle<PrivateJobView>> {
     return this.createJob(fitSpec(o));
+  }
+
+  /**
+   * Predicts `dataset` (an uploaded dataset's id, or a built-in one with `split`) with a tfjs
+   * model or a finished training job, across the swarm's tabs; volunteers join at
+   * `handle.joinUrl`. `await handle.waitUntilDone()`, then `handle.tensor(tf)`, `outputs()`
+   * or `for await (const b of handle.batches())` — the outputs in input order.
+   */
+  predict(model: PredictModel, dataset: string, o: PredictOptions = {}): Promise<PredictionHandle> {
+    return createPrediction(this.t, model, dataset, o);
   }
 
   /** GET /metrics: the server's Prometheus text. */

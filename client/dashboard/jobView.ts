@@ -9,6 +9,7 @@ import { $, fmt, fmtBytesPerSec, fmtTime, h } from './dom.ts';
 import { connectFeed, type Feed, type JobState } from './feed.ts';
 import { renderMembers } from './members.ts';
 import { renderRing } from './ring.ts';
+import { mountPredictionPanel } from './predictionPanel.ts';
 import { saveToken, tokenFor } from './token.ts';
 
 function tile(id: string, label: string) {
@@ -43,6 +44,7 @@ export function mountJobView(root: HTMLElement, jobId: string): () => void {
     ),
     h('div', { class: 'progress' }, h('div', { id: 'progress-bar' }), h('span', { id: 'progress-text' })),
     h('p', { id: 'feed-error', class: 'note bad', hidden: true }),
+    h('section', { id: 'prediction', hidden: true }),
     tokenForm,
     h('p', { class: 'share' }, 'Volunteers join at ', h('a', { id: 'join-link', href: joinUrl, target: '_blank' }, joinUrl),
       ' ', h('button', { type: 'button', class: 'small', onclick: () => void navigator.clipboard?.writeText(joinUrl) }, 'Copy')),
@@ -145,7 +147,9 @@ export function mountJobView(root: HTMLElement, jobId: string): () => void {
     });
   }
   connect();
+  const stopPrediction = mountPredictionPanel($('#prediction', root), jobId);
   return () => {
+    stopPrediction();
     feed?.close();
     if (timer) clearTimeout(timer);
   };

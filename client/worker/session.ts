@@ -15,6 +15,8 @@ import { Replica } from '../../shared/replica.ts';
 import { openFeed } from './openFeed.ts';
 import { StateSync } from './stateSync.ts';
 import { StepRunner } from './stepRunner.ts';
+import { PredictInputs } from '../../shared/predictInputs.ts';
+import { PredictRunner } from './predictRunner.ts';
 import type { LoadedJob, Mesh, SessionDeps, SessionIO, SessionView, WorkerState } from './sessionTypes.ts';
 
 export type { Mesh, HookPoint, SessionDeps, SessionView, SocketLike, WorkerState } from './sessionTypes.ts';
@@ -25,6 +27,9 @@ export class WorkerSession {
   private job: LoadedJob | null = null;
   private steps: StepRunner | null = null;
   private sync: StateSync | null = null;
+  /** a prediction job's runner (client/worker/predictRunner.ts) */
+  private predictor: PredictRunner | null = null;
+  private predictReplica: Replica | null = null;
   private queue: Promise<void> = Promise.resolve();
   private destroyed = false;
   private stopHeartbeat: () => void = () => {};
@@ -81,7 +86,15 @@ export class WorkerSession {
     if (this.destroyed) return;
     switch (m.type) {
       case 'welcome':
+        if (m.spec.kind === 'predict') return this.startPredict(m.peerId, m.spec, m.heartbeatMs);
         return this.start(m.peerId, m.spec, m.iceServers, m.heartbeatMs);
+      case 'predict-model':
+        return this.predictor?.load(m.weights);
+      case 'unit':
+        return this.predictor?.unit(m.unit, m.start, m.count, m.uploadId);
+      case 'units-done':
+        this.set({ state: 'done', detail: 'every unit is predicted' });
+        return this.leave('the prediction job is finished');
       case 'step':
         return this.steps?.run(m.step, m.epoch, m.ring, m.slices, m.learningRate);
       case 'commit':
@@ -130,6 +143,35 @@ export class WorkerSession {
     });
   }
 
+  /**
+   * A prediction job: no ring and no dataset split to train on. The first rows of the inputs
+   * calibrate the backend (labels when there are, else class 0), then the model waits for its
+   * weights (`predict-model`) and units.
+   */
+  private async startPredict(peerId: string, spec: JobSpec, heartbeatMs: number) {
+    const { tf } = this.d;
+    this.stopHeartbeat = this.d.every(heartbeatMs, () => this.send({ type: 'heartbeat' }));
+    this.set({ peerId, jobName: spec.name, steps: 0, state: 'loading', detail: `loading inputs of ${spec.dataset.id}` });
+    const inputs = new PredictInputs(this.d.datasets, spec.dataset.id, spec.predict!);
+    const info = await inputs.info();
+    const sample = await inputs.rows(0, Math.min(64, info.size));
+    const classes = Math.max(1, info.classes);
+    const n = sample.x.length / Math.max(1, info.featureShape.reduce((a, b) => a * b, 1));
+    const calib = { id: spec.dataset.id, size: n, featureShape: info.featureShape, numClasses: classes, x: sample.x, y: Uint8Array.from({ length: n }, (_, i) => Math.min(classes - 1, Number(sample.y?.[i] ?? 0))) };
+    this.set({ state: 'calibrating', detail: 'measuring backends' });
+    const choice = await this.d.chooseBackend(spec, calib, (s) => this.set({ detail: s }));
+    // built once the backend is chosen (tfjs allocates its variables there)
+    const replica = await Replica.create(tf, spec);
+    this.predictReplica = replica;
+    this.predictor = new PredictRunner(this.io, spec, replica, inputs);
+    this.set({ backend: choice.backend, samplesPerSec: choice.samplesPerSec, state: 'waiting', detail: `${choice.backend}: ${choice.reason}` });
+    this.send({
+      type: 'ready',
+      info: { backend: choice.backend, adapter: choice.adapter, reason: choice.reason.slice(0, 500), calibration: choice.calibration, userAgent: this.d.userAgent.slice(0, 300) },
+      samplesPerSec: choice.samplesPerSec,
+    });
+  }
+
   /** Tells the server this worker lives, with the link to its next ring neighbour as it sees it. */
   private async heartbeat() {
     const next = this.steps?.links.nextPeer ?? null;
@@ -149,6 +191,7 @@ export class WorkerSession {
     if (o.keepSocket) setTimeout(() => this.d.socket.disconnect(), 2000); // unless the server closes it first
     else this.d.socket.disconnect();
     this.job?.replica.dispose();
+    this.predictReplica?.dispose();
     this.d.onEnd?.(state, err?.message ?? state);
   }
 

@@ -4,6 +4,7 @@
  */
 import type { ServerMessage, WorkerInfo } from '../../shared/protocol.ts';
 import { DEFAULT_DEADLINE, type DeadlineOptions } from '../deadline.ts';
+import type { PredictionSetup } from '../prediction/run.ts';
 import type { DropReason, MemberState } from '../memberState.ts';
 
 export type JobStatus = 'waiting' | 'running' | 'paused' | 'done' | 'stopped' | 'failed';
@@ -84,7 +85,8 @@ export const DEFAULT_COORDINATOR_OPTIONS: CoordinatorOptions = {
 };
 
 
-export type UploadKind = 'checkpoint' | 'final';
+/** `unit`: a prediction unit's outputs (its index as `step`) */
+export type UploadKind = 'checkpoint' | 'final' | 'unit';
 
 export interface CoordinatorDeps {
   now: () => number;
@@ -104,4 +106,6 @@ export interface CoordinatorDeps {
   shards?: import('./shardHoldings.ts').ShardLayout;
   /** a restarted server hands back the job's last checkpoint */
   restore?: { checkpoint: Checkpoint | null; metrics: StepMetrics[] };
+  /** a prediction job's weights, inputs and output file (server/prediction/) */
+  prediction?: PredictionSetup;
 }

@@ -23,6 +23,12 @@ describe('demo swarm', () => {
     expect(r.maxAbsDiff).not.toBeNull();
     expect(r.maxAbsDiff!).toBeLessThanOrEqual(1e-4);
     expect(r.testAccuracy!).toBeGreaterThan(0.6);
+    // then the same tabs predict the test set: every tab takes units, the accuracy counted from
+    // the gathered predictions is the distributed evaluation's, the outputs one process's
+    // model.predict within the cross-backend tolerance (the tabs' backend vs Node's cpu)
+    expect(r.predict).toMatchObject({ samples: 1000, workers: 3 });
+    expect(r.predict!.accuracy).toBe(r.testAccuracy);
+    expect(r.predict!.maxAbsDiffVsSingle).toBeLessThanOrEqual(1e-4);
   }, 480_000);
 
   it('paces the ring under the uplink the page is told (?uplink=): never faster than the pace, same result', async () => {

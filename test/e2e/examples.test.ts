@@ -29,12 +29,18 @@ describe('examples', () => {
         workers = await startWorkers({ url: job.joinUrl, count: 2, loopbackOnly: true });
         cleanups.push(() => workers!.close());
       },
+      // the same two tabs move on to the prediction job
+      onPredict: async (p) => {
+        await Promise.all(workers!.pages.map((page) => page.goto(`${p.joinUrl}&backend=cpu`)));
+      },
     });
     expect(workers?.pages.length).toBe(2);
     expect(r.steps).toBe(40);
     expect(r.lastLoss).toBeLessThan(r.firstLoss);
     expect(r.classes).toEqual(['north', 'south', 'west']);
     expect(r.accuracy, lines.join('\n')).toBeGreaterThan(1 / 3 + 0.2);
+    // the swarm's predictions (tabs on cpu) score what the downloaded model scores here (Node's cpu)
+    expect(r.swarmAccuracy).toBe(r.accuracy);
     expect(lines.some((l) => l.includes('join at'))).toBe(true);
     const view = server.jobs.get(r.jobId);
     expect(view.coordinator.status).toBe('done');

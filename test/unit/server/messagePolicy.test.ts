@@ -44,6 +44,7 @@ const msgs = (step: number, epoch: number): Record<Exclude<Msg['type'], 'join'>,
   heartbeat: { type: 'heartbeat' },
   shards: { type: 'shards', held: [0, 3] },
   leave: { type: 'leave' },
+  'unit-failed': { type: 'unit-failed', unit: 0, code: 'X', message: 'x' },
 });
 
 describe('message policy', () => {
@@ -73,7 +74,7 @@ describe('message policy', () => {
     const verdicts = Object.fromEntries(Object.entries(msgs(s.step, s.epoch)).map(([k, x]) => [k, authorize(t.c, m('n'), x)?.code ?? 'ok']));
     expect(verdicts).toEqual({
       ready: 'ok', signal: 'ok', heartbeat: 'ok', shards: 'ok', leave: 'ok', computed: 'WRONG_STATE', reduced: 'WRONG_STATE', 'step-failed': 'WRONG_STATE',
-      eval: 'NOT_ALLOWED', 'sync-sent': 'NOT_ALLOWED', synced: 'WRONG_STATE', 'param-hash': 'STALE_STEP', final: 'WRONG_STATE',
+      eval: 'NOT_ALLOWED', 'sync-sent': 'NOT_ALLOWED', synced: 'WRONG_STATE', 'param-hash': 'STALE_STEP', final: 'WRONG_STATE', 'unit-failed': 'WRONG_STATE',
     });
   });
 
