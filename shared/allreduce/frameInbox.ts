@@ -98,9 +98,16 @@ export class FrameInbox {
     if (bytes.byteLength >= HEADER_BYTES && bytes[3] === EXCHANGE_PHASE) {
       // a latency schedule's frame (latencyAllReduce.ts): a neighbour already runs a later
       // epoch with that schedule (carried over), or one of an earlier epoch (stale); never ours
-      const epoch = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint32(8, true);
-      if (epoch > this.o.epoch && this.o.onFutureEpochFrame) this.o.onFutureEpochFrame(bytes);
-      return null;
+      // (same epoch or another job: not a schedule of ours, judged below like any bad frame)
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+      const epoch = dv.getUint32(8, true);
+      if (dv.getUint32(4, true) === this.o.jobTag && epoch !== this.o.epoch) {
+        if (epoch < this.o.epoch) return this.refuse('FRAME_STALE', `epoch ${epoch} < ${this.o.epoch}`, false);
+        if (this.o.onFutureEpochFrame) {
+          this.o.onFutureEpochFrame(bytes);
+          return null;
+        }
+      }
     }
     const fatal = running !== null;
     let h: FrameHeader;
