@@ -54,7 +54,7 @@ export interface HttpDeps {
   /** caps on a job's model (server/vetting/limits.ts); default DEFAULT_VETTING_LIMITS */
   vettingLimits?: VettingLimits;
   /** GET /metrics: the Prometheus exposition text (server/metrics.ts); public, no ids or tokens */
-  metrics?: () => string;
+  metrics?: () => Promise<string>;
   /** counts every error answered, by code (server/metrics.ts) */
   countError?: (code: string) => void;
   /** prediction jobs (server/prediction/routes.ts): POST /api/jobs with kind 'predict', GET …/predictions */
@@ -110,7 +110,7 @@ export function createHttpHandler(d: HttpDeps) {
       }
       const parts = url.pathname.split('/').filter(Boolean);
       if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
-      if (url.pathname === '/metrics' && req.method === 'GET' && d.metrics) return send(res, 200, d.metrics(), { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' });
+      if (url.pathname === '/metrics' && req.method === 'GET' && d.metrics) return send(res, 200, await d.metrics(), { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' });
       if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
         const id = parts[1] as DatasetId;
         if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
