@@ -83,7 +83,7 @@ export class PredictInputs {
       const F = prod(d.featureShape);
       const x = d.x.subarray(start * F, (start + n) * F);
       if (d.task === 'regression') {
-        const T = d.size > 0 && d.targets ? d.targets.length / d.size : 0;
+        const T = prod(d.targetShape ?? [1]);
         return { featureShape: d.featureShape, x, y: null, targets: d.targets ? d.targets.subarray(start * T, (start + n) * T) : null };
       }
       return { featureShape: d.featureShape, x, y: d.y.subarray(start, start + n), targets: null };

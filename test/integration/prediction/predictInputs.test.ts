@@ -127,6 +127,16 @@ describe('prediction inputs', () => {
     expect(v.prediction!.mae).toBeCloseTo(abs / n, 5);
     expect(v.prediction!.rmse).toBeCloseTo(Math.sqrt(sq / n), 5);
 
+    // the test split (read whole, not by shard): the metrics against its targets as a member reads them
+    const tp = await swarm.predict(model, ds.id, { split: 'test', unitSize: 4 });
+    await computingMember(tp.id, model);
+    const tv = await tp.waitUntilDone({ timeoutMs: 20_000 });
+    const to = await tp.outputs();
+    const info = await new PredictInputs(httpSource(s.url), ds.id, { split: 'test', limit: 0 }).info();
+    const tt = (await new PredictInputs(httpSource(s.url), ds.id, { split: 'test', limit: 0 }).rows(0, info.size)).targets!;
+    expect(tt.length).toBe(to.rows);
+    expect(tv.prediction!.mae).toBeCloseTo(to.data.reduce((a, v, i) => a + Math.abs(v - tt[i]!), 0) / to.rows, 5);
+
     // a classifier's 3 outputs against 1 target: refused with its code, accepted with the labels ignored
     const { model: classifier } = await savedMlp([3], 4, 3);
     await expect(swarm.predict(classifier, ds.id)).rejects.toMatchObject({ code: 'TASK_MISMATCH' });
