@@ -17,6 +17,8 @@ export interface InputRows {
   x: Float32Array;
   /** class ids, when the dataset is labelled for classification */
   y: ArrayLike<number> | null;
+  /** regression targets, n × prod(targetShape), when the dataset holds regression targets */
+  targets: Float32Array | null;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -31,6 +33,10 @@ export interface InputInfo {
   align: number;
   /** classes of a labelled dataset (the model's outputs, as the vetter checked); 0 when unlabelled */
   classes: number;
+  /** the dataset's task: class ids or regression targets */
+  task: 'classification' | 'regression';
+  /** floats per sample's regression target (0 for classification) */
+  targetSize: number;
 }
 
 export class PredictInputs {
@@ -59,12 +65,13 @@ export class PredictInputs {
     if (isBuiltinDatasetId(this.datasetId)) {
       if (this.options.split === 'all') throw new TabswarmError('BAD_JOB_SPEC', `predict.split: built-in dataset ${this.datasetId} has a train and a test split, not all`);
       const d = DATASETS[this.datasetId]!;
-      return { size: lim(this.options.split === 'train' ? d.trainSize : d.testSize), featureShape: d.featureShape, align: 0, classes: d.numClasses };
+      return { size: lim(this.options.split === 'train' ? d.trainSize : d.testSize), featureShape: d.featureShape, align: 0, classes: d.numClasses, task: 'classification', targetSize: 0 };
     }
     const m = await this.storedMeta();
     const total = this.options.split === 'all' ? m.size : this.options.split === 'train' ? m.trainSize : m.testSize;
     const shardSize = m.shards[0]?.count ?? 0;
-    return { size: lim(total), featureShape: m.featureShape, align: this.options.split === 'all' ? shardSize : 0, classes: m.numClasses ?? 0 };
+    const task = m.task === 'regression' ? 'regression' : 'classification';
+    return { size: lim(total), featureShape: m.featureShape, align: this.options.split === 'all' ? shardSize : 0, classes: m.numClasses ?? 0, task, targetSize: task === 'regression' ? prod(m.targetShape ?? [1]) : 0 };
   }
 
   /** Rows [start, start + n) in input order. */
@@ -74,12 +81,19 @@ export class PredictInputs {
       const d = await this.whole;
       if (start + n > d.size) throw new TabswarmError('BAD_REQUEST', `rows ${start}..${start + n} are outside the ${d.size} inputs`);
       const F = prod(d.featureShape);
-      return { featureShape: d.featureShape, x: d.x.subarray(start * F, (start + n) * F), y: d.y.subarray(start, start + n) };
+      const x = d.x.subarray(start * F, (start + n) * F);
+      if (d.task === 'regression') {
+        const T = prod(d.targetShape ?? [1]);
+        return { featureShape: d.featureShape, x, y: null, targets: d.targets ? d.targets.subarray(start * T, (start + n) * T) : null };
+      }
+      return { featureShape: d.featureShape, x, y: d.y.subarray(start, start + n), targets: null };
     }
     const m = await this.storedMeta();
     const F = prod(m.featureShape);
     const x = new Float32Array(n * F);
     const y = m.task === 'classification' ? new Uint32Array(n) : null;
+    const T = m.task === 'regression' ? prod(m.targetShape ?? [1]) : 0;
+    const targets = T > 0 ? new Float32Array(n * T) : null;
     for (const ref of m.shards) {
       const lo = Math.max(start, ref.start);
       const hi = Math.min(start + n, ref.start + ref.count);
@@ -87,8 +101,9 @@ export class PredictInputs {
       const s = await this.shard(ref.hash);
       x.set(s.x.subarray((lo - ref.start) * F, (hi - ref.start) * F), (lo - start) * F);
       if (y) y.set(s.y.subarray(lo - ref.start, hi - ref.start), lo - start);
+      if (targets) targets.set(s.y.subarray((lo - ref.start) * T, (hi - ref.start) * T), (lo - start) * T);
     }
-    return { featureShape: m.featureShape, x, y };
+    return { featureShape: m.featureShape, x, y, targets };
   }
 
   private shard(hash: string) {

@@ -11,7 +11,7 @@
  * Server types (the job views) are imported as types only: no server code is bundled.
  */
 export { connect, fitSpec, Swarm } from './swarm.ts';
-export type { AddDatasetOptions, AddedDataset, ConnectOptions, DatasetFormat, DatasetSummary, FitOptions, JobListEntry, JobRequest, JobSpecInput, OptimizerInput, PresetName, StoredDatasetMeta } from './swarm.ts';
+export type { AddDatasetOptions, AddedDataset, ConnectOptions, DatasetFormat, DatasetSummary, FitOptions, JobListEntry, JobRequest, JobSpecInput, OptimizerInput, PresetName, ShapedArray, StoredDatasetMeta, TensorLike } from './swarm.ts';
 export { FINAL_STATUSES, isFinal, JobHandle } from './job.ts';
 export type { AnyJobView, JobStatus, PrivateJobView, PublicJobView, StepMetricsWire, StepsOptions, TfLike, WaitOptions } from './job.ts';
 export { PredictionHandle } from './predict.ts';

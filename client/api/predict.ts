@@ -27,6 +27,10 @@ export interface PredictOptions {
   /** start once this many members are in */
   minWorkers?: number;
   backend?: 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+  /** false: ignore the inputs' labels (no accuracy, MAE or RMSE); default true */
+  labels?: boolean;
+  /** aborts the upload of in-memory inputs (not the job) */
+  signal?: AbortSignal;
 }
 
 /** A finished training job (its owner's handle, or its id and owner token), a tfjs model, or model.json's object and weights.bin's bytes. */
@@ -60,7 +64,7 @@ async function savedModel(model: tfjs.LayersModel): Promise<{ modelJson: Record<
 }
 
 export async function predictBody(model: PredictModel, dataset: string, o: PredictOptions): Promise<{ body: Record<string, unknown>; sourceToken?: string }> {
-  const opts = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  const opts = Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'signal'));
   if (model instanceof JobHandle) {
     const token = model.ownerToken;
     return { body: { kind: 'predict', model: { job: model.id }, dataset, ...opts }, ...(token ? { sourceToken: token } : {}) };
@@ -72,6 +76,8 @@ export async function predictBody(model: PredictModel, dataset: string, o: Predi
 
 export class PredictionHandle {
   readonly job: JobHandle<PrivateJobView>;
+  /** the dataset uploaded from in-memory inputs (its owner token deletes it: `swarm.datasets.delete`) */
+  inputs?: { id: string; ownerToken?: string };
   constructor(
     private readonly t: Transport,
     c: CreatedJob,

@@ -11,9 +11,10 @@ import type { JobListEntry, PrivateJobView, PublicJobView } from '../../server/j
 import { ApiError } from './errors.ts';
 import { JobHandle } from './job.ts';
 import { createPrediction, type PredictionHandle, type PredictModel, type PredictOptions } from './predict.ts';
+import { inputsNpz, isShapedArray, isTensorLike, type ShapedArray, type TensorLike } from './npz.ts';
 import { Transport, type FetchLike } from './transport.ts';
 
-export type { DatasetSummary, JobListEntry, JobSpecInput, PresetName, StoredDatasetMeta };
+export type { DatasetSummary, JobListEntry, JobSpecInput, PresetName, ShapedArray, StoredDatasetMeta, TensorLike };
 
 export interface ConnectOptions {
   /** the fetch to use (default: the global one) */
@@ -124,13 +125,22 @@ export class Swarm {
   }
 
   /**
-   * Predicts `dataset` (an uploaded dataset's id, or a built-in one with `split`) with a tfjs
-   * model or a finished training job, across the swarm's tabs; volunteers join at
-   * `handle.joinUrl`. `await handle.waitUntilDone()`, then `handle.tensor(tf)`, `outputs()`
-   * or `for await (const b of handle.batches())` — the outputs in input order.
+   * Predicts `inputs` with a tfjs model or a finished training job, across the swarm's tabs;
+   * volunteers join at `handle.joinUrl`. `inputs` is an uploaded dataset's id (or a built-in
+   * one with `split`), or in-memory inputs — a tf.Tensor, or `{ data, shape }` with shape
+   * [samples, ...features] — which are uploaded first as a dataset (`handle.inputs` has its id
+   * and owner token) and predicted without labels. `await handle.waitUntilDone()`, then
+   * `handle.tensor(tf)`, `outputs()` or `for await (const b of handle.batches())` — the
+   * outputs in input order.
    */
-  predict(model: PredictModel, dataset: string, o: PredictOptions = {}): Promise<PredictionHandle> {
-    return createPrediction(this.t, model, dataset, o);
+  async predict(model: PredictModel, inputs: string | TensorLike | ShapedArray, o: PredictOptions = {}): Promise<PredictionHandle> {
+    if (typeof inputs === 'string') return createPrediction(this.t, model, inputs, o);
+    if (!isTensorLike(inputs) && !isShapedArray(inputs)) throw new ApiError('BAD_REQUEST', 'inputs: a dataset id, a tf.Tensor, or { data: TypedArray, shape }');
+    const values = isTensorLike(inputs) ? await inputs.data() : inputs.data;
+    const added = await this.datasets.add(inputsNpz(values, inputs.shape), { format: 'npz', task: 'regression', name: o.name ?? 'predict-inputs', signal: o.signal });
+    const handle = await createPrediction(this.t, model, added.id, { ...o, split: 'all', labels: false });
+    handle.inputs = { id: added.id, ...(added.ownerToken ? { ownerToken: added.ownerToken } : {}) };
+    return handle;
   }
 
   /** GET /metrics: the server's Prometheus text. */

@@ -1,6 +1,7 @@
 /**
  * The dashboard's panel for a prediction job: units settled, samples/s, disagreements, members
- * flagged, units reissued and (labelled inputs) the accuracy of the gathered predictions —
+ * flagged, units reissued and (labelled inputs) the accuracy of the gathered predictions (MAE
+ * and RMSE for regression targets) —
  * the job view's `prediction` block (server/jobViews.ts), polled once a second until the job
  * ends. A training job has none: the panel stays hidden and stops asking.
  */
@@ -23,7 +24,7 @@ export function renderPrediction(p: Progress, status: string): HTMLElement[] {
       cell('p-disagree', 'disagreements', String(p.disagreements)),
       cell('p-flagged', 'members flagged', String(p.flagged)),
       cell('p-reissued', 'units reissued', String(p.reissued)),
-      cell('p-acc', 'accuracy', pct(p.accuracy)),
+      ...(p.mae !== null && p.rmse !== null ? [cell('p-mae', 'MAE', p.mae.toPrecision(4)), cell('p-rmse', 'RMSE', p.rmse.toPrecision(4))] : [cell('p-acc', 'accuracy', pct(p.accuracy))]),
     ),
     h('p', { class: 'sub' }, status === 'done' ? 'Every unit is settled: the owner downloads the outputs at /api/jobs/…/predictions?format=npy|csv|jsonl.' : `${p.unitsPending} units pending, ${p.unitsAssigned} being computed.`),
   ];

@@ -19,7 +19,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
-import { jobSpecSchema, type JobSpec } from '../../shared/jobSpec.ts';
+import { isBuiltinDatasetId, jobSpecSchema, type JobSpec } from '../../shared/jobSpec.ts';
 import { PredictInputs } from '../../shared/predictInputs.ts';
 import { predictOptionsSchema } from '../../shared/predictSpec.ts';
 import type { JobRegistry } from '../jobs.ts';
@@ -49,6 +49,8 @@ export const predictRequestSchema = z.object({
   ...options,
   minWorkers: z.number().int().min(1).max(1024).default(1),
   backend: z.enum(['webgpu', 'webgl', 'wasm', 'cpu']).optional(),
+  /** false: the inputs' labels are ignored (no metrics, no check of the model's output against them) */
+  labels: z.boolean().default(true),
 }).strict();
 export type PredictRequest = z.input<typeof predictRequestSchema>;
 
@@ -87,6 +89,10 @@ export async function preparePrediction(d: PredictCreateDeps, body: unknown, req
   }
   const q = r.data;
   const { tf } = d;
+  // a loss's labels-versus-output check only where labels are read as class ids; regression
+  // targets are compared with the output's size below (prediction trains no loss)
+  const regression = !isBuiltinDatasetId(q.dataset) && d.datasetShape?.(q.dataset)?.task === 'regression';
+  const vetOpts = { task: q.labels && !regression };
   let topology: Record<string, unknown>;
   let weights: Float32Array;
   let source: string;
@@ -113,7 +119,7 @@ export async function preparePrediction(d: PredictCreateDeps, body: unknown, req
       // vetted first (below); tfjs reads the weights only from a topology the vetter accepted
       const ab = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
       const pre = jobSpec(q, topology, source);
-      const vetted = await vetSpec(tf, pre, undefined, d.datasetShape);
+      const vetted = await vetSpec(tf, pre, undefined, d.datasetShape, vetOpts);
       try {
         model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: vetted.model as unknown as object, weightSpecs: specs as tfjs.io.WeightsManifestEntry[], weightData: ab }));
       } catch (e) {
@@ -122,7 +128,7 @@ export async function preparePrediction(d: PredictCreateDeps, body: unknown, req
       weights = flatWeights(model);
     }
     const spec = jobSpec(q, topology, source);
-    const vetted = await vetSpec(tf, spec, undefined, d.datasetShape);
+    const vetted = await vetSpec(tf, spec, undefined, d.datasetShape, vetOpts);
     model ??= await tf.models.modelFromJSON(vetted.model as unknown as Parameters<Tf['models']['modelFromJSON']>[0]);
     const expected = [...model.trainableWeights, ...model.nonTrainableWeights].reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y ?? 1), 1), 0);
     if (weights.length !== expected) throw new TabswarmError('MODEL_REJECTED', `model: ${weights.length} weights where the topology has ${expected}`);
@@ -131,10 +137,15 @@ export async function preparePrediction(d: PredictCreateDeps, body: unknown, req
     const inputs = new PredictInputs(d.source, spec.dataset.id, spec.predict!);
     const info = await inputs.info();
     if (info.size === 0) throw new TabswarmError('BAD_JOB_SPEC', `dataset ${spec.dataset.id} has no ${spec.predict!.split} inputs`);
-    const labels = (await inputs.rows(0, info.size)).y;
+    if (q.labels && info.task === 'regression' && info.targetSize !== outputSize) {
+      throw new TabswarmError('TASK_MISMATCH', `dataset ${spec.dataset.id} holds regression targets of ${info.targetSize} values per sample, the model outputs ${outputSize}; predict with labels: false to ignore them`);
+    }
+    const rows = q.labels ? await inputs.rows(0, info.size) : null;
+    const labels = rows && info.task === 'classification' ? rows.y : null;
+    const targets = rows && info.task === 'regression' ? rows.targets : null;
     const dir = d.dir ?? mkdtempSync(join(tmpdir(), 'tabswarm-predictions-'));
     const output = new OutputFile(join(dir, `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}.f32`), info.size, outputSize);
-    return { spec, vetted, setup: { weights, size: info.size, outputSize, align: info.align, labels: labels ? Uint32Array.from(labels) : null, output } };
+    return { spec, vetted, setup: { weights, size: info.size, outputSize, align: info.align, labels: labels ? Uint32Array.from(labels) : null, targets: targets ? Float32Array.from(targets) : null, output } };
   } finally {
     model?.dispose();
   }

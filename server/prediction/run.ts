@@ -37,6 +37,8 @@ export interface PredictionSetup {
   align: number;
   /** class ids of the inputs, when they are labelled (the accuracy of the gathered predictions) */
   labels: ArrayLike<number> | null;
+  /** regression targets of the inputs (size × outputSize), when labelled so: the MAE and RMSE of the gathered predictions */
+  targets?: Float32Array | null;
   output: OutputFile;
 }
 
@@ -72,6 +74,9 @@ export interface PredictionProgress {
   reissued: number;
   correct: number | null;
   accuracy: number | null;
+  /** regression targets: mean over samples of each sample's mean |error| over its outputs, and the root of the same for squared errors (shared/losses.ts) */
+  mae: number | null;
+  rmse: number | null;
   startedAt: number | null;
   finishedAt: number | null;
 }
@@ -84,6 +89,8 @@ export class PredictionRun {
   readonly options;
   private samplesDone = 0;
   private correct = 0;
+  private absErr = 0;
+  private sqErr = 0;
   private disagreements = 0;
   private flagged = 0;
   private reissued = 0;
@@ -199,9 +206,23 @@ export class PredictionRun {
     const u = this.book.units[index]!;
     this.setup.output.write(u.start, out);
     this.samplesDone += u.count;
+    const k = this.setup.outputSize;
+    const t = this.setup.targets;
+    if (t) {
+      for (let i = 0; i < u.count; i++) {
+        let a = 0;
+        let q = 0;
+        for (let j = 0; j < k; j++) {
+          const e = out[i * k + j]! - t[(u.start + i) * k + j]!;
+          a += Math.abs(e);
+          q += e * e;
+        }
+        this.absErr += a / k;
+        this.sqErr += q / k;
+      }
+    }
     const y = this.setup.labels;
     if (!y) return;
-    const k = this.setup.outputSize;
     for (let i = 0; i < u.count; i++) {
       let best = 0;
       for (let j = 1; j < k; j++) if (out[i * k + j]! > out[i * k + best]!) best = j;
@@ -266,11 +287,13 @@ export class PredictionRun {
     const end = this.finishedAt ?? this.host.now();
     const secs = this.startedAt === null ? 0 : (end - this.startedAt) / 1000;
     const labelled = this.setup.labels !== null;
+    const targets = !!this.setup.targets && this.samplesDone > 0;
     return {
       samples: this.setup.size, units: this.book.units.length, unitsDone: c.done, unitsPending: c.pending, unitsAssigned: c.assigned,
       samplesDone: this.samplesDone, samplesPerSec: secs > 0 ? this.samplesDone / secs : 0, replicas: this.options.replicas,
       disagreements: this.disagreements, flagged: this.flagged, reissued: this.reissued,
       correct: labelled ? this.correct : null, accuracy: labelled && this.samplesDone > 0 ? this.correct / this.samplesDone : null,
+      mae: targets ? this.absErr / this.samplesDone : null, rmse: targets ? Math.sqrt(this.sqErr / this.samplesDone) : null,
       startedAt: this.startedAt, finishedAt: this.finishedAt,
     };
   }

@@ -49,8 +49,12 @@ export async function tfjsTrainableParams(tf: Tf, model: Record<string, unknown>
  */
 export type DatasetShapeLookup = (id: string) => (Partial<DatasetTask> & { featureShape: readonly number[]; classes: number | null }) | undefined;
 
-/** The static check, then the confirming tfjs build; throws TabswarmError('MODEL_REJECTED') on any refusal. */
-export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS, datasetShape?: DatasetShapeLookup): Promise<VettedModel> {
+/**
+ * The static check, then the confirming tfjs build; throws TabswarmError('MODEL_REJECTED') on any refusal.
+ * `task: false` (prediction on regression targets, where no loss is trained) skips the
+ * loss-versus-labels check; the topology and size checks stay.
+ */
+export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS, datasetShape?: DatasetShapeLookup, o: { task?: boolean } = {}): Promise<VettedModel> {
   const id = spec.dataset.id;
   const builtin = Object.hasOwn(DATASETS, id) ? DATASETS[id]! : undefined;
   const found = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
@@ -58,7 +62,7 @@ export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEF
   const ds: DatasetTask = { task: 'classification', targetShape: null, hasStats: !builtin, ...found };
   // the output is the task check's: it knows the loss
   const v = vetModelTopology(spec.model, { featureShape: ds.featureShape }, limits);
-  vetTask(spec, ds, v);
+  if (o.task !== false) vetTask(spec, ds, v);
   const unable = spec.backend ? backendsUnableToTrain(spec)[spec.backend] : undefined;
   if (unable) throw new TabswarmError('MODEL_REJECTED', `model: the job requires backend ${spec.backend}, but ${unable}; require another backend, or none to let each worker pick`);
   const batchBytes = v.activationFloatsPerSample * 4 * spec.batchSize;
