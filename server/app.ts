@@ -2,6 +2,7 @@
  * Assembles the server: HTTP routes, socket.io, the job registry. Everything it needs
  * (clock, logger, paths) comes in through `createTabswarmServer`'s options.
  */
+import { createIdleServer } from './prediction/serveIdle.ts';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -69,6 +70,9 @@ export interface TabswarmServer {
   datasets: DatasetStore;
   close(): Promise<void>;
 }
+
+/** how often the server looks for idle training members to hand a prediction job */
+const IDLE_SWEEP_MS = 500;
 
 export async function createTabswarmServer(o: ServerOptions = {}): Promise<TabswarmServer> {
   const log = o.log ?? createLogger('info');
@@ -157,6 +161,15 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     allowRequest: createOriginCheck(origins), ...(origins.length ? { cors: { origin: origins } } : {}),
   });
   attachSockets(io, { jobs, log, iceServers: (peerId) => o.iceServers ?? (ice.iceServersFor(peerId, now()) as unknown as Record<string, unknown>[]), guards, penalties: createPenaltyBox({ now }), countError: metrics.countError, now, ...(o.violations ? { violations: o.violations } : {}) });
+  // idle members of finished training jobs serve prediction units (server/prediction/serveIdle.ts)
+  const sweepIdle = createIdleServer(jobs);
+  const stopIdleSweep = every(IDLE_SWEEP_MS, () => {
+    try {
+      sweepIdle();
+    } catch (e) {
+      log('error', 'idle sweep failed', { err: e instanceof Error ? e.message : String(e) });
+    }
+  });
   attachDashboardFeed(io, { jobs, signals, log, every, guards, paramCount: async (job) => job.vetted.trainableParams });
   await new Promise<void>((res, rej) => {
     http.once('error', (e) => {
@@ -177,6 +190,7 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     datasets,
     close: () =>
       new Promise<void>((res) => {
+        stopIdleSweep();
         for (const j of jobs.jobs.values()) j.coordinator.destroy();
         io.close();
         http.close(() => {

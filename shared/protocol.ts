@@ -174,6 +174,11 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('unit'), unit: z.number().int().min(0), start: z.number().int().min(0), count: z.number().int().min(1), uploadId }),
   /** prediction jobs: every unit is settled; nothing more will come */
   z.object({ type: z.literal('units-done') }),
+  /**
+   * to an idle member of a finished training job: serve prediction job `jobId` (join it as a
+   * fresh session). Sent by the server only (server/prediction/serveIdle.ts).
+   */
+  z.object({ type: z.literal('serve'), jobId: id }),
 ]);
 export type ServerMessage = z.output<typeof serverMessageSchema>;
 

@@ -27,7 +27,7 @@ const serverUrl = params.get('server') ?? location.origin;
 const HIDDEN_GRACE_MS = 5_000;
 
 const $ = (id: string) => document.getElementById(id)!;
-type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number; __tabswarmHeals?: ({ peer: string } & HealEvent)[] };
+type PageHooks = { __tabswarm?: SessionView; __tabswarmPhase?: (phase: HookPoint, step: number, vec: Float32Array) => Promise<void> | void; __tabswarmSessions?: number; __tabswarmHeals?: ({ peer: string } & HealEvent)[]; __tabswarmServing?: string };
 const w = window as unknown as PageHooks;
 
 let gpu: AdapterReport | null = null;
@@ -87,7 +87,13 @@ let stoppedByUser = false;
 let hiddenTimer: ReturnType<typeof setTimeout> | null = null;
 const excluded: BackendName[] = [];
 
+/** the job this tab works for now: the link's, or a prediction job the server asked it to serve */
+let activeJob = jobId;
+/** closes the landing's feed of the job shown */
+let stopWatching: () => void = () => {};
+
 function start(id: string) {
+  activeJob = id;
   w.__tabswarmSessions = (w.__tabswarmSessions ?? 0) + 1;
   const socket = io(serverUrl, { transports: ['websocket'], reconnection: false });
   let watchingGpu = false;
@@ -141,6 +147,17 @@ function start(id: string) {
       overlap: params.get('overlap') !== '0',
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
       ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),
+      // an idle training member is asked to serve a prediction job: join it like its link would
+      onServe: (servedId) => {
+        w.__tabswarmServing = servedId;
+        stopWatching();
+        $('job').textContent = `serving prediction job ${servedId}`;
+        stopWatching = watchJob(serverUrl, servedId, (s) => {
+          renderJobInfo(s);
+          $('job').textContent = `serving prediction job ${s.name} (${servedId})`;
+        });
+        start(servedId);
+      },
       onEnd: (state: WorkerState, reason: string) => {
         if (current === session) current = null;
         if (stoppedByUser || state === 'done') return;
@@ -162,7 +179,7 @@ function start(id: string) {
 if (!jobId) {
   $('detail').textContent = 'This page needs a job link (…/?job=ID). Ask the job owner for one.';
 } else {
-  watchJob(serverUrl, jobId, renderJobInfo);
+  stopWatching = watchJob(serverUrl, jobId, renderJobInfo);
   start(jobId);
   $('leave').addEventListener('click', () => {
     stoppedByUser = true;
@@ -171,7 +188,7 @@ if (!jobId) {
   $('start').addEventListener('click', () => {
     stoppedByUser = false;
     attempt = 0;
-    if (!current) start(jobId);
+    if (!current) start(activeJob!);
   });
   addEventListener('beforeunload', () => current?.leave('tab closed'));
   document.addEventListener('visibilitychange', () => {
@@ -181,7 +198,7 @@ if (!jobId) {
     } else {
       if (hiddenTimer) clearTimeout(hiddenTimer);
       hiddenTimer = null;
-      if (!current && !stoppedByUser) start(jobId);
+      if (!current && !stoppedByUser) start(activeJob!);
     }
   });
 }

@@ -95,6 +95,12 @@ export class WorkerSession {
       case 'units-done':
         this.set({ state: 'done', detail: 'every unit is predicted' });
         return this.leave('the prediction job is finished');
+      case 'serve':
+        // only a finished training session is idle; a prediction or a running one ignores it
+        if (this.view.state !== 'done' || this.predictor || !this.d.onServe) return;
+        this.set({ detail: `serving prediction job ${m.jobId}` });
+        this.leave(`serving prediction job ${m.jobId}`);
+        return this.d.onServe(m.jobId);
       case 'step':
         return this.steps?.run(m.step, m.epoch, m.ring, m.slices, m.learningRate);
       case 'commit':

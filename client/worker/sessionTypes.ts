@@ -82,6 +82,8 @@ export interface SessionDeps {
   autoPace?: boolean;
   /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;
+  /** the server asks this idle (finished) training session to serve prediction job `jobId`: the page joins it as a fresh session */
+  onServe?(jobId: string): void;
   /** PUTs a checkpoint or the final weights to the server's /api/uploads/:uploadId */
   upload(uploadId: string, bytes: Uint8Array): Promise<void>;
 }
