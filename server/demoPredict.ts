@@ -1,6 +1,7 @@
 /**
- * The demo's second half: the trained job's test set predicted by the same tabs (their pages
- * move to a prediction job of the finished job's weights), the accuracy counted from the
+ * The demo's second half: the trained job's test set predicted by the same tabs (idle once
+ * training is done, the server tells them to serve a prediction job of the finished job's
+ * weights; nobody navigates them), the accuracy counted from the
  * gathered outputs, and the outputs compared with one process's `model.predict` of the same
  * weights on the same inputs.
  */
@@ -52,10 +53,9 @@ export async function predictWithSameTabs(run: LocalSwarm, trained: PrivateJobVi
   const created = (await r.json()) as { id: string; ownerToken: string; joinUrl: string; error?: { message: string } };
   if (r.status !== 201) throw new TabswarmError('BAD_JOB_SPEC', `prediction job: ${created.error?.message}`);
   const auth = { headers: { authorization: `Bearer ${created.ownerToken}` } };
-  const target = new URL(created.joinUrl);
-  if (o.backend) target.searchParams.set('backend', o.backend);
+  // nobody navigates the tabs: idle members of the finished job are told to serve it (server/prediction/serveIdle.ts),
+  // on the backend their page was opened with (o.backend, as in training)
   o.print(`predicting the test set with the same ${workers} tabs: job ${created.id}`);
-  await Promise.all(run.swarm.pages.map((p) => p.goto(target.toString())));
   const deadline = Date.now() + o.timeoutS * 1000;
   let view: PrivateJobView;
   for (;;) {

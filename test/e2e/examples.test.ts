@@ -26,13 +26,11 @@ describe('examples', () => {
       url: server.url, steps: 40, minWorkers: 2, backend: 'cpu', timeoutMs: 180_000,
       log: (l) => lines.push(l),
       onJob: async (job) => {
-        workers = await startWorkers({ url: job.joinUrl, count: 2, loopbackOnly: true });
+        workers = await startWorkers({ url: job.joinUrl, count: 2, backend: 'cpu', loopbackOnly: true });
         cleanups.push(() => workers!.close());
       },
-      // the same two tabs move on to the prediction job
-      onPredict: async (p) => {
-        await Promise.all(workers!.pages.map((page) => page.goto(`${p.joinUrl}&backend=cpu`)));
-      },
+      // nobody navigates the tabs: once training is done they are idle, and the server tells them
+      // to serve the prediction job made from its weights (server/prediction/serveIdle.ts)
     });
     expect(workers?.pages.length).toBe(2);
     expect(r.steps).toBe(40);
