@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 import { parseWith } from './parse.ts';
 
-export const PROTOCOL_VERSION = 4; // 4: shards, unit-failed, predict-model, unit, units-done; regression sums in reduced/eval
+export const PROTOCOL_VERSION = 4; // 4: shards, unit-failed, predict-model, unit, units-done, serve; regression sums in reduced/eval
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 /**
