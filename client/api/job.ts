@@ -140,6 +140,18 @@ export class JobHandle<View extends AnyJobView = PrivateJobView> {
     }
   }
 
+  /**
+   * The final weights' test-set metrics, as the swarm evaluated them: every member that trained to
+   * the end scored an equal part of the test set and the server summed the counts (exactly what
+   * one process scoring those weights gets). Waits for the job to end (`waitUntilDone`'s options);
+   * a job that stopped or failed has no final evaluation: ApiError WRONG_STATE.
+   */
+  async evaluate(o: WaitOptions = {}): Promise<{ task: View['task']; accuracy: number | null; mae: number | null; rmse: number | null }> {
+    const v = await this.waitUntilDone(o);
+    if (v.status !== 'done') throw new ApiError('WRONG_STATE', `job ${this.id} ended ${v.status}${v.failure ? ` (${v.failure})` : ''}: no final evaluation`);
+    return { task: v.task, ...v.test };
+  }
+
   private async control(action: 'pause' | 'resume' | 'stop'): Promise<{ status: JobStatus; step: number }> {
     return this.t.json('POST', this.path(`/${action}`), { token: this.owner(action) });
   }

@@ -47,6 +47,8 @@ describe('client API', () => {
     expect(done).toMatchObject({ status: 'done', owner: true, hasWeights: true, step: 6 });
     await worker;
     expect([...(await job.weights())]).toEqual([1, 2, 3]);
+    // the swarm's final evaluation: the one finisher scored 1 of its 2 test samples right
+    expect(await job.evaluate({ timeoutMs: 5000 })).toEqual({ task: 'classification', accuracy: 0.5, mae: null, rmse: null });
     // a spectator's handle sees the public view and the same steps
     const spectator = swarm.job(job.id);
     expect(await spectator.view()).toMatchObject({ owner: false, status: 'done' });
@@ -75,6 +77,7 @@ describe('client API', () => {
     for await (const m of { [Symbol.asyncIterator]: () => it }) rest.push(m.step);
     expect(rest).toEqual([1, 2, 3]);
     expect((await job.waitUntilDone({ timeoutMs: 5000 })).status).toBe('stopped');
+    expect(await code(job.evaluate({ timeoutMs: 5000 }))).toBe('WRONG_STATE 0');
     w.close();
   });
 
