@@ -20,6 +20,8 @@ export interface DemoPrediction {
   samplesPerSec: number;
   /** from the gathered predictions: argmax against the labels */
   accuracy: number;
+  /** the same, from one process's model.predict with the served (downloadable) final weights */
+  accuracySingle: number;
   /** max |swarm − one process's model.predict| over every output */
   maxAbsDiffVsSingle: number;
   /** bytes of outputs uploaded per sample (float32 × outputs) */
@@ -75,6 +77,7 @@ export async function predictWithSameTabs(run: LocalSwarm, trained: PrivateJobVi
   const replica = await Replica.create(tf, spec);
   let maxDiff = 0;
   let correct = 0;
+  let correctSingle = 0;
   try {
     replica.setState(weights.subarray(0, replica.size), weights.subarray(replica.size));
     const y = replica.model.predict(tf.tensor(test.x, [test.size, ...test.featureShape])) as tf.Tensor;
@@ -86,12 +89,15 @@ export async function predictWithSameTabs(run: LocalSwarm, trained: PrivateJobVi
       let best = 0;
       for (let j = 1; j < k; j++) if (out[i * k + j]! > out[i * k + best]!) best = j;
       if (best === test.y[i]) correct++;
+      let bestSingle = 0;
+      for (let j = 1; j < k; j++) if (single[i * k + j]! > single[i * k + bestSingle]!) bestSingle = j;
+      if (bestSingle === test.y[i]) correctSingle++;
     }
   } finally {
     replica.dispose();
   }
   return {
     samples: p.samples, units: p.units, workers: view.members.filter((m) => m.samplesDone > 0).length, samplesPerSec: p.samplesPerSec,
-    accuracy: correct / test.size, maxAbsDiffVsSingle: maxDiff, wireBytesPerSample: (out.length / test.size) * 4,
+    accuracy: correct / test.size, accuracySingle: correctSingle / test.size, maxAbsDiffVsSingle: maxDiff, wireBytesPerSample: (out.length / test.size) * 4,
   };
 }

@@ -5,7 +5,8 @@
  * Slices are cut on ghost batch boundaries, dropout masks come from the counter-based
  * generator, the moving statistics travel in the reduced vector and are updated at commit:
  * every replica's full state hash (params and moving statistics) is equal, and the downloaded
- * weights (params then moving statistics) are within 1e-4 of the single-process reference.
+ * weights (params then moving statistics) are within 1e-4 of the single-process reference, and
+ * score on the test set (one process, model.predict) exactly what the replicas' evaluation scored.
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
@@ -31,11 +32,11 @@ function model(): Record<string, unknown> {
 }
 
 describe('exact batch norm + dropout swarm', () => {
-  it('3 tabs, 40 steps: replicas equal (state hash), max |swarm − reference| ≤ 1e-4 over all weights', async () => {
+  it('3 tabs, 40 steps: replicas equal (state hash), max |swarm − reference| ≤ 1e-4 over all weights; the download scores what the replicas scored', async () => {
     const r = await runDemo({
       workers: 3, preset: 'mnist-mlp', job: { model: model(), batchSize: 80, ghostBatchSize: 16 },
       steps: 40, trainSize: 4096, testSize: 1000,
-      verify: true, json: false, port: 0, timeoutS: 400, print: quiet,
+      verify: true, json: false, port: 0, timeoutS: 400, print: quiet, backend: 'cpu', // same kernels in the tabs and in Node: equal scores
     });
     expect(r.steps).toBe(40);
     expect(r.finalLoss).toBeLessThan(r.initialLoss * 0.8);
@@ -44,5 +45,8 @@ describe('exact batch norm + dropout swarm', () => {
     // 784·64 + 2·64 + 64·10 + 10 trainable, then 2·64 moving statistics
     expect(r.paramCount).toBe(784 * 64 + 128 + 650 + 128);
     expect(r.maxAbsDiff!).toBeLessThanOrEqual(1e-4);
+    // the downloadable weights (params and moving statistics), scored by one process = the replicas' distributed evaluation
+    expect(r.testAccuracy).not.toBeNull();
+    expect(r.predict!.accuracySingle).toBe(r.testAccuracy);
   }, 480_000);
 });
