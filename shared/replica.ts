@@ -487,12 +487,6 @@ export class Replica {
     return n === 0 ? 0 : r.correct / n;
   }
 
-  /** Right answers among test samples [start, end): a part of a distributed evaluation (counts sum exactly). */
-  async countCorrect(ds: Dataset, start: number, end: number, batch = 1000): Promise<{ correct: number; count: number }> {
-    const { correct, count } = await this.evaluate(ds, start, end, batch);
-    return { correct, count };
-  }
-
   /**
    * The task's metric sums over samples [start, end) (shared/losses.ts TAIL): right answers for
    * a classifier, ∑ per-sample mean absolute and squared error for a regression; a part of a

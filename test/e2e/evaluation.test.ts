@@ -38,7 +38,7 @@ describe('distributed evaluation', () => {
     const test = await loadDataset(createDatasetFiles().source, 'iris', 'test', done.spec.dataset.testSize);
     const replica = await Replica.create(tf, done.spec);
     replica.setParams(weights);
-    const single = await replica.countCorrect(test, 0, test.size);
+    const single = await replica.evaluate(test, 0, test.size);
     replica.dispose();
     expect(single.count).toBe(30);
     expect(metrics.at(-1)).toMatchObject({ step: STEPS - 1, testAccuracy: single.correct / single.count });
