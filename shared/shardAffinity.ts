@@ -1,10 +1,11 @@
 /**
- * Slices that follow the shards a member already holds. The batch is cut exactly as
- * planSlices cuts it (sizes in proportion to speed, whole ghost-batch units), then:
+ * Slices that follow the shards a member already holds. The batch is first cut as planSlices
+ * cuts it (sizes in proportion to speed, whole ghost-batch units), then:
  *   1. members are ordered along the batch by where the shards they hold lie in it (the
  *      centre of those positions; a member holding none keeps its last place);
- *   2. each cut between two slices moves to the nearest shard-run boundary (rounded to a
- *      ghost-batch unit) when that is within a third of the smaller neighbour's share.
+ *   2. the cuts are placed (placeCuts) to make members fetch as few shards as they can — a
+ *      cut on a shard-run boundary, a member on the runs of shards it holds — while no
+ *      member computes more than (1 + CUT_SLACK) × its proportional share.
  * Positions never move: a sample keeps its place in the global batch (its dropout mask, its
  * ghost batch); only who computes which contiguous range changes — which the ring's sum is
  * indifferent to up to float rounding, as for any change of speeds or members.
@@ -21,7 +22,14 @@ export interface AffinityMember {
   lastCentre?: number;
 }
 
-export function planSlicesNear(batchSize: number, members: readonly AffinityMember[], runs: readonly ShardRun[], o: { granularity?: number } = {}): Slice[] {
+/**
+ * How much longer than its proportional share a member's slice may be (0.25: at most 1.25×
+ * its share, so a step's predicted time grows by at most a quarter) to keep a cut on a shard
+ * boundary or a member on the shards it holds.
+ */
+export const CUT_SLACK = 0.25;
+
+export function planSlicesNear(batchSize: number, members: readonly AffinityMember[], runs: readonly ShardRun[], o: { granularity?: number; slack?: number } = {}): Slice[] {
   const base = planSlices(batchSize, members.map((m) => ({ peerId: m.peerId, weight: m.weight })), o);
   if (base.length <= 1 || runs.length <= 1) return base;
   const g = Math.max(1, Math.floor(o.granularity ?? 1));
@@ -47,18 +55,69 @@ export function planSlicesNear(batchSize: number, members: readonly AffinityMemb
     .sort((x, y) => x.k - y.k || x.i - y.i)
     .map(({ m }) => m);
   const idle = members.filter((m) => count.get(m.peerId)! === 0);
-  // 2. snap the cuts to shard-run boundaries
-  const bounds = [...new Set(runs.map((r) => Math.min(batchSize, Math.round(r.start / g) * g)))].sort((a, b) => a - b);
-  const cuts = [0];
-  for (const m of ordered) cuts.push(cuts.at(-1)! + count.get(m.peerId)!);
-  for (let i = 1; i < cuts.length - 1; i++) {
-    const c = cuts[i]!;
-    const tol = Math.floor(Math.min(cuts[i]! - cuts[i - 1]!, cuts[i + 1]! - cuts[i]!) / 3);
-    const near = bounds.reduce((best, b) => (Math.abs(b - c) < Math.abs(best - c) ? b : best), bounds[0]!);
-    // keep every slice non-empty and the cuts in order
-    if (Math.abs(near - c) <= tol && near > cuts[i - 1]! && near < cuts[i + 1]!) cuts[i] = near;
-  }
+  // 2. place the cuts: fewest shards fetched, within the step-time slack
+  const cuts = placeCuts(batchSize, ordered.map((m) => ({ count: count.get(m.peerId)!, held: m.held })), runs, g, o.slack ?? CUT_SLACK);
   const out: Slice[] = ordered.map((m, i) => ({ peerId: m.peerId, start: cuts[i]!, count: cuts[i + 1]! - cuts[i]! }));
   for (const m of idle) out.push({ peerId: m.peerId, start: batchSize, count: 0 });
   return out;
+}
+
+interface CutMember {
+  /** its proportional share (planSlices' count) */
+  count: number;
+  held: ReadonlySet<number>;
+}
+
+/**
+ * The cuts [0, c1, …, B] for members in this order: each slice non-empty and at most
+ * (1 + slack) × the member's share, chosen to minimise (a) the shards members must fetch (a
+ * shard a slice touches that its member does not hold; a cut inside a run makes both sides
+ * touch it), then (b) the distance of the cuts from the proportional ones. Cuts lie on run
+ * starts (rounded to the granularity) or on the proportional cuts, which are always feasible.
+ * A dynamic programme over (member, cut position): O(members × positions × reach).
+ */
+export function placeCuts(batchSize: number, ms: readonly CutMember[], runs: readonly ShardRun[], g: number, slack: number): number[] {
+  const base = [0];
+  for (const m of ms) base.push(base.at(-1)! + m.count);
+  const pos = [...new Set([...base, ...runs.map((r) => Math.min(batchSize, Math.round(r.start / g) * g))])].sort((a, b) => a - b);
+  const C = pos.length;
+  const M = ms.length;
+  // (fetches, drift) folded into one number: a fetch outweighs any drift
+  const BIG = 4 * batchSize * (M + 1);
+  let f = new Float64Array(C).fill(Infinity);
+  f[0] = 0;
+  const back: Int32Array[] = [];
+  for (let k = 0; k < M; k++) {
+    const m = ms[k]!;
+    const cap = Math.max(m.count, Math.floor((1 + slack) * m.count));
+    const next = new Float64Array(C).fill(Infinity);
+    const from = new Int32Array(C).fill(-1);
+    for (let i = 0; i < C; i++) {
+      if (f[i] === Infinity) continue;
+      // walk the slice's end rightwards, counting the unheld shards it touches
+      const unheld = new Set<number>();
+      let r = 0;
+      for (let j = i + 1; j < C && pos[j]! - pos[i]! <= cap; j++) {
+        for (; r < runs.length && runs[r]!.start < pos[j]!; r++) {
+          const run = runs[r]!;
+          if (run.start + run.count > pos[i]! && !m.held.has(run.shard)) unheld.add(run.shard);
+        }
+        if (k === M - 1 && j !== C - 1) continue;
+        const cost = f[i]! + unheld.size * BIG + Math.abs(pos[j]! - base[k + 1]!);
+        if (cost < next[j]!) {
+          next[j] = cost;
+          from[j] = i;
+        }
+      }
+    }
+    back.push(from);
+    f = next;
+  }
+  if (!(f[C - 1]! < Infinity)) return base;
+  const cuts = [batchSize];
+  for (let k = M - 1, j = C - 1; k >= 0; k--) {
+    j = back[k]![j]!;
+    cuts.unshift(pos[j]!);
+  }
+  return cuts;
 }

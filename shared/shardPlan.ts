@@ -78,7 +78,7 @@ export class ShardPlan implements SamplePlan {
   readonly size: number;
   private readonly starts: number[];
   private readonly passes = new Map<number, Pass>();
-  private lastLayout: { step: number; idx: Uint32Array; shard: Uint32Array } | null = null;
+  private lastLayout: { step: number; idx: Uint32Array; shard: Uint32Array; lane: Uint8Array } | null = null;
 
   /** `counts`: train samples per shard, in dataset order (train indices are numbered shard after shard) */
   constructor(
@@ -127,7 +127,7 @@ export class ShardPlan implements SamplePlan {
   }
 
   /** Global batch `step` in its lane-major layout: sample and shard per position. */
-  layout(step: number): { idx: Uint32Array; shard: Uint32Array } {
+  layout(step: number): { idx: Uint32Array; shard: Uint32Array; lane: Uint8Array } {
     if (this.lastLayout?.step === step) return this.lastLayout;
     const B = this.batchSize;
     const items: { pos: number; lane: number; idx: number; shard: number }[] = [];
@@ -139,7 +139,7 @@ export class ShardPlan implements SamplePlan {
       items.push({ pos, lane: P.lane[at]!, idx: P.walk[at]!, shard: P.shard[at]! });
     }
     items.sort((a, b) => a.lane - b.lane || a.pos - b.pos);
-    const out = { step, idx: Uint32Array.from(items, (t) => t.idx), shard: Uint32Array.from(items, (t) => t.shard) };
+    const out = { step, idx: Uint32Array.from(items, (t) => t.idx), shard: Uint32Array.from(items, (t) => t.shard), lane: Uint8Array.from(items, (t) => t.lane) };
     this.lastLayout = out;
     return out;
   }
@@ -167,3 +167,34 @@ export class ShardPlan implements SamplePlan {
     return [...new Set(shard.subarray(start, start + count))];
   }
 }
+
+/**
+ * The shards a member computing positions [start, start + count) of batch `step` will read in
+ * the next `ahead` steps, as far as the plan alone tells. Inside a window a lane keeps its
+ * shard and its place in the batch, and the coordinator keeps a member on the shards it holds,
+ * so a member keeps its lanes: those its slice covers at least half of, or that make up at
+ * least half of its slice. A new window brings a new shard into each lane — those of the kept
+ * lanes are the member's next shards. (By lane, not by position: a lane that runs out early
+ * shifts the others' positions, and prefetching by position then fetches a neighbour's shard.)
+ */
+export function upcomingShards(plan: ShardPlan, step: number, start: number, count: number, ahead: number): number[] {
+  if (count <= 0 || ahead <= 0) return [];
+  const { lane } = plan.layout(step);
+  const inBatch = new Map<number, number>();
+  const inSlice = new Map<number, number>();
+  lane.forEach((l, i) => {
+    inBatch.set(l, (inBatch.get(l) ?? 0) + 1);
+    if (i >= start && i < start + count) inSlice.set(l, (inSlice.get(l) ?? 0) + 1);
+  });
+  const mine = new Set([...inSlice].filter(([l, n]) => 2 * n >= inBatch.get(l)! || 2 * n >= count).map(([l]) => l));
+  const out: number[] = [];
+  for (let k = 1; k <= ahead; k++) {
+    const next = plan.layout(step + k);
+    next.lane.forEach((l, i) => {
+      const s = next.shard[i]!;
+      if (mine.has(l) && !out.includes(s)) out.push(s);
+    });
+  }
+  return out;
+}
+

@@ -10,7 +10,7 @@ import { asWorkerDataset, decodeShard, standardizeFeatures, prod, TEST_EVERY, ty
 import type { Dataset, Split } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { ShardCache } from '../../shared/shardCache.ts';
-import { ShardPlan, trainCounts, type SamplePlan } from '../../shared/shardPlan.ts';
+import { ShardPlan, trainCounts, upcomingShards, type SamplePlan } from '../../shared/shardPlan.ts';
 import { samplePlanFor } from '../../shared/samplePlan.ts';
 import type { DataFeed, FeedStats } from './dataFeed.ts';
 
@@ -131,15 +131,8 @@ export class ShardFeed implements DataFeed {
   prefetch(step: number, start: number, count: number): void {
     const k = this.d.prefetchSteps ?? 2;
     if (!(this.plan instanceof ShardPlan) || k <= 0 || count <= 0) return;
-    // the runs the slice mostly covers: an edge run it only touches may well go to a neighbour
-    // once speeds move the cut (the coordinator snaps cuts to shard boundaries)
-    const want: number[] = [];
-    for (let i = 1; i <= k; i++) {
-      for (const r of this.plan.runs(step + i)) {
-        const overlap = Math.min(start + count, r.start + r.count) - Math.max(start, r.start);
-        if (2 * overlap >= Math.min(r.count, count) && !want.includes(r.shard)) want.push(r.shard);
-      }
-    }
+    // the shards of the lanes the slice keeps (shared/shardPlan.ts upcomingShards)
+    const want = upcomingShards(this.plan, step, start, count, k);
     for (const s of want) {
       if (this.memory.has(s) || this.loading.has(s) || this.prefetching >= 4) continue;
       this.prefetching++;

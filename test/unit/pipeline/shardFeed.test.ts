@@ -108,16 +108,30 @@ describe('ShardFeed', () => {
     expect(cache.stats().evictions).toBeGreaterThan(0);
   });
 
-  it('prefetch fetches the next steps\' shards of the slice before they are asked for', async () => {
-    const { meta, files } = await dataset(Array.from({ length: 16 }, () => 40));
+  it('prefetch fetches the next steps\' shards of the slice\'s lanes before they are asked for, and no other', async () => {
+    const { meta, files } = await dataset(Array.from({ length: 24 }, () => 40));
     const { f, fetched } = await feed(meta, files, { prefetchSteps: 2 });
     const plan = f.plan as ShardPlan;
-    await f.take('train', plan.indices(0, 0, 10));
-    f.prefetch(0, 0, 10);
-    const next = new Set([...plan.shardsOf(1, 0, 10), ...plan.shardsOf(2, 0, 10)].map((s) => meta.shards[s]!.hash));
-    await vi.waitFor(() => expect([...next].every((h) => fetched.includes(h))).toBe(true));
+    // the positions of lanes 0 and 1 in a batch: the slice a member keeps while a window lasts
+    const lanes01 = (step: number) => {
+      const { lane } = plan.layout(step);
+      const n = lane.filter((l) => l <= 1).length;
+      return { start: 0, count: n };
+    };
+    const s0 = lanes01(0);
+    await f.take('train', plan.indices(0, s0.start, s0.count));
+    const first = fetched.length;
+    f.prefetch(0, s0.start, s0.count);
+    const want = new Set([1, 2].flatMap((k) => { const s = lanes01(k); return plan.shardsOf(k, s.start, s.count); }).map((s) => meta.shards[s]!.hash));
+    await vi.waitFor(() => expect([...want].every((h) => fetched.includes(h))).toBe(true));
+    // nothing outside those lanes
+    const took = new Set(plan.shardsOf(0, s0.start, s0.count).map((s) => meta.shards[s]!.hash));
+    expect(fetched.slice(first).every((h) => want.has(h) && !took.has(h))).toBe(true);
     const before = fetched.length;
-    await f.take('train', plan.indices(1, 0, 10));
+    for (const k of [1, 2]) {
+      const s = lanes01(k);
+      await f.take('train', plan.indices(k, s.start, s.count));
+    }
     expect(fetched.length).toBe(before); // nothing left to fetch
   });
 });
