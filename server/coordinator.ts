@@ -227,6 +227,11 @@ export class Coordinator implements PolicyView {
     this.holdings?.report(id, held);
   }
 
+  /** Each member's ranges of test samples in shards it holds (a stored dataset), else null: equal parts. */
+  evalParts(ids: readonly string[]): ReadonlyMap<string, [number, number][]> | null {
+    return this.holdings?.evalParts(ids) ?? null;
+  }
+
   /** Any message from a member counts as a heartbeat. */
   touch(id: string) {
     const m = this.members.get(id);
@@ -387,7 +392,7 @@ export class Coordinator implements PolicyView {
     }
     this.lastCommitHash = first.paramHash;
     const evalStep = this.spec.evalEvery > 0 && (o.step + 1) % this.spec.evalEvery === 0;
-    const ev = evalStep ? new Evaluation(o.ring) : null;
+    const ev = evalStep ? new Evaluation(o.ring, this.evalParts(o.ring)) : null;
     if (ev) {
       this.evals.set(o.step, ev);
       for (const s of this.evals.keys()) if (this.evals.size > 16) this.evals.delete(s);

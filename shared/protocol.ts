@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 import { parseWith } from './parse.ts';
 
-export const PROTOCOL_VERSION = 4; // 4: shards, unit-failed, predict-model, unit, units-done, serve; regression sums in reduced/eval
+export const PROTOCOL_VERSION = 5; // 4: shards, unit-failed, predict-model, unit, units-done, serve; regression sums in reduced/eval; 5: evalPart ranges
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 /**
@@ -17,6 +17,8 @@ export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
  * (server/uploads.ts): only the member asked for them holds the one-time upload id.
  */
 export const MAX_SOCKET_MESSAGE_BYTES = 256 * 1024;
+/** an evaluation part names at most this many ranges of test samples */
+export const EVAL_RANGES_MAX = 512;
 /** a `shards` report names at most this many shards, each by its index in the dataset's list */
 export const MAX_HELD_SHARDS = 4096;
 export const MAX_SHARD_INDEX = 0xfffff;
@@ -49,13 +51,29 @@ const evalCounts = z.object({
   sqErr: z.number().finite().min(0).optional(),
 });
 export type EvalCounts = z.output<typeof evalCounts>;
-/** Part `index` of `of` equal parts of the test set, in sample order (every member holds the same test set). */
-export const evalPartSchema = z.object({ index: z.number().int().min(0), of: z.number().int().min(1).max(4096) }).refine((p) => p.index < p.of, 'index must be below of');
+/**
+ * Part `index` of `of` parts of the test set: without `ranges`, the index-th of `of` equal
+ * parts in sample order (every member holds the same test set); with `ranges`, exactly those
+ * [start, end) ranges of test samples — for a stored dataset the coordinator hands each member
+ * the test samples of shards it already holds (server/coordinator/evalParts.ts). Either way
+ * the parts of one evaluation cover the test set once.
+ */
+export const evalPartSchema = z.object({
+  index: z.number().int().min(0),
+  of: z.number().int().min(1).max(4096),
+  ranges: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(([a, b]) => a < b, 'a range must be non-empty')).max(EVAL_RANGES_MAX).optional(),
+}).refine((p) => p.index < p.of, 'index must be below of');
 export type EvalPart = z.output<typeof evalPartSchema>;
 
-/** The samples [start, end) of part `p` of a test set of `size`. */
+/** The samples [start, end) of part `p` of a test set of `size`, as equal parts (`ranges` aside). */
 export function evalRange(size: number, p: EvalPart): { start: number; end: number } {
   return { start: Math.floor((p.index * size) / p.of), end: Math.floor(((p.index + 1) * size) / p.of) };
+}
+
+/** The ranges of test samples part `p` scores, within a test set of `size`. */
+export function evalRanges(size: number, p: EvalPart): { start: number; end: number }[] {
+  if (!p.ranges) return [evalRange(size, p)];
+  return p.ranges.map(([a, b]) => ({ start: Math.min(a, size), end: Math.min(b, size) })).filter((r) => r.end > r.start);
 }
 
 export const workerInfoSchema = z.object({

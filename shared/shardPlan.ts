@@ -65,6 +65,26 @@ export function locateTrain(shards: readonly { start: number; count: number }[],
   throw new RangeError(`train sample ${k} is outside the dataset`);
 }
 
+/**
+ * Test samples per shard, in dataset order, for the first `limit` test samples (0: all): the
+ * test split's counterpart of trainCounts (test sample k lies in the shard where the running
+ * sum of these passes k).
+ */
+export function testCounts(shards: readonly { start: number; count: number }[], limit = 0): number[] {
+  let left = limit > 0 ? limit : Infinity;
+  return shards.map(({ start, count }) => {
+    const n = Math.min(left, Math.floor((start + count) / TEST_EVERY) - Math.floor(start / TEST_EVERY));
+    left -= n;
+    return n;
+  });
+}
+
+/** The test split as runs of test-sample indices [start, start + count), one shard each (empty shards left out). */
+export function testRuns(shards: readonly { start: number; count: number }[], limit = 0): ShardRun[] {
+  let at = 0;
+  return testCounts(shards, limit).flatMap((count, shard) => ((at += count), count > 0 ? [{ shard, start: at - count, count }] : []));
+}
+
 interface Pass {
   /** train sample per walk position */
   walk: Uint32Array;

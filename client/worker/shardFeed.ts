@@ -10,7 +10,7 @@ import { asWorkerDataset, decodeShard, standardizeFeatures, prod, TEST_EVERY, ty
 import type { Dataset, Split } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { ShardCache } from '../../shared/shardCache.ts';
-import { ShardPlan, trainCounts, upcomingShards, type SamplePlan } from '../../shared/shardPlan.ts';
+import { ShardPlan, testCounts, trainCounts, upcomingShards, type SamplePlan } from '../../shared/shardPlan.ts';
 import { samplePlanFor } from '../../shared/samplePlan.ts';
 import type { DataFeed, FeedStats } from './dataFeed.ts';
 
@@ -35,15 +35,6 @@ interface Decoded {
   bytes: number;
 }
 
-function testCounts(shards: readonly { start: number; count: number }[], limit: number): number[] {
-  let left = limit > 0 ? limit : Infinity;
-  return shards.map(({ start, count }) => {
-    const n = Math.min(left, Math.floor((start + count) / TEST_EVERY) - Math.floor(start / TEST_EVERY));
-    left -= n;
-    return n;
-  });
-}
-
 const prefix = (xs: number[]) => {
   let at = 0;
   return xs.map((c) => ((at += c), at - c));
@@ -60,7 +51,7 @@ export class ShardFeed implements DataFeed {
   private readonly loading = new Map<number, Promise<Decoded>>();
   private memoryUsed = 0;
   private prefetching = 0;
-  private readonly s = { fetched: 0, fetchedBytes: 0, cacheHits: 0, hashMismatches: 0, peakMemoryBytes: 0 };
+  private readonly s = { fetched: 0, fetchedBytes: 0, cacheHits: 0, hashMismatches: 0, peakMemoryBytes: 0, evalFetched: 0, evalFetchedBytes: 0, evictions: 0 };
 
   constructor(private readonly d: ShardFeedDeps) {
     const { meta, spec } = d;
@@ -101,7 +92,7 @@ export class ShardFeed implements DataFeed {
     const n = indices.length;
     const where = Array.from(indices, (i) => this.locate(split, i));
     const shards = [...new Set(where.map((w) => w.shard))];
-    const loaded = new Map(await Promise.all(shards.map(async (s) => [s, await this.load(s)] as const)));
+    const loaded = new Map(await Promise.all(shards.map(async (s) => [s, await this.load(s, split)] as const)));
     const F = prod(meta.featureShape);
     const tShape = meta.task === 'classification' ? [] : (meta.targetShape ?? [1]);
     const T = meta.task === 'classification' ? 1 : prod(tShape);
@@ -144,12 +135,13 @@ export class ShardFeed implements DataFeed {
     return this.d.cache.keys().map((h) => this.byHash.get(h)).filter((i): i is number => i !== undefined).sort((a, b) => a - b).slice(0, 4096);
   }
 
-  stats(): FeedStats {
-    return { ...this.s, memoryBytes: this.memoryUsed };
+  /** FeedStats, and of those fetches the ones a test read (an evaluation part) made */
+  stats(): FeedStats & { evalFetched: number; evalFetchedBytes: number; evictions: number } {
+    return { ...this.s, evictions: this.d.cache.stats().evictions, memoryBytes: this.memoryUsed };
   }
 
   /** The shard, decoded: from memory, the cache, or the server (one load per shard at a time). */
-  private load(index: number): Promise<Decoded> {
+  private load(index: number, split: Split = 'train'): Promise<Decoded> {
     const hit = this.memory.get(index);
     if (hit) {
       this.memory.delete(index);
@@ -158,13 +150,13 @@ export class ShardFeed implements DataFeed {
     }
     let p = this.loading.get(index);
     if (!p) {
-      p = this.fetchVerified(index).then((bytes) => this.keep(index, bytes)).finally(() => this.loading.delete(index));
+      p = this.fetchVerified(index, split).then((bytes) => this.keep(index, bytes)).finally(() => this.loading.delete(index));
       this.loading.set(index, p);
     }
     return p;
   }
 
-  private async fetchVerified(index: number): Promise<Uint8Array> {
+  private async fetchVerified(index: number, split: Split): Promise<Uint8Array> {
     const { hash } = this.d.meta.shards[index]!;
     const cached = await this.d.cache.get(hash);
     if (cached) {
@@ -179,6 +171,10 @@ export class ShardFeed implements DataFeed {
       const bytes = await this.d.fetchShard(hash);
       this.s.fetched++;
       this.s.fetchedBytes += bytes.length;
+      if (split === 'test') {
+        this.s.evalFetched++;
+        this.s.evalFetchedBytes += bytes.length;
+      }
       got = await this.d.sha256Hex(bytes);
       if (got === hash) {
         await this.d.cache.put(hash, bytes).catch(() => false);

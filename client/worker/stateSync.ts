@@ -4,7 +4,8 @@
  * checkpoint, and the final weights reported and uploaded when the job is done.
  */
 import { evalCounts } from '../../shared/losses.ts';
-import { evalRange, type EvalPart } from '../../shared/protocol.ts';
+import type { EvalPart } from '../../shared/protocol.ts';
+import { scorePart } from './evalPart.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { createOptimizer } from '../../shared/optimizer.ts';
 import { decodeState, encodeState } from '../../shared/stateCodec.ts';
@@ -86,9 +87,7 @@ export class StateSync {
     if (!this.finalSent) {
       this.finalSent = true;
       // only this tab's part of the test set: the coordinator sums the finishers' counts
-      const part = evalPart ? evalRange(this.job.feed.testSize, evalPart) : null;
-      const read = part ? await this.job.feed.range('test', part.start, part.end) : null;
-      const ev = read ? evalCounts(replica.loss.task, await replica.evaluate(read.ds, read.start, read.end)) : null;
+      const ev = evalPart ? evalCounts(replica.loss.task, await scorePart(this.job, evalPart)) : null;
       const paramHash = replica.stateHash();
       const testAccuracy = ev && ev.count > 0 && replica.loss.task !== 'regression' ? ev.correct / ev.count : null;
       this.io.set({ state: 'done', testAccuracy, paramHash, detail: `finished at step ${step}`, feed: this.job.feed.stats() });

@@ -3,7 +3,8 @@
  * vector, all-reduce it around the ring, report the hash, and apply the update only when
  * the coordinator commits the step (then evaluate, when asked).
  */
-import { evalRange, type EvalPart } from '../../shared/protocol.ts';
+import type { EvalPart } from '../../shared/protocol.ts';
+import { scorePart } from './evalPart.ts';
 import { TabswarmError, errorCode } from '../../shared/errors.ts';
 import { hashFloat32 } from '../../shared/hash.ts';
 import { ErrorFeedback } from '../../shared/codec.ts';
@@ -173,9 +174,7 @@ export class StepRunner {
     this.io.set({ step: step + 1, loss: count > 0 ? p.vec[T + TAIL.loss]! / count : null, samplesDone: view.samplesDone + Math.round(mySlice), paramHash: replica.stateHash(), detail: `committed step ${step}` });
     if (evalPart) {
       // this tab's part of the test set; the coordinator sums every part's counts
-      const part = evalRange(this.job.feed.testSize, evalPart);
-      const { ds, start, end } = await this.job.feed.range('test', part.start, part.end);
-      const ev = evalCounts(replica.loss.task, await replica.evaluate(ds, start, end));
+      const ev = evalCounts(replica.loss.task, await scorePart(this.job, evalPart));
       if (ev.count > 0 && replica.loss.task !== 'regression') this.io.set({ testAccuracy: ev.correct / ev.count });
       this.io.set({ feed: this.job.feed.stats() });
       this.io.send({ type: 'eval', step, ...ev });

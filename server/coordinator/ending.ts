@@ -26,6 +26,8 @@ export interface EndingHost {
   uploadId(peerId: string, kind: UploadKind, step: number): string;
   /** why the weights are not the final ones */
   failure: string | null;
+  /** each finisher's ranges of test samples (a stored dataset: those in shards it holds); null: equal parts */
+  evalParts(ids: readonly string[]): ReadonlyMap<string, [number, number][]> | null;
 }
 
 export class JobEnding {
@@ -39,7 +41,8 @@ export class JobEnding {
     private readonly onParams: (step: number, paramHash: string, params: Float32Array) => void = () => {},
   ) {
     this.round = new FinalRound(step, new Set(finishers.map((m) => m.id)));
-    this.evaluation = new Evaluation(finishers.map((m) => m.id));
+    const ids = finishers.map((m) => m.id);
+    this.evaluation = new Evaluation(ids, host.evalParts(ids));
     const first = finishers[0];
     for (const m of finishers) if (m !== first) host.send(m.id, { type: 'done', step, upload: false, evalPart: this.evaluation.partOf(m.id) });
     if (first) this.ask(first.id);

@@ -1,6 +1,7 @@
 /**
  * Distributed evaluation: the test set is cut into equal parts in sample order (every member
- * holds the same test set, so part i of n is the same samples everywhere), one per member, and
+ * holds the same test set, so part i of n is the same samples everywhere) — or, for a stored
+ * dataset, into the test samples of the shards each member holds (evalParts.ts) — one per member, and
  * the members' counts of right answers are summed — whole numbers, so the sum is exactly what
  * one process scoring the same weights would count. Each member scores 1/N of the set instead
  * of all of it. A member that goes before it reports leaves the evaluation incomplete: no
@@ -19,14 +20,17 @@ export interface EvalTotal {
 export class Evaluation {
   readonly parts = new Map<string, number>();
   readonly reports = new Map<string, EvalTotal>();
-  constructor(members: readonly string[]) {
+  /** `ranges`: each member's ranges of test samples (evalParts.ts); without, equal parts in sample order */
+  constructor(members: readonly string[], private readonly ranges: ReadonlyMap<string, [number, number][]> | null = null) {
     members.forEach((id, i) => this.parts.set(id, i));
   }
 
   /** the part of the test set `id` scores */
   partOf(id: string): EvalPart | null {
     const index = this.parts.get(id);
-    return index === undefined ? null : { index, of: this.parts.size };
+    if (index === undefined) return null;
+    const ranges = this.ranges?.get(id);
+    return ranges ? { index, of: this.parts.size, ranges } : { index, of: this.parts.size };
   }
 
   /** false when `id` has no part or already answered */

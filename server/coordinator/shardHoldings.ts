@@ -7,6 +7,7 @@
  */
 import type { Slice } from '../../shared/batchPlan.ts';
 import { planSlicesNear } from '../../shared/shardAffinity.ts';
+import { planEvalParts } from './evalParts.ts';
 import type { ShardRun } from '../../shared/shardPlan.ts';
 
 export interface ShardLayout {
@@ -14,6 +15,8 @@ export interface ShardLayout {
   count: number;
   /** global batch `step` as runs of one shard each */
   runs(step: number): ShardRun[];
+  /** the job's test split as runs of test-sample indices, one shard each */
+  tests?: readonly ShardRun[];
 }
 
 export class ShardHoldings {
@@ -34,6 +37,11 @@ export class ShardHoldings {
     const given = this.given.get(id) ?? new Set<number>();
     const claimed = this.claimed.get(id);
     return claimed ? new Set([...given].filter((s) => claimed.has(s))) : given;
+  }
+
+  /** Each member's ranges of test samples: the test samples of shards it holds, where it can (null: equal parts). */
+  evalParts(ids: readonly string[]): Map<string, [number, number][]> | null {
+    return this.layout.tests ? planEvalParts(ids, (id) => this.believed(id), this.layout.tests) : null;
   }
 
   /** The slices of `step`, following holdings; records what each member is given. */
