@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Page } from 'playwright';
@@ -87,13 +88,21 @@ export interface DataRunOptions {
 }
 
 export interface TabFigures {
-  /** dataset bytes in response bodies this tab received */
+  /** dataset bytes in response bodies this tab received (training and evaluation) */
   fetchedBytes: number;
+  /** of those, the responses for the test split (the shipped test files; for shards: see evalShards) */
+  evalWireBytes: number;
   /** the most JS heap the page used (performance.memory, sampled each second) */
   peakHeapBytes: number;
   /** the most decoded samples (floats) the worker held at once */
   peakSamplesBytes: number;
   shardsFetched: number;
+  /** shards fetched by a test read (this tab's evaluation part), and their bytes as decoded */
+  evalShards: number;
+  evalShardBytes: number;
+  /** shards read from the tab's persistent cache (not the network), and entries it evicted */
+  cacheHits: number;
+  evictions: number;
 }
 
 export interface DataRunResult {
@@ -102,12 +111,15 @@ export interface DataRunResult {
   medianStepMs: number;
   steps: number;
   finalLoss: number | null;
+  /** the machine's 1-minute load average before and after the run */
+  loadavg: [number, number];
 }
 
-type Hook = { state: string; peerId: string; feed: { fetched: number; peakMemoryBytes: number } | null };
+type Hook = { state: string; peerId: string; feed: { fetched: number; peakMemoryBytes: number; evalFetched?: number; evalFetchedBytes?: number; cacheHits?: number; evictions?: number } | null };
 
 export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
   const url = o.server.url;
+  const load0 = loadavg()[0]!;
   const r = await fetch(`${url}/api/jobs`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -125,11 +137,15 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
   try {
     for (let i = 0; i < o.tabs; i++) {
       const page = await (await workerContext(browser)).newPage();
-      const f: TabFigures = { fetchedBytes: 0, peakHeapBytes: 0, peakSamplesBytes: 0, shardsFetched: 0 };
+      const f: TabFigures = { fetchedBytes: 0, evalWireBytes: 0, peakHeapBytes: 0, peakSamplesBytes: 0, shardsFetched: 0, evalShards: 0, evalShardBytes: 0, cacheHits: 0, evictions: 0 };
       figures.push(f);
       page.on('requestfinished', (req) => {
         if (!/\/(api\/)?datasets\//.test(req.url())) return;
-        void req.sizes().then((s) => (f.fetchedBytes += s.responseBodySize)).catch(() => {});
+        const test = /t10k|test-(images|labels)/.test(req.url());
+        void req.sizes().then((s) => {
+          f.fetchedBytes += s.responseBodySize;
+          if (test) f.evalWireBytes += s.responseBodySize;
+        }).catch(() => {});
       });
       const q = `&backend=cpu${o.prefetch ? '' : '&prefetch=0'}${o.cacheMb !== undefined ? `&cacheMb=${o.cacheMb}` : ''}`;
       await page.goto(`${job.joinUrl}${q}`);
@@ -153,11 +169,16 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
       const h = await pages[i]!.evaluate(() => (window as unknown as { __tabswarm?: Hook }).__tabswarm ?? null);
       figures[i]!.peakSamplesBytes = h?.feed?.peakMemoryBytes ?? 0;
       figures[i]!.shardsFetched = h?.feed?.fetched ?? 0;
+      figures[i]!.evalShards = h?.feed?.evalFetched ?? 0;
+      figures[i]!.evalShardBytes = h?.feed?.evalFetchedBytes ?? 0;
+      figures[i]!.cacheHits = h?.feed?.cacheHits ?? 0;
+      figures[i]!.evictions = h?.feed?.evictions ?? 0;
     }
     const { metrics } = (await (await fetch(`${url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { at: number; stepMs: number; loss: number }[] };
     const steady = metrics.slice(3);
     const spanMs = steady.length > 1 ? steady.at(-1)!.at - steady[0]!.at : NaN;
-    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null };
+    const load = [load0, loadavg()[0]!].map((x) => Number(x.toFixed(2))) as [number, number];
+    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null, loadavg: load };
   } finally {
     timer.forEach(clearInterval);
     await browser.close();

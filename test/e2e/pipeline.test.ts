@@ -79,6 +79,13 @@ describe('distributed input pipeline', () => {
     const weights = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth)).arrayBuffer());
     const ref = await trainReference(done.spec, createDatasetFiles(server.datasets).source, STEPS);
     expect(maxAbsDiff(weights, ref.params)).toBeLessThanOrEqual(1e-4);
+    // the final evaluation: each tab scored the test samples of the shards it holds (ranges of
+    // the test set, not equal parts); summed, the parts score the whole test set as one process does
+    const scored = await waitFor('the final evaluation', async () => {
+      const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
+      return v.testAccuracy !== null ? v : null;
+    }, 60_000, 200);
+    expect(scored.testAccuracy).toBe(ref.testAccuracy);
 
     // what each tab may have read: the shards of the batches it trained (and 2 steps of prefetch
     // beyond), and those holding the first TEST test samples (its evaluation part)
