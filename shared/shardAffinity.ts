@@ -96,7 +96,14 @@ export function placeCuts(batchSize: number, ms: readonly CutMember[], runs: rea
       if (f[i] === Infinity) continue;
       // walk the slice's end rightwards, counting the unheld shards it touches
       const unheld = new Set<number>();
-      let r = 0;
+      // the first run that ends after pos[i] (runs are in position order)
+      let lo = 0;
+      for (let hi = runs.length; lo < hi;) {
+        const mid = (lo + hi) >> 1;
+        if (runs[mid]!.start + runs[mid]!.count <= pos[i]!) lo = mid + 1;
+        else hi = mid;
+      }
+      let r = lo;
       for (let j = i + 1; j < C && pos[j]! - pos[i]! <= cap; j++) {
         for (; r < runs.length && runs[r]!.start < pos[j]!; r++) {
           const run = runs[r]!;
