@@ -386,6 +386,7 @@ export class Coordinator implements PolicyView {
       // speed as the server saw it: from the step's opening to the member's `computed`
       const ms = (o.computedAt.get(pid) ?? now) - o.openedAt;
       if (ms > 0 && slice.count > 0) {
+        this.holdings?.observe(pid, ms);
         const sps = Math.min((slice.count / ms) * 1000, MAX_CLAIMED_SPEED);
         m.samplesPerSec = m.samplesPerSec > 0 ? 0.7 * m.samplesPerSec + 0.3 * sps : sps;
       }

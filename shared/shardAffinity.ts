@@ -27,7 +27,7 @@ export interface AffinityMember {
  * its share, so a step's predicted time grows by at most a quarter) to keep a cut on a shard
  * boundary or a member on the shards it holds.
  */
-export const CUT_SLACK = 0.25;
+export const CUT_SLACK = 1 / 3;
 
 export function planSlicesNear(batchSize: number, members: readonly AffinityMember[], runs: readonly ShardRun[], o: { granularity?: number; slack?: number } = {}): Slice[] {
   const base = planSlices(batchSize, members.map((m) => ({ peerId: m.peerId, weight: m.weight })), o);

@@ -8,6 +8,7 @@
 import type { Slice } from '../../shared/batchPlan.ts';
 import { planSlicesNear } from '../../shared/shardAffinity.ts';
 import { planEvalParts } from './evalParts.ts';
+import { ShareControl } from './shareControl.ts';
 import type { ShardRun } from '../../shared/shardPlan.ts';
 
 export interface ShardLayout {
@@ -23,8 +24,8 @@ export class ShardHoldings {
   private readonly given = new Map<string, Set<number>>();
   private readonly claimed = new Map<string, Set<number>>();
   private readonly lastCentre = new Map<string, number>();
-  /** each member's share of the batch, smoothed over steps (see `shares`) */
-  private readonly share = new Map<string, number>();
+  /** each member's share of the batch, steered by its compute times (shareControl.ts) */
+  private readonly control = new ShareControl();
 
   constructor(private readonly layout: ShardLayout) {}
 
@@ -39,16 +40,25 @@ export class ShardHoldings {
     return claimed ? new Set([...given].filter((s) => claimed.has(s))) : given;
   }
 
+  /** A committed step's time from its opening to member `id`'s `computed` (its slice non-empty). */
+  observe(id: string, ms: number) {
+    this.control.observe(id, ms);
+  }
+
   /** Each member's ranges of test samples: the test samples of shards it holds, where it can (null: equal parts). */
   evalParts(ids: readonly string[]): Map<string, [number, number][]> | null {
     return this.layout.tests ? planEvalParts(ids, (id) => this.believed(id), this.layout.tests) : null;
   }
 
-  /** The slices of `step`, following holdings; records what each member is given. */
+  /**
+   * The slices of `step`, following holdings; records what each member is given. `weights`
+   * (speeds) only seed a newcomer's share; then its compute times steer it (shareControl.ts).
+   */
   cut(step: number, members: { peerId: string; weight: number }[], granularity: number, alive: (id: string) => boolean): Slice[] {
-    for (const map of [this.given, this.claimed, this.lastCentre, this.share]) for (const id of map.keys()) if (!alive(id)) map.delete(id);
+    for (const map of [this.given, this.claimed, this.lastCentre]) for (const id of map.keys()) if (!alive(id)) map.delete(id);
+    this.control.forget(alive);
     const runs = this.layout.runs(step);
-    const weights = this.shares(members);
+    const weights = this.control.shares(members);
     const out = planSlicesNear(runs.reduce((a, r) => a + r.count, 0), members.map((m, i) => ({ peerId: m.peerId, weight: weights[i]!, held: this.believed(m.peerId), ...(this.lastCentre.has(m.peerId) ? { lastCentre: this.lastCentre.get(m.peerId)! } : {}) })), runs, { granularity });
     for (const s of out) {
       if (s.count > 0) this.lastCentre.set(s.peerId, s.start + s.count / 2);
@@ -58,28 +68,4 @@ export class ShardHoldings {
     }
     return out;
   }
-
-  /**
-   * The members' weights as smoothed shares of the batch: a step's measured speed swings with
-   * the load (and with the step's own shard fetches), and a share that swings moves the cuts
-   * off the shards their members hold. Each share moves SHARE_ALPHA of the way to the new
-   * proportion per step; a newcomer starts at its proportion. Still proportional to speed over
-   * a few steps — a member that really slows loses its extra work within ~10 steps.
-   */
-  private shares(members: readonly { peerId: string; weight: number }[]): number[] {
-    const w = members.map((m) => (Number.isFinite(m.weight) && m.weight > 0 ? m.weight : 0));
-    const total = w.reduce((a, b) => a + b, 0);
-    if (!(total > 0)) return w;
-    const out = members.map((m, i) => {
-      const now = w[i]! / total;
-      const was = this.share.get(m.peerId);
-      return now === 0 ? 0 : was === undefined ? now : was + SHARE_ALPHA * (now - was);
-    });
-    const sum = out.reduce((a, b) => a + b, 0);
-    members.forEach((m, i) => this.share.set(m.peerId, out[i]! / sum));
-    return out.map((x) => x / sum);
-  }
 }
-
-/** how far a member's smoothed share moves towards its measured proportion per step */
-export const SHARE_ALPHA = 0.2;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ShardHoldings } from '../../../server/coordinator/shardHoldings.ts';
+import { ShareControl } from '../../../server/coordinator/shareControl.ts';
 import { planSlices } from '../../../shared/batchPlan.ts';
 import { mixSeed } from '../../../shared/random.ts';
 import { CUT_SLACK, placeCuts } from '../../../shared/shardAffinity.ts';
@@ -76,48 +77,73 @@ describe('ShardHoldings over an epoch', () => {
     return n - (Math.floor((start + n) / 10) - Math.floor(start / 10));
   });
 
-  /** one pass with 4 members whose measured speeds swing ±`noise` per step; prefetch as the feed does */
+  /**
+   * One pass with 4 alike members: claimed speeds 20× apart, each step's time a fixed 80 ms,
+   * plus its samples at 1.25 ms each ±`noise`, plus 150 ms per shard it had to fetch; prefetch
+   * as the feed does. Returns each member's fraction of the shards read.
+   */
   function epoch(seed: number, noise: number) {
     const plan = new ShardPlan(counts, 512, seed);
     const h = new ShardHoldings({ count: counts.length, runs: (s) => plan.runs(s) });
     const ids = ['a', 'b', 'c', 'd'];
     const r = rng(seed);
-    const speed = ids.map(() => 400 * (0.7 + 0.6 * r()));
+    const claims = ids.map(() => 50 + 950 * r());
     const held = ids.map(() => new Set<number>());
     const steps = Math.floor(plan.size / 512);
     for (let s = 0; s < steps; s++) {
-      const slices = h.cut(s, ids.map((peerId, i) => ({ peerId, weight: speed[i]! })), 1, () => true);
+      const slices = h.cut(s, ids.map((peerId, i) => ({ peerId, weight: claims[i]! })), 1, () => true);
       for (const sl of slices) {
         const i = ids.indexOf(sl.peerId);
-        plan.shardsOf(s, sl.start, sl.count).forEach((x) => held[i]!.add(x));
+        const need = plan.shardsOf(s, sl.start, sl.count);
+        const missed = need.filter((x) => !held[i]!.has(x)).length;
+        need.forEach((x) => held[i]!.add(x));
         upcomingShards(plan, s, sl.start, sl.count, Math.min(2, steps - 1 - s)).forEach((x) => held[i]!.add(x));
         h.report(sl.peerId, [...held[i]!]);
-        // the coordinator's estimate: 0.7 old + 0.3 of this step's (noisy) measure
-        speed[i] = 0.7 * speed[i]! + 0.3 * 400 * (1 + noise * (2 * r() - 1));
+        if (sl.count > 0) h.observe(sl.peerId, 80 + 1.25 * sl.count * (1 + noise * (2 * r() - 1)) + 150 * missed);
       }
     }
     return held.map((x) => x.size / counts.length);
   }
 
-  it('each of 4 members reads at most 1.5/4 of the shards in a pass, speeds swinging ±50 % per step', () => {
-    for (const seed of [1, 2, 3]) for (const f of epoch(seed, 0.5)) expect(f).toBeLessThanOrEqual(1.5 / 4);
+  it('each of 4 members reads at most 1.5/4 of the shards in a pass, step times swinging ±30 %', () => {
+    for (const seed of [1, 2, 3]) for (const f of epoch(seed, 0.3)) expect(f).toBeLessThanOrEqual(1.5 / 4);
   });
 });
 
-describe('ShardHoldings shares', () => {
-  const plan = new ShardPlan(Array.from({ length: 16 }, () => 256), 256, 1);
-  const layout = { count: 16, runs: (s: number) => plan.runs(s) };
-  const share = (h: ShardHoldings, step: number, w: number[]) => h.cut(step, w.map((weight, i) => ({ peerId: 'abcd'[i]!, weight })), 1, () => true).find((s) => s.peerId === 'a')!.count / 256;
+describe('ShareControl', () => {
+  const ids = ['a', 'b', 'c', 'd'];
+  /** `steps` steps of members whose step takes `fixed` ms plus `msPerSample[i]` per sample of a 512 batch; the last shares */
+  function run(claims: number[], msPerSample: number[], steps: number, fixed = 80) {
+    const c = new ShareControl();
+    let shares: number[] = [];
+    for (let s = 0; s < steps; s++) {
+      shares = c.shares(ids.map((peerId, i) => ({ peerId, weight: claims[i]! })));
+      ids.forEach((id, i) => c.observe(id, fixed + msPerSample[i]! * shares[i]! * 512));
+    }
+    return shares;
+  }
 
-  it('a one-step swing in a measured speed moves a share by a fifth of the swing; a lasting change is followed', () => {
-    const h = new ShardHoldings(layout);
-    for (let s = 0; s < 5; s++) share(h, s, [1, 1, 1, 1]);
-    // a's speed doubles for one step: proportion 0.4 instead of 0.25, its share moves ~0.03
-    const spiked = share(h, 5, [2, 1, 1, 1]);
-    expect(spiked).toBeLessThan(0.25 * 1.25 + 1e-9);
-    let last = 0;
-    for (let s = 6; s < 40; s++) last = share(h, s, [2, 1, 1, 1]);
-    expect(Math.abs(last - 0.4)).toBeLessThan(0.4 * CUT_SLACK + 0.01);
+  it('a fixed cost per step and claims 15× apart: alike members end at even shares', () => {
+    const shares = run([917, 350, 60, 673], [1, 1, 1, 1], 60);
+    for (const x of shares) expect(Math.abs(x - 0.25)).toBeLessThan(0.025);
+  });
+
+  it('shares end in proportion to compute speed: a member twice as fast gets twice as much', () => {
+    const shares = run([1, 1, 1, 1], [0.5, 1, 1, 1], 60);
+    expect(shares[0]! / shares[1]!).toBeGreaterThan(1.9);
+    expect(shares[0]! / shares[1]!).toBeLessThan(2.1);
+  });
+
+  it('one slow step moves a share a little; a newcomer starts within [½, 2] × an even share', () => {
+    const c = new ShareControl();
+    const w = ids.map((peerId) => ({ peerId, weight: 1 }));
+    c.shares(w);
+    ids.forEach((id, i) => c.observe(id, i === 0 ? 200 : 100)); // a's step ran twice as long once
+    const after = c.shares(w);
+    expect(after[0]).toBeGreaterThan(0.25 / 1.5);
+    expect(after[0]).toBeLessThan(0.25);
+    const fresh = new ShareControl().shares([{ peerId: 'x', weight: 1000 }, { peerId: 'y', weight: 1 }]);
+    expect(fresh[0]! / fresh[1]!).toBeLessThanOrEqual(4);
   });
 });
 
