@@ -16,7 +16,8 @@ import type { DataFeed, FeedStats } from './dataFeed.ts';
 
 export interface ShardFeedDeps {
   meta: StoredDatasetMeta;
-  spec: { batchSize: number; seed: number; dataset: { trainSize: number; testSize: number }; standardize?: boolean };
+  /** `steps`: the job's last step bounds prefetch (nothing is fetched for steps that never come) */
+  spec: { batchSize: number; seed: number; steps?: number; dataset: { trainSize: number; testSize: number }; standardize?: boolean };
   /** the shard's bytes from the server */
   fetchShard(hash: string): Promise<Uint8Array>;
   sha256Hex(bytes: Uint8Array): Promise<string>;
@@ -120,7 +121,8 @@ export class ShardFeed implements DataFeed {
   }
 
   prefetch(step: number, start: number, count: number): void {
-    const k = this.d.prefetchSteps ?? 2;
+    const steps = this.d.spec.steps;
+    const k = Math.min(this.d.prefetchSteps ?? 2, steps !== undefined ? steps - 1 - step : Infinity);
     if (!(this.plan instanceof ShardPlan) || k <= 0 || count <= 0) return;
     // the shards of the lanes the slice keeps (shared/shardPlan.ts upcomingShards)
     const want = upcomingShards(this.plan, step, start, count, k);
