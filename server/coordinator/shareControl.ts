@@ -9,7 +9,7 @@
  * machine's steps swing that much, a step that fetched a shard runs long once; every swing that
  * moves a cut lands in shards nobody holds), harder beyond. At rest the times are equal, i.e.
  * shares are in proportion to speed. A newcomer starts from its speed's proportion, within
- * [½, 2] × an even share.
+ * [¾, 4/3] × an even share.
  */
 /** how hard a share follows its (log) time ratio per step (1: all the way): within ±SHARE_NOISE, and beyond */
 export const SHARE_GAIN = 0.1;
@@ -19,6 +19,8 @@ export const SHARE_NOISE = Math.log(1.25);
 export const SHARE_AVERAGE = 0.3;
 /** a share changes at most this factor per step (a step's time can be an outlier) */
 export const SHARE_STEP_MAX = 1.5;
+/** a newcomer's share starts within [1/NEWCOMER_MAX, NEWCOMER_MAX] × an even one */
+export const NEWCOMER_MAX = 4 / 3;
 /** no share falls below this fraction of an even one (a member can always show it sped up) */
 export const SHARE_FLOOR = 0.05;
 
@@ -44,9 +46,10 @@ export class ShareControl {
     if (n === 0) return [];
     const w = members.map((m) => (Number.isFinite(m.weight) && m.weight > 0 ? m.weight : 0));
     const total = w.reduce((a, b) => a + b, 0);
-    // a newcomer: its speed's proportion, within [½, 2] × an even share — a claim measured
-    // while other tabs load is far off (15× apart for alike tabs), and the times correct it
-    const s = members.map((m, i) => this.share.get(m.peerId) ?? Math.min(2 / n, Math.max(0.5 / n, total > 0 ? w[i]! / total : 1 / n)));
+    // a newcomer: its speed's proportion, within [¾, 4/3] × an even share — a claim measured
+    // while other tabs load is far off (15× apart for alike tabs: the tab given 2× reads 2× the
+    // shards of the first window), and the times correct it within a few steps
+    const s = members.map((m, i) => this.share.get(m.peerId) ?? Math.min(NEWCOMER_MAX / n, Math.max(1 / NEWCOMER_MAX / n, total > 0 ? w[i]! / total : 1 / n)));
     const times = members.map((m) => this.took.get(m.peerId));
     const seen = times.filter((t): t is number => t !== undefined);
     if (seen.length >= 2) {
