@@ -62,6 +62,9 @@ export function planSlicesNear(batchSize: number, members: readonly AffinityMemb
   return out;
 }
 
+/** members × candidate positions above which placeCuts keeps the proportional cuts */
+export const PLACE_CUTS_BUDGET = 400_000;
+
 interface CutMember {
   /** its proportional share (planSlices' count) */
   count: number;
@@ -82,6 +85,8 @@ export function placeCuts(batchSize: number, ms: readonly CutMember[], runs: rea
   const pos = [...new Set([...base, ...runs.map((r) => Math.min(batchSize, Math.round(r.start / g) * g))])].sort((a, b) => a - b);
   const C = pos.length;
   const M = ms.length;
+  // a swarm of thousands on one batch: the programme's cost (~20 ms at 512 members) is not worth it
+  if (M * C > PLACE_CUTS_BUDGET) return base;
   // (fetches, drift) folded into one number: a fetch outweighs any drift
   const BIG = 4 * batchSize * (M + 1);
   let f = new Float64Array(C).fill(Infinity);
