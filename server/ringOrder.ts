@@ -5,7 +5,17 @@
  *
  * What it knows about links comes from members (their heartbeat's `link`: RTT and whether
  * the selected candidate pair is relayed, for the link to their next ring neighbour), so from
- * strangers. Bounds:
+ * strangers, and only about links in a ring it has formed. That is enough to search, because a
+ * link nobody measured counts as fast (0): when the ring's slowest hop is known to be slow,
+ * the best order leads through unmeasured links, the next heartbeats measure them, and a link
+ * found slow stays in the table after it leaves the ring, so the coordinator does not return
+ * to it. Each reorder of an unchanged membership therefore either reaches a ring with no slow
+ * hop or reveals a slow link it did not know (test/unit/server/ringOrder.test.ts simulates
+ * this). What this cannot see: a host whose own uplink is slow is slow toward every
+ * successor, so no order helps it; ordering helps when particular pairs are slow (relayed,
+ * distant).
+ *
+ * Bounds on what a report can do:
  * - a report counts only for the links of its sender (the gate passes the sender's id as
  *   `from`): it can change only the sender's own placement;
  * - a pair's cost is the worse of what its two ends said, and a link nobody reported costs 0:
@@ -30,6 +40,8 @@ export interface LinkReport {
 export class LinkTable {
   /** reporter → (other end → cost, ms) */
   private readonly byReporter = new Map<string, Map<string, number>>();
+  /** reporter → the other ends it said were relayed (for the event log's why) */
+  private readonly relayedBy = new Map<string, Set<string>>();
 
   /** `from` reports its link to `to`. */
   report(from: string, to: string, r: LinkReport): void {
@@ -39,14 +51,29 @@ export class LinkTable {
     const mine = this.byReporter.get(from) ?? new Map<string, number>();
     mine.delete(to); // re-inserted last: the oldest target goes first when full
     mine.set(to, cost);
-    if (mine.size > MAX_TARGETS) mine.delete(mine.keys().next().value!);
+    if (mine.size > MAX_TARGETS) {
+      const oldest = mine.keys().next().value!;
+      mine.delete(oldest);
+      this.relayedBy.get(from)?.delete(oldest);
+    }
     this.byReporter.set(from, mine);
+    const relayed = this.relayedBy.get(from) ?? new Set<string>();
+    if (r.relayed) relayed.add(to);
+    else relayed.delete(to);
+    this.relayedBy.set(from, relayed);
   }
 
   /** A member left: its reports and the reports about it go. */
   forget(id: string): void {
     this.byReporter.delete(id);
+    this.relayedBy.delete(id);
     for (const m of this.byReporter.values()) m.delete(id);
+    for (const m of this.relayedBy.values()) m.delete(id);
+  }
+
+  /** Whether either end of a–b said the link is relayed. */
+  relayed(a: string, b: string): boolean {
+    return (this.relayedBy.get(a)?.has(b) ?? false) || (this.relayedBy.get(b)?.has(a) ?? false);
   }
 
   /** The cost of the hop between a and b (ms, symmetric): the worse report of its two ends, 0 if none. */
@@ -150,6 +177,7 @@ export class RingPlanner {
   /** The ring for the step `step` over `ids` (join order), given the `current` ring; `why` says why it differs from join order or from `current`. */
   next(ids: readonly string[], current: readonly string[], step: number): { ring: string[]; why: string | null } {
     const cost = (a: string, b: string) => this.links.cost(a, b);
+    const slowest = (order: readonly string[]) => slowestHop(order, cost, (a, b) => this.links.relayed(a, b));
     const same = ids.length === current.length && ids.every((id) => current.includes(id));
     if (same) {
       if (step - this.lastOrderedStep < REORDER_STEPS) return { ring: [...current], why: null };
@@ -157,22 +185,23 @@ export class RingPlanner {
       const plan = orderRing(current, cost);
       if (!(plan.bottleneck * 2 <= now.bottleneck && now.bottleneck - plan.bottleneck >= 20)) return { ring: [...current], why: null };
       this.lastOrderedStep = step;
-      return { ring: plan.order, why: `reordered by link quality: slowest hop ${fmt(plan.bottleneck)} instead of ${fmt(now.bottleneck)} (${slowest(current, cost)})` };
+      return { ring: plan.order, why: `reordered by link quality: slowest hop ${fmt(plan.bottleneck)} instead of ${fmt(now.bottleneck)} (${slowest(current)})` };
     }
     const plan = orderRing(ids, cost);
     this.lastOrderedStep = step;
     if (plan.order.join() === ids.join()) return { ring: plan.order, why: null };
     const join = ringCost(ids, cost);
-    return { ring: plan.order, why: `ordered by link quality${plan.exact ? '' : ' (local search)'}: slowest hop ${fmt(plan.bottleneck)}, join order's ${fmt(join.bottleneck)} (${slowest(ids, cost)})` };
+    return { ring: plan.order, why: `ordered by link quality${plan.exact ? '' : ' (local search)'}: slowest hop ${fmt(plan.bottleneck)}, join order's ${fmt(join.bottleneck)} (${slowest(ids)})` };
   }
 }
 
 const fmt = (ms: number) => `${Math.round(ms)} ms`;
 
-/** "a–b 130 ms": the slowest hop of `order`. */
-function slowest(order: readonly string[], cost: (a: string, b: string) => number): string {
+/** "slowest pair a–b: 130 ms, relayed": the slowest hop of `order`. */
+function slowestHop(order: readonly string[], cost: (a: string, b: string) => number, relayed: (a: string, b: string) => boolean): string {
   const n = order.length;
   let at = 0;
   for (let i = 1; i < n; i++) if (cost(order[i]!, order[(i + 1) % n]!) > cost(order[at]!, order[(at + 1) % n]!)) at = i;
-  return `slowest pair ${order[at]}–${order[(at + 1) % n]}: ${fmt(cost(order[at]!, order[(at + 1) % n]!))}`;
+  const [a, b] = [order[at]!, order[(at + 1) % n]!];
+  return `slowest pair ${a}–${b}: ${fmt(cost(a, b))}${relayed(a, b) ? ', relayed' : ''}`;
 }
