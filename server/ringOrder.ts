@@ -23,8 +23,8 @@
  *   liar cannot pull itself next to a chosen member by praising that link (it can only push
  *   itself away from members by blaming its own links, which costs the swarm nothing more
  *   than its own slow hops would);
- * - RTTs are capped, every reporter keeps at most MAX_TARGETS links, and leaving members are
- *   forgotten.
+ * - RTTs are capped, every reporter keeps at most MAX_TARGETS links of RTT_WINDOW samples
+ *   each, and leaving members are forgotten.
  */
 
 /** what a relayed pair costs on top of its RTT: the TURN server's extra hop and its capacity */
@@ -37,48 +37,63 @@ export interface LinkReport {
   relayed: boolean | null;
 }
 
+interface Measured {
+  /** the last RTT_WINDOW RTT samples, ms (capped) */
+  rtts: number[];
+  /** what the latest report said */
+  relayed: boolean;
+}
+
+/**
+ * RTT samples kept per link: its cost uses their minimum, the path's own delay. A single
+ * sample is the selected candidate pair's last STUN round trip, which a busy host (its
+ * network thread late to answer) inflates by tens of ms; the minimum of the last few is what
+ * queues and busy moments do not add to, and it still follows a path that really got slower
+ * once RTT_WINDOW heartbeats in a row say so.
+ */
+export const RTT_WINDOW = 8;
+
 export class LinkTable {
-  /** reporter → (other end → cost, ms) */
-  private readonly byReporter = new Map<string, Map<string, number>>();
-  /** reporter → the other ends it said were relayed (for the event log's why) */
-  private readonly relayedBy = new Map<string, Set<string>>();
+  /** reporter → (other end → what it measured) */
+  private readonly byReporter = new Map<string, Map<string, Measured>>();
 
   /** `from` reports its link to `to`. */
   report(from: string, to: string, r: LinkReport): void {
     if (from === to) return;
-    const rtt = r.rttMs === null || !Number.isFinite(r.rttMs) ? 0 : Math.min(MAX_RTT_MS, Math.max(0, r.rttMs));
-    const cost = rtt + (r.relayed ? RELAY_PENALTY_MS : 0);
-    const mine = this.byReporter.get(from) ?? new Map<string, number>();
-    mine.delete(to); // re-inserted last: the oldest target goes first when full
-    mine.set(to, cost);
-    if (mine.size > MAX_TARGETS) {
-      const oldest = mine.keys().next().value!;
-      mine.delete(oldest);
-      this.relayedBy.get(from)?.delete(oldest);
+    const mine = this.byReporter.get(from) ?? new Map<string, Measured>();
+    const m = mine.get(to) ?? { rtts: [], relayed: false };
+    if (r.rttMs !== null && Number.isFinite(r.rttMs)) {
+      m.rtts.push(Math.min(MAX_RTT_MS, Math.max(0, r.rttMs)));
+      if (m.rtts.length > RTT_WINDOW) m.rtts.shift();
     }
+    m.relayed = r.relayed === true;
+    mine.delete(to); // re-inserted last: the oldest target goes first when full
+    mine.set(to, m);
+    if (mine.size > MAX_TARGETS) mine.delete(mine.keys().next().value!);
     this.byReporter.set(from, mine);
-    const relayed = this.relayedBy.get(from) ?? new Set<string>();
-    if (r.relayed) relayed.add(to);
-    else relayed.delete(to);
-    this.relayedBy.set(from, relayed);
   }
 
   /** A member left: its reports and the reports about it go. */
   forget(id: string): void {
     this.byReporter.delete(id);
-    this.relayedBy.delete(id);
     for (const m of this.byReporter.values()) m.delete(id);
-    for (const m of this.relayedBy.values()) m.delete(id);
   }
 
   /** Whether either end of a–b said the link is relayed. */
   relayed(a: string, b: string): boolean {
-    return (this.relayedBy.get(a)?.has(b) ?? false) || (this.relayedBy.get(b)?.has(a) ?? false);
+    return (this.byReporter.get(a)?.get(b)?.relayed ?? false) || (this.byReporter.get(b)?.get(a)?.relayed ?? false);
   }
 
   /** The cost of the hop between a and b (ms, symmetric): the worse report of its two ends, 0 if none. */
   cost(a: string, b: string): number {
-    return Math.max(this.byReporter.get(a)?.get(b) ?? 0, this.byReporter.get(b)?.get(a) ?? 0);
+    return Math.max(this.costBy(a, b), this.costBy(b, a));
+  }
+
+  /** What `from` says its link to `to` costs: the smallest of its last RTT_WINDOW RTTs, + RELAY_PENALTY_MS if relayed. */
+  private costBy(from: string, to: string): number {
+    const m = this.byReporter.get(from)?.get(to);
+    if (!m) return 0;
+    return (m.rtts.length ? Math.min(...m.rtts) : 0) + (m.relayed ? RELAY_PENALTY_MS : 0);
   }
 }
 

@@ -96,6 +96,23 @@ describe('ring order by link quality', () => {
     expect(t.cost('liar', 'x')).toBe(0);
   });
 
+  it('a link costs the smallest of its last RTT_WINDOW RTTs (a busy moment does not make it slow, a slower path does), + the relay penalty as last reported', async () => {
+    const { RTT_WINDOW } = await import('../../../server/ringOrder.ts');
+    const t = new LinkTable();
+    t.report('a', 'b', { rttMs: 4, relayed: false });
+    t.report('a', 'b', { rttMs: 35, relayed: false });
+    t.report('a', 'b', { rttMs: null, relayed: false });
+    expect(t.cost('a', 'b')).toBe(4);
+    t.report('a', 'b', { rttMs: 30, relayed: true });
+    expect(t.cost('a', 'b')).toBe(4 + RELAY_PENALTY_MS);
+    expect(t.relayed('b', 'a')).toBe(true);
+    for (let i = 0; i < RTT_WINDOW - 1; i++) t.report('a', 'b', { rttMs: 40, relayed: false });
+    expect(t.cost('a', 'b')).toBe(30);
+    t.report('a', 'b', { rttMs: 40, relayed: false });
+    expect(t.cost('a', 'b')).toBe(40);
+    expect(t.relayed('a', 'b')).toBe(false);
+  });
+
   it('a reporter keeps at most 64 links (the oldest goes)', () => {
     const t = new LinkTable();
     for (let i = 0; i < 100; i++) t.report('r', `p${i}`, { rttMs: 10, relayed: false });
