@@ -56,10 +56,13 @@ export const RTT_WINDOW = 8;
 export class LinkTable {
   /** reporter → (other end → what it measured) */
   private readonly byReporter = new Map<string, Map<string, Measured>>();
+  /** bumped whenever a link's cost or relayed flag changes (the planner does not search an unchanged table twice) */
+  version = 0;
 
   /** `from` reports its link to `to`. */
   report(from: string, to: string, r: LinkReport): void {
     if (from === to) return;
+    const before = `${this.costBy(from, to)} ${this.relayed(from, to)}`;
     const mine = this.byReporter.get(from) ?? new Map<string, Measured>();
     const m = mine.get(to) ?? { rtts: [], relayed: false };
     if (r.rttMs !== null && Number.isFinite(r.rttMs)) {
@@ -69,14 +72,17 @@ export class LinkTable {
     m.relayed = r.relayed === true;
     mine.delete(to); // re-inserted last: the oldest target goes first when full
     mine.set(to, m);
-    if (mine.size > MAX_TARGETS) mine.delete(mine.keys().next().value!);
+    const evicted = mine.size > MAX_TARGETS;
+    if (evicted) mine.delete(mine.keys().next().value!);
     this.byReporter.set(from, mine);
+    if (evicted || `${this.costBy(from, to)} ${this.relayed(from, to)}` !== before) this.version++;
   }
 
   /** A member left: its reports and the reports about it go. */
   forget(id: string): void {
     this.byReporter.delete(id);
     for (const m of this.byReporter.values()) m.delete(id);
+    this.version++;
   }
 
   /** Whether either end of a–b said the link is relayed. */
@@ -187,18 +193,24 @@ export const REORDER_STEPS = 50;
  */
 export class RingPlanner {
   private lastOrderedStep = -Infinity;
+  /** the table's version and the ring when an unchanged membership was last searched and kept */
+  private kept: { version: number; ring: string } | null = null;
   constructor(readonly links: LinkTable) {}
 
   /** The ring for the step `step` over `ids` (join order), given the `current` ring; `why` says why it differs from join order or from `current`. */
   next(ids: readonly string[], current: readonly string[], step: number): { ring: string[]; why: string | null } {
-    const cost = (a: string, b: string) => this.links.cost(a, b);
-    const slowest = (order: readonly string[]) => slowestHop(order, cost, (a, b) => this.links.relayed(a, b));
     const same = ids.length === current.length && ids.every((id) => current.includes(id));
+    if (same && step - this.lastOrderedStep < REORDER_STEPS) return { ring: [...current], why: null };
+    if (same && this.kept && this.kept.version === this.links.version && this.kept.ring === current.join()) return { ring: [...current], why: null };
+    const cost = costMatrix(ids, (a, b) => this.links.cost(a, b));
+    const slowest = (order: readonly string[]) => slowestHop(order, cost, (a, b) => this.links.relayed(a, b));
     if (same) {
-      if (step - this.lastOrderedStep < REORDER_STEPS) return { ring: [...current], why: null };
       const now = ringCost(current, cost);
       const plan = orderRing(current, cost);
-      if (!(plan.bottleneck * 2 <= now.bottleneck && now.bottleneck - plan.bottleneck >= 20)) return { ring: [...current], why: null };
+      if (!(plan.bottleneck * 2 <= now.bottleneck && now.bottleneck - plan.bottleneck >= 20)) {
+        this.kept = { version: this.links.version, ring: current.join() };
+        return { ring: [...current], why: null };
+      }
       this.lastOrderedStep = step;
       return { ring: plan.order, why: `reordered by link quality: slowest hop ${fmt(plan.bottleneck)} instead of ${fmt(now.bottleneck)} (${slowest(current)})` };
     }
@@ -208,6 +220,23 @@ export class RingPlanner {
     const join = ringCost(ids, cost);
     return { ring: plan.order, why: `ordered by link quality${plan.exact ? '' : ' (local search)'}: slowest hop ${fmt(plan.bottleneck)}, join order's ${fmt(join.bottleneck)} (${slowest(ids)})` };
   }
+}
+
+/**
+ * `cost` over `ids`, read once into a matrix: the search asks for the same pairs thousands of
+ * times (5040 orders at 8 members, O(N³) per 2-opt pass) and a hop's cost is a minimum over
+ * its samples. Ids outside `ids` cost 0, as unreported links do.
+ */
+function costMatrix(ids: readonly string[], cost: (a: string, b: string) => number): (a: string, b: string) => number {
+  const n = ids.length;
+  const at = new Map(ids.map((id, i) => [id, i]));
+  const m = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) m[i * n + j] = m[j * n + i] = cost(ids[i]!, ids[j]!);
+  return (a, b) => {
+    const i = at.get(a);
+    const j = at.get(b);
+    return i === undefined || j === undefined ? 0 : m[i * n + j]!;
+  };
 }
 
 const fmt = (ms: number) => `${Math.round(ms)} ms`;

@@ -145,6 +145,35 @@ describe('when the coordinator orders the ring (RingPlanner)', () => {
   });
 });
 
+describe('what the planner costs the server', () => {
+  it('an unchanged membership is searched again only when a link’s cost changed since it was last kept', async () => {
+    const { RingPlanner, REORDER_STEPS } = await import('../../../server/ringOrder.ts');
+    let asked = 0;
+    class Counting extends LinkTable {
+      override cost(a: string, b: string) {
+        asked++;
+        return super.cost(a, b);
+      }
+    }
+    const t = new Counting();
+    const p = new RingPlanner(t);
+    const ring = p.next(ids(6), [], 0).ring;
+    t.report('m0', 'm1', { rttMs: 5, relayed: false });
+    asked = 0;
+    expect(p.next(ids(6), ring, REORDER_STEPS).ring).toEqual(ring); // searched, nothing twice as fast: kept
+    expect(asked).toBeGreaterThan(0);
+    asked = 0;
+    t.report('m0', 'm1', { rttMs: 9, relayed: false }); // the link's cost stays 5 (the smallest sample)
+    expect(p.next(ids(6), ring, REORDER_STEPS + 1).ring).toEqual(ring);
+    expect(asked).toBe(0);
+    t.report('m0', 'm1', { rttMs: 1, relayed: true }); // now relayed: searched again, and reordered
+    const re = p.next(ids(6), ring, REORDER_STEPS + 2);
+    expect(asked).toBeGreaterThan(0);
+    expect(re.ring).not.toEqual(ring);
+    expect(re.why).toMatch(/slowest pair m0–m1: 51 ms, relayed/);
+  });
+});
+
 describe('searching with what the ring measures (only links in a formed ring get reports)', () => {
   it('unmeasured links count as fast: each reorder reaches a ring with no slow hop or reveals a slow link, so the search settles on a ring whose slowest hop is fast (N = 4..8, random relayed pairs)', async () => {
     const { RingPlanner, REORDER_STEPS } = await import('../../../server/ringOrder.ts');
