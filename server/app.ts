@@ -91,7 +91,8 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
     ...(o.dataDir ? { root: join(resolve(o.dataDir), 'datasets') } : {}), rows: store.datasets, now, ...o.datasets,
   });
   // MNIST, Iris and SOTU are store entries like any upload (built once per machine, linked in)
-  await importShippedDatasets(datasets, now);
+  const imported = await importShippedDatasets(datasets, now, { onBuild: (dir) => log('info', `building the shipped datasets' shards in ${dir} (once per machine)`) });
+  if (imported.length > 0 && o.dataDir) log('info', `imported the shipped datasets ${imported.join(', ')} into the dataset store`);
   const datasetShape = datasetShapeLookup(datasets);
   const vettingLimits: VettingLimits = { ...DEFAULT_VETTING_LIMITS, ...o.vetting };
   const origins = normaliseOrigins(o.allowedOrigins ?? []);

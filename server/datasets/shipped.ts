@@ -222,11 +222,11 @@ const catalogs = new Map<string, Promise<ShippedCatalog>>();
  * The shipped datasets' catalogue, built on first use on this machine. Memoised per cache
  * root: the catalogue is a function of the installed packages, fixed for the process.
  */
-export function shippedCatalog(root = shippedCacheRoot()): Promise<ShippedCatalog> {
+export function shippedCatalog(root = shippedCacheRoot(), onBuild?: (dir: string) => void): Promise<ShippedCatalog> {
   let c = catalogs.get(root);
   if (!c) {
     const dir = join(root, `shipped-${cacheKey()}`);
-    c = readCatalog(dir).then((found) => found ?? buildCatalog(root, dir));
+    c = readCatalog(dir).then((found) => found ?? (onBuild?.(dir), buildCatalog(root, dir)));
     c.catch(() => catalogs.delete(root));
     catalogs.set(root, c);
   }
@@ -234,8 +234,8 @@ export function shippedCatalog(root = shippedCacheRoot()): Promise<ShippedCatalo
 }
 
 /** Imports the shipped datasets the store does not hold yet; answers the ids imported. */
-export async function importShippedDatasets(store: Pick<DatasetStore, 'adopt'>, now: () => number, root = shippedCacheRoot()): Promise<BuiltinDatasetId[]> {
-  const c = await shippedCatalog(root);
+export async function importShippedDatasets(store: Pick<DatasetStore, 'adopt'>, now: () => number, o: { root?: string; onBuild?: (dir: string) => void } = {}): Promise<BuiltinDatasetId[]> {
+  const c = await shippedCatalog(o.root ?? shippedCacheRoot(), o.onBuild);
   const imported: BuiltinDatasetId[] = [];
   for (const id of DATASET_IDS) {
     const { record, files } = c.entries[id];
