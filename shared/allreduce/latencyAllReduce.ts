@@ -1,6 +1,7 @@
 /**
- * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling' or 'all-to-all') over
- * Links to the ranks it needs (`peersNeeded`). Exact fp32 only; every rank ends with the
+ * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling', 'all-to-all', or the
+ * ring-neighbour-only 'arc-tree' and 'arc-gather') over Links to the ranks it needs
+ * (`peersNeeded`). Exact fp32 only; every rank ends with the
  * same bits, summed in the order schedule.ts documents.
  *
  * Frames reuse frame.ts's 32-byte header with a phase of their own, Phase.Exchange (3), which
@@ -84,6 +85,8 @@ interface Run {
   incoming: Map<string, Incoming>;
   /** messages not yet complete, per round */
   roundLeft: number[];
+  /** other ranks' whole vectors received so far, by origin ('gather' and 'fold' rounds) */
+  held: (Float32Array | null)[];
   wake: (() => void) | null;
   failed: Error | null;
   stats: RingStats;
@@ -133,7 +136,7 @@ export class LatencyAllReduce {
     if (step <= this.lastStep) throw new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`);
     const t0 = performance.now();
     const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, vec.length);
-    const run: Run = { step, vec, rounds, incoming: new Map(), roundLeft: rounds.map((r) => r.recvs.length), wake: null, failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
+    const run: Run = { step, vec, rounds, incoming: new Map(), roundLeft: rounds.map((r) => r.recvs.length), held: new Array<Float32Array | null>(this.o.size).fill(null), wake: null, failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
     for (let t = 0; t < rounds.length; t++) {
       for (const tr of rounds[t]!.recvs) {
         const chunks = Math.ceil(tr.len / this.chunkElems);
@@ -158,7 +161,7 @@ export class LatencyAllReduce {
       }
       for (let t = 0; t < rounds.length; t++) {
         const round = rounds[t]!;
-        for (const tr of round.sends) await this.send(run, t, tr.peer, tr.off, tr.len);
+        for (const tr of round.sends) await this.send(run, t, tr.peer, this.source(run, tr.origin), tr.off, tr.len);
         while (run.roundLeft[t]! > 0 && !run.failed) await new Promise<void>((resolve) => (run.wake = resolve));
         if (run.failed) throw run.failed;
         this.apply(run, round);
@@ -175,7 +178,15 @@ export class LatencyAllReduce {
     }
   }
 
-  private async send(run: Run, round: number, peer: number, off: number, len: number) {
+  /** What a send carries: this rank's running values, or a kept vector of another rank (forwarded). */
+  private source(run: Run, origin: number | undefined): Float32Array {
+    if (origin === undefined || origin === this.o.rank) return run.vec;
+    const v = run.held[origin];
+    if (!v) throw new TabswarmError('BAD_REQUEST', `plan forwards rank ${origin}'s vector before rank ${this.o.rank} holds it`);
+    return v;
+  }
+
+  private async send(run: Run, round: number, peer: number, src: Float32Array, off: number, len: number) {
     const link = this.o.links[peer]!;
     const high = this.o.highWaterBytes ?? 4 * 1024 * 1024;
     const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
@@ -189,7 +200,7 @@ export class LatencyAllReduce {
       const count = Math.min(this.chunkElems, off + len - at);
       const frame = this.pool.subarray(0, HEADER_BYTES + 4 * count);
       writeHeader(frame, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, encoding: CODEC_ID.fp32, count });
-      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(run.vec.subarray(at, at + count));
+      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(src.subarray(at, at + count));
       link.send(frame); // the link copies
       run.stats.bytesSent += frame.byteLength;
       run.stats.framesSent++;
@@ -199,11 +210,19 @@ export class LatencyAllReduce {
   private apply(run: Run, round: Round) {
     const { vec } = run;
     const t = run.rounds.indexOf(round);
-    if (round.op === 'fold') {
-      if (round.recvs.length === 0) return; // an empty vector
+    if (round.op === 'gather' || round.op === 'fold') {
+      // whole vectors of single ranks: each checked as that rank's contribution, blaming the
+      // partner it came from (an honest partner checked it before forwarding it)
+      for (const tr of round.recvs) {
+        const buf = run.incoming.get(`${t}:${tr.peer}`)!.buf;
+        const origin = tr.origin ?? tr.peer;
+        this.checkFinite(buf, 0, buf.length, tr.peer);
+        this.check([origin], 0, buf, tr.peer);
+        run.held[origin] = buf;
+      }
+      if (round.op === 'gather' || vec.length === 0) return;
       // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32
-      const src = (r: number) => (r === this.o.rank ? vec : run.incoming.get(`${t}:${r}`)!.buf);
-      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.check([r], 0, src(r), r);
+      const src = (r: number) => (r === this.o.rank ? vec : run.held[r]!);
       const acc = Float32Array.from(src(0));
       for (let r = 1; r < this.o.size; r++) {
         const x = src(r);
@@ -218,7 +237,7 @@ export class LatencyAllReduce {
       if (round.op === 'set') vec.set(buf, tr.off);
       else {
         for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
-        this.checkFinite(vec, tr.off, tr.len);
+        this.checkFinite(vec, tr.off, tr.len, tr.peer);
         this.check(this.contributors[t]!, tr.off, vec.subarray(tr.off, tr.off + tr.len), tr.peer);
       }
     }
@@ -229,10 +248,11 @@ export class LatencyAllReduce {
     if (why) throw new FrameError('FRAME_OUT_OF_BOUNDS', `${why} (from rank ${from})`, this.o.links[from]?.remoteId);
   }
 
-  private checkFinite(v: Float32Array, off: number, len: number) {
+  /** Non-finite values: blamed on the partner `from` whose values came in (as the ring blames its predecessor). */
+  private checkFinite(v: Float32Array, off: number, len: number, from?: number) {
     for (let i = off; i < off + len; i++) {
       const x = v[i]!;
-      if (x - x !== 0) throw new FrameError('FRAME_NON_FINITE', `non-finite sum at element ${i}`);
+      if (x - x !== 0) throw new FrameError('FRAME_NON_FINITE', `non-finite sum at element ${i}${from === undefined ? '' : ` (from rank ${from})`}`, from === undefined ? undefined : this.o.links[from]?.remoteId);
     }
   }
 
