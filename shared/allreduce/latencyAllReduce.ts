@@ -6,7 +6,7 @@
  *
  * Frames reuse frame.ts's 32-byte header with a phase of their own, Phase.Exchange (3), which
  * the ring's decodeHeader rejects (FRAME_BAD_PHASE): a ring never mistakes these frames for
- * its own. Fields: round = the plan's round, segment = the sender's rank, chunk = the chunk
+ * its own. Fields: round = lane · (rounds per lane) + the plan's round, segment = the sender's rank, chunk = the chunk
  * of that round's transfer (frames of at most MAX_FRAME_BYTES), encoding fp32.
  */
 import { CODEC_ID } from '../codec.ts';
@@ -15,7 +15,7 @@ import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddres
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
 import type { RingStats } from './ringOptions.ts';
-import { contributorsByRound, planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
+import { contributorsByRound, planRounds, roundCount, type LatencyAlgorithm, type Round, type Transfer } from './schedule.ts';
 import type { InputGate } from './inputGate.ts';
 
 /** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
@@ -47,6 +47,13 @@ export interface LatencyAllReduceOptions {
   links: readonly (Link | null)[];
   /** values per frame (default and cap: what fits MAX_FRAME_BYTES) */
   chunkElems?: number;
+  /**
+   * Cut the vector into lanes of at most this many values, each all-reduced by its own copy
+   * of the plan, side by side (default: one lane). A chain ('arc-tree') then pipelines: a rank
+   * passes a lane's partial sum on while the next lane is still on its way. The summation
+   * order of every element is still the plan's.
+   */
+  pipelineElems?: number;
   highWaterBytes?: number;
   lowWaterBytes?: number;
   /** frames of future steps kept before the step starts */
@@ -68,6 +75,7 @@ export interface LatencyAllReduceOptions {
 }
 
 interface Incoming {
+  lane: number;
   round: number;
   from: number;
   len: number;
@@ -77,17 +85,26 @@ interface Incoming {
   left: number;
 }
 
+/** One piece of the vector, all-reduced by its own copy of the plan (see `pipelineElems`). */
+interface Lane {
+  index: number;
+  off: number;
+  len: number;
+  rounds: Round[];
+  /** messages not yet complete, per round */
+  roundLeft: number[];
+}
+
 interface Run {
   step: number;
   vec: Float32Array;
-  rounds: Round[];
-  /** by `${round}:${from}` */
+  lanes: Lane[];
+  /** by `${frame round}:${from}`, frame round = lane · rounds per lane + round */
   incoming: Map<string, Incoming>;
-  /** messages not yet complete, per round */
-  roundLeft: number[];
   /** other ranks' whole vectors received so far, by origin ('gather' and 'fold' rounds) */
   held: (Float32Array | null)[];
-  wake: (() => void) | null;
+  /** woken when a message completes or the step fails */
+  waiters: Set<() => void>;
   failed: Error | null;
   stats: RingStats;
 }
@@ -100,6 +117,8 @@ export class LatencyAllReduce {
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
   private readonly chunkElems: number;
+  private readonly laneElems: number;
+  private readonly roundsPerLane: number;
   private readonly pool = new Uint8Array(MAX_FRAME_BYTES);
   /** per round: the ranks whose contributions this rank's values hold after an 'add' */
   private readonly contributors: number[][];
@@ -108,6 +127,8 @@ export class LatencyAllReduce {
     if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
     this.early = new EarlyFrames((f) => f.bytes.byteLength, o.maxEarlyBytes);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems ?? MAX_CHUNK_ELEMS)), MAX_CHUNK_ELEMS);
+    this.laneElems = Math.max(1, Math.floor(o.pipelineElems ?? Infinity));
+    this.roundsPerLane = roundCount(o.algorithm, o.size);
     this.contributors = contributorsByRound(o.algorithm, o.rank, o.size);
     if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
     // one listener per distinct link (with two ranks, one link may serve both directions)
@@ -129,19 +150,35 @@ export class LatencyAllReduce {
     return [...s];
   }
 
+  /** The vector cut into lanes of at most laneElems, each with the plan shifted to its range. */
+  private lanes(length: number): Lane[] {
+    const count = Math.max(1, Math.ceil(length / this.laneElems));
+    if (count * this.roundsPerLane > 0xffff) throw new TabswarmError('BAD_REQUEST', `${count} lanes of ${this.roundsPerLane} rounds do not fit the frame's round field`);
+    return Array.from({ length: count }, (_, index) => {
+      const off = Math.floor((index * length) / count);
+      const len = Math.floor(((index + 1) * length) / count) - off;
+      const shift = (ts: Transfer[]) => ts.map((t) => ({ ...t, off: t.off + off }));
+      const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, len).map((r) => ({ ...r, sends: shift(r.sends), recvs: shift(r.recvs) }));
+      return { index, off, len, rounds, roundLeft: rounds.map((r) => r.recvs.length) };
+    });
+  }
+
   /** Sums `vec` in place across all ranks for `step` (exact, bit-identical on every rank). */
   async allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) throw this.destroyed;
     if (this.run) throw new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`);
     if (step <= this.lastStep) throw new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`);
+    if (opts.input && opts.input.length !== vec.length) throw new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`);
     const t0 = performance.now();
-    const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, vec.length);
-    const run: Run = { step, vec, rounds, incoming: new Map(), roundLeft: rounds.map((r) => r.recvs.length), held: new Array<Float32Array | null>(this.o.size).fill(null), wake: null, failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
-    for (let t = 0; t < rounds.length; t++) {
-      for (const tr of rounds[t]!.recvs) {
-        const chunks = Math.ceil(tr.len / this.chunkElems);
-        run.incoming.set(`${t}:${tr.peer}`, { round: t, from: tr.peer, len: tr.len, chunks, buf: new Float32Array(tr.len), got: new Uint8Array(chunks), left: chunks });
-      }
+    const lanes = this.lanes(vec.length);
+    const run: Run = { step, vec, lanes, incoming: new Map(), held: new Array<Float32Array | null>(this.o.size).fill(null), waiters: new Set(), failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
+    for (const lane of lanes) {
+      lane.rounds.forEach((round, t) => {
+        for (const tr of round.recvs) {
+          const chunks = Math.ceil(tr.len / this.chunkElems);
+          run.incoming.set(`${lane.index * this.roundsPerLane + t}:${tr.peer}`, { lane: lane.index, round: t, from: tr.peer, len: tr.len, chunks, buf: new Float32Array(tr.len), got: new Uint8Array(chunks), left: chunks });
+        }
+      });
     }
     this.run = run;
     const timeoutMs = opts.timeoutMs ?? 120_000;
@@ -151,21 +188,8 @@ export class LatencyAllReduce {
     try {
       if (opts.signal?.aborted) onAbort();
       for (const f of this.early.take(step)) this.onFrame(f.from, f.bytes);
-      // every round sends whole ranges: the vector must be complete first (partners' frames wait in `incoming`)
-      if (opts.input && !opts.input.complete) {
-        const gate = opts.input.whenComplete(opts.signal);
-        await Promise.race([gate, new Promise<void>((resolve) => (run.wake = resolve))]);
-        gate.catch(() => {});
-        if (run.failed) throw run.failed;
-        await gate;
-      }
-      for (let t = 0; t < rounds.length; t++) {
-        const round = rounds[t]!;
-        for (const tr of round.sends) await this.send(run, t, tr.peer, this.source(run, tr.origin), tr.off, tr.len);
-        while (run.roundLeft[t]! > 0 && !run.failed) await new Promise<void>((resolve) => (run.wake = resolve));
-        if (run.failed) throw run.failed;
-        this.apply(run, round);
-      }
+      // lanes run side by side: a chain schedule pipelines, and a lane starts once its range is written
+      await Promise.all(lanes.map((lane) => this.runLane(run, lane, opts.input)));
       if (run.failed) throw run.failed;
       run.stats.ms = performance.now() - t0;
       return run.stats;
@@ -176,6 +200,34 @@ export class LatencyAllReduce {
       this.lastStep = Math.max(this.lastStep, step);
       this.early.dropThrough(step);
     }
+  }
+
+  private async runLane(run: Run, lane: Lane, input: InputGate | undefined) {
+    // every round sends whole ranges of the lane: its input must be complete first (partners' frames wait in `incoming`)
+    if (input) await this.until(run, input, () => input.isReady(lane.off, lane.len));
+    for (let t = 0; t < lane.rounds.length; t++) {
+      const round = lane.rounds[t]!;
+      const at = lane.index * this.roundsPerLane + t;
+      for (const tr of round.sends) await this.send(run, at, tr.peer, this.source(run, tr.origin), tr.off, tr.len);
+      await this.until(run, null, () => lane.roundLeft[t] === 0);
+      this.apply(run, lane, t);
+    }
+  }
+
+  /** Resolves once `ready()` holds (checked after each completed message, or each input mark); throws once the step fails. */
+  private async until(run: Run, input: InputGate | null, ready: () => boolean) {
+    while (!run.failed && !ready()) {
+      await new Promise<void>((resolve) => {
+        const un = input?.onReady(wake);
+        function wake() {
+          un?.();
+          run.waiters.delete(wake);
+          resolve();
+        }
+        run.waiters.add(wake);
+      });
+    }
+    if (run.failed) throw run.failed;
   }
 
   /** What a send carries: this rank's running values, or a kept vector of another rank (forwarded). */
@@ -207,33 +259,35 @@ export class LatencyAllReduce {
     }
   }
 
-  private apply(run: Run, round: Round) {
+  private apply(run: Run, lane: Lane, t: number) {
     const { vec } = run;
-    const t = run.rounds.indexOf(round);
+    const round = lane.rounds[t]!;
+    const key = (peer: number) => `${lane.index * this.roundsPerLane + t}:${peer}`;
     if (round.op === 'gather' || round.op === 'fold') {
       // whole vectors of single ranks: each checked as that rank's contribution, blaming the
       // partner it came from (an honest partner checked it before forwarding it)
       for (const tr of round.recvs) {
-        const buf = run.incoming.get(`${t}:${tr.peer}`)!.buf;
+        const buf = run.incoming.get(key(tr.peer))!.buf;
         const origin = tr.origin ?? tr.peer;
         this.checkFinite(buf, 0, buf.length, tr.peer);
-        this.check([origin], 0, buf, tr.peer);
-        run.held[origin] = buf;
+        this.check([origin], tr.off, buf, tr.peer);
+        (run.held[origin] ??= new Float32Array(vec.length)).set(buf, tr.off);
       }
-      if (round.op === 'gather' || vec.length === 0) return;
-      // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32
-      const src = (r: number) => (r === this.o.rank ? vec : run.held[r]!);
+      if (round.op === 'gather' || lane.len === 0) return;
+      // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32, over the lane's range
+      const { off, len } = lane;
+      const src = (r: number) => (r === this.o.rank ? vec : run.held[r]!).subarray(off, off + len);
       const acc = Float32Array.from(src(0));
       for (let r = 1; r < this.o.size; r++) {
         const x = src(r);
-        for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + x[i]!;
+        for (let i = 0; i < len; i++) acc[i] = acc[i]! + x[i]!;
       }
-      this.checkFinite(acc, 0, acc.length);
-      vec.set(acc);
+      this.checkFinite(acc, 0, len);
+      vec.set(acc, off);
       return;
     }
     for (const tr of round.recvs) {
-      const buf = run.incoming.get(`${t}:${tr.peer}`)!.buf;
+      const buf = run.incoming.get(key(tr.peer))!.buf;
       if (round.op === 'set') vec.set(buf, tr.off);
       else {
         for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
@@ -292,10 +346,8 @@ export class LatencyAllReduce {
     inc.buf.set(payload, at);
     run.stats.bytesReceived += bytes.byteLength;
     if (--inc.left === 0) {
-      run.roundLeft[inc.round]!--;
-      const wake = run.wake;
-      run.wake = null;
-      wake?.();
+      run.lanes[inc.lane]!.roundLeft[inc.round]!--;
+      for (const w of [...run.waiters]) w();
     }
   }
 
@@ -308,9 +360,7 @@ export class LatencyAllReduce {
     const run = this.run;
     if (!run || run.failed) return;
     run.failed = err;
-    const wake = run.wake;
-    run.wake = null;
-    wake?.();
+    for (const w of [...run.waiters]) w();
   }
 
   /** Idempotent: fails any running step with `err` and stops listening. */

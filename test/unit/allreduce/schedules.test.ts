@@ -6,6 +6,7 @@ import { arcTreeOrder } from '../../../shared/allreduce/arcSchedules.ts';
 import { chooseSchedule, crossoverBytes, DEFAULT_NET_MODEL, halvingDoublingOrder, peersNeeded, planRounds, roundCount, scheduleCostMs, type LatencyAlgorithm, type SumTree } from '../../../shared/allreduce/schedule.ts';
 import { decodeHeader, encodeFrame, Phase } from '../../../shared/allreduce/frame.ts';
 import { mulberry32 } from '../../../shared/random.ts';
+import { InputGate } from '../../../shared/allreduce/inputGate.ts';
 
 /** links[i][j] = rank i's link to rank j (a full mesh of in-memory links). */
 function memoryMesh(n: number): (Link | null)[][] {
@@ -52,10 +53,10 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
-async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chunkElems?: number) {
+async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chunkElems?: number, pipelineElems?: number) {
   const n = vs.length;
   const mesh = memoryMesh(n);
-  const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems }));
+  const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems, pipelineElems }));
   try {
     for (let s = 0; s < steps; s++) await Promise.all(ars.map((a, r) => a.allReduce(s, vs[r]!, { timeoutMs: 20_000 })));
   } finally {
@@ -69,7 +70,7 @@ describe('latency-optimal all-reduce schedules over in-memory links', () => {
   for (const alg of ALGS) {
     for (let n = 1; n <= 9; n++) {
       for (const len of [0, 1, 7, 1000, 200_003]) {
-        it(`${alg} N=${n} length=${len}: integers sum exactly; random floats are bit-identical on every rank and follow the documented order`, async () => {
+        it(`${alg} N=${n} length=${len}: integers sum exactly (one lane); random floats (lanes of 4099) are bit-identical on every rank and follow the documented order`, async () => {
           const ints = Array.from({ length: n }, (_, r) => Float32Array.from({ length: len }, (_, i) => ((i * 7919 + r * 104729) % 20001) - 10000));
           const exact = Float32Array.from({ length: len }, (_, i) => ints.reduce((acc, v) => acc + v[i]!, 0));
           await runAll(alg, ints);
@@ -78,7 +79,7 @@ describe('latency-optimal all-reduce schedules over in-memory links', () => {
           const rnd = mulberry32(n * 100_003 + len);
           const vs = Array.from({ length: n }, () => Float32Array.from({ length: len }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 20)));
           const want = reference(alg, vs);
-          await runAll(alg, vs);
+          await runAll(alg, vs, 1, undefined, 4099);
           for (let r = 0; r < n; r++) expect(sameBits(vs[r]!, vs[0]!), `rank ${r} vs rank 0`).toBe(true);
           expect(sameBits(vs[0]!, want)).toBe(true);
         });
@@ -86,14 +87,42 @@ describe('latency-optimal all-reduce schedules over in-memory links', () => {
     }
   }
 
-  it('runs several steps on the same instances, with small frames (many chunks per transfer)', async () => {
+  it('runs several steps on the same instances, with small frames (many chunks per transfer) and lanes', async () => {
     for (const alg of ALGS) {
       const n = 6;
       const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 333 }, (_, i) => r + i));
-      await runAll(alg, vs, 3, 10);
+      await runAll(alg, vs, 3, 10, 50);
       // three all-reduces: each multiplies the sum over ranks; integers stay exact
       const once = (i: number) => 15 + 6 * i;
       for (const v of vs) for (let i = 0; i < 333; i++) expect(v[i]).toBe(once(i) * 36);
+    }
+  });
+
+  it('lanes start as their input is written (InputGate, marked back to front); the sum is the same', async () => {
+    for (const alg of ['arc-tree', 'halving-doubling'] as const) {
+      const n = 5;
+      const len = 1000;
+      const mesh = memoryMesh(n);
+      const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 1, epoch: 0, rank, size: n, algorithm: alg, links, pipelineElems: 128 }));
+      const vs = Array.from({ length: n }, () => new Float32Array(len));
+      const gates = vs.map(() => new InputGate(len));
+      let sent = 0;
+      for (const row of mesh) for (const l of row) if (l) {
+        const send = l.send.bind(l);
+        l.send = (d) => (sent++, send(d));
+      }
+      const running = ars.map((a, r) => a.allReduce(0, vs[r]!, { input: gates[r]!, timeoutMs: 10_000 }));
+      for (let off = len - 100; off >= 0; off -= 100) {
+        await new Promise((r) => setImmediate(r)); // lanes already written run meanwhile
+        if (off === 0) expect(sent, 'frames sent before the input was complete').toBeGreaterThan(0);
+        for (let r = 0; r < n; r++) {
+          for (let i = off; i < off + 100; i++) vs[r]![i] = r * 1000 + i;
+          gates[r]!.markReady(off, 100);
+        }
+      }
+      await Promise.all(running);
+      for (const v of vs) for (let i = 0; i < len; i++) expect(v[i]).toBe(10_000 + 5 * i);
+      for (const a of ars) a.destroy();
     }
   });
 
