@@ -60,8 +60,9 @@ export interface LatencyAllReduceOptions {
   maxEarlyBytes?: number;
   /**
    * Checks a partial sum right after this rank added a partner's values into
-   * [offset, offset+values.length) ('add' rounds), or one partner's whole vector before the
-   * fold ('all-to-all'); `ranks` are the ranks whose contributions `values` holds. A message
+   * [offset, offset+values.length) ('add' rounds), a finished sum a partner hands out ('set'
+   * rounds: every rank), or one rank's whole vector ('gather', 'fold'); `ranks` are the ranks
+   * whose contributions `values` holds. A message
    * rejects the step with FRAME_OUT_OF_BOUNDS and blames the partner whose values came in
    * (the same check the ring makes on what its predecessor forwards).
    */
@@ -122,6 +123,7 @@ export class LatencyAllReduce {
   private readonly pool = new Uint8Array(MAX_FRAME_BYTES);
   /** per round: the ranks whose contributions this rank's values hold after an 'add' */
   private readonly contributors: number[][];
+  private readonly everyone: number[];
 
   constructor(private readonly o: LatencyAllReduceOptions) {
     if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
@@ -130,6 +132,7 @@ export class LatencyAllReduce {
     this.laneElems = Math.max(1, Math.floor(o.pipelineElems ?? Infinity));
     this.roundsPerLane = roundCount(o.algorithm, o.size);
     this.contributors = contributorsByRound(o.algorithm, o.rank, o.size);
+    this.everyone = Array.from({ length: o.size }, (_, r) => r);
     if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
     // one listener per distinct link (with two ranks, one link may serve both directions)
     const seen = new Set<Link>();
@@ -288,8 +291,14 @@ export class LatencyAllReduce {
     }
     for (const tr of round.recvs) {
       const buf = run.incoming.get(key(tr.peer))!.buf;
-      if (round.op === 'set') vec.set(buf, tr.off);
-      else {
+      if (round.op === 'set') {
+        // a finished sum: checked as every rank's contribution, so a rank that sums last (the
+        // root of 'arc-tree', an owner in 'halving-doubling') cannot slip its own poison into
+        // what it hands out
+        this.checkFinite(buf, 0, tr.len, tr.peer);
+        this.check(this.everyone, tr.off, buf, tr.peer);
+        vec.set(buf, tr.off);
+      } else {
         for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
         this.checkFinite(vec, tr.off, tr.len, tr.peer);
         this.check(this.contributors[t]!, tr.off, vec.subarray(tr.off, tr.off + tr.len), tr.peer);

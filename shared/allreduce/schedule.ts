@@ -52,7 +52,7 @@ export interface Transfer {
 /**
  * One round of a plan, for one rank: send `sends` (this rank's current values, or a kept
  * vector of `origin`), wait for all of `recvs`, then combine them: 'add' adds each into the
- * vector, 'set' copies each in, 'gather' keeps each as its origin's vector, 'fold' keeps them
+ * vector, 'set' copies each in (a finished sum, holding every rank's contribution), 'gather' keeps each as its origin's vector, 'fold' keeps them
  * too and then replaces the whole vector by the rank-order fold of all ranks' vectors.
  */
 export interface Round {

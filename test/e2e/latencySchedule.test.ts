@@ -1,7 +1,7 @@
 /**
  * Small vectors in real Chromium: four tabs train the iris MLP (a gradient of a few KB), so
- * every tab runs halving/doubling (shared/allreduce/scheduleChoice.ts) instead of the ring.
- * One tab scales its gradient by 1e6 once: the partner that adds it rejects it
+ * every tab runs arc-tree (shared/allreduce/scheduleChoice.ts) instead of the ring.
+ * One tab scales its gradient by 1e6 once: the ring neighbour that adds it rejects it
  * (FRAME_OUT_OF_BOUNDS, the same bound the ring applies) and it is evicted in the step it
  * attacks. Every step is committed once, the survivors agree bit for bit, and the weights
  * equal a single-process reference.
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 describe('latency schedule in the browser', () => {
-  it('4 tabs, iris MLP: halving/doubling on every tab; a ×1e6 gradient is evicted within its step; weights equal the reference', async () => {
+  it('4 tabs, iris MLP: arc-tree on every tab; a ×1e6 gradient is evicted within its step; weights equal the reference', async () => {
     const server = await startServer();
     cleanups.push(() => server.close());
     const STEPS = 40;
@@ -62,7 +62,7 @@ describe('latency schedule in the browser', () => {
       }
       return v.status === 'done' && v.hasWeights && active.every((m) => m.final) ? v : null;
     }, 240_000, 100);
-    expect([...schedules]).toEqual(['halving-doubling']);
+    expect([...schedules]).toEqual(['arc-tree']);
     const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as {
       metrics: { step: number; at: number }[];
       events: { at: number; kind: string; peerId?: string; detail: string }[];
