@@ -1,79 +1,24 @@
 /**
  * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling', 'all-to-all', or the
  * ring-neighbour-only 'arc-tree' and 'arc-gather') over Links to the ranks it needs
- * (`peersNeeded`). Exact fp32 only; every rank ends with the
- * same bits, summed in the order schedule.ts documents.
- *
- * Frames reuse frame.ts's 32-byte header with a phase of their own, Phase.Exchange (3), which
- * the ring's decodeHeader rejects (FRAME_BAD_PHASE): a ring never mistakes these frames for
- * its own. Fields: round = lane · (rounds per lane) + the plan's round, segment = the sender's rank, chunk = the chunk
- * of that round's transfer (frames of at most MAX_FRAME_BYTES), encoding fp32.
+ * (`peersNeeded`). Exact fp32 only; every rank ends with the same bits, summed in the order
+ * schedule.ts documents. Frames: exchangeFrame.ts.
  */
 import { CODEC_ID } from '../codec.ts';
 import { FrameError, TabswarmError } from '../errors.ts';
-import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddress, writeHeader, type FrameHeader } from './frame.ts';
+import { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
+import { FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
+import type { LatencyAllReduceOptions } from './latencyOptions.ts';
 import type { RingStats } from './ringOptions.ts';
-import { contributorsByRound, planRounds, roundCount, type LatencyAlgorithm, type Round, type Transfer } from './schedule.ts';
+import { contributorsByRound, planRounds, roundCount, type Round, type Transfer } from './schedule.ts';
 import type { InputGate } from './inputGate.ts';
 
-/** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
-export const EXCHANGE_PHASE = 3;
+export { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
+export type { LatencyAllReduceOptions } from './latencyOptions.ts';
+
 const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
-
-/** Parses a latency-schedule frame's header (fp32 only), checking its own consistency. */
-export function decodeExchangeHeader(bytes: Uint8Array): FrameHeader {
-  if (bytes.byteLength < HEADER_BYTES) throw new FrameError('FRAME_TOO_SHORT', `frame of ${bytes.byteLength} bytes`);
-  if (bytes.byteLength > MAX_FRAME_BYTES) throw new FrameError('FRAME_BAD_LENGTH', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dv.getUint16(0, true) !== FRAME_MAGIC) throw new FrameError('FRAME_BAD_MAGIC', 'not a tabswarm frame');
-  if (dv.getUint8(2) !== FRAME_VERSION) throw new FrameError('FRAME_BAD_VERSION', `frame version ${dv.getUint8(2)}`);
-  if (dv.getUint8(3) !== EXCHANGE_PHASE) throw new FrameError('FRAME_BAD_PHASE', `phase ${dv.getUint8(3)}`);
-  const encoding = dv.getUint8(24);
-  if (encoding !== CODEC_ID.fp32) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are fp32 only`);
-  const count = dv.getUint32(28, true);
-  if (bytes.byteLength !== HEADER_BYTES + 4 * count) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${HEADER_BYTES + 4 * count}`);
-  return { phase: EXCHANGE_PHASE as never, ...headerAddress(dv), encoding, count };
-}
-
-export interface LatencyAllReduceOptions {
-  jobTag: number;
-  epoch: number;
-  rank: number;
-  size: number;
-  algorithm: LatencyAlgorithm;
-  /** links[r] = the link to rank r (null for this rank and ranks the plan never talks to) */
-  links: readonly (Link | null)[];
-  /** values per frame (default and cap: what fits MAX_FRAME_BYTES) */
-  chunkElems?: number;
-  /**
-   * Cut the vector into lanes of at most this many values, each all-reduced by its own copy
-   * of the plan, side by side (default: one lane). A chain ('arc-tree') then pipelines: a rank
-   * passes a lane's partial sum on while the next lane is still on its way. The summation
-   * order of every element is still the plan's.
-   */
-  pipelineElems?: number;
-  highWaterBytes?: number;
-  lowWaterBytes?: number;
-  /** frames of future steps kept before the step starts */
-  maxEarlyBytes?: number;
-  /**
-   * Checks a partial sum right after this rank added a partner's values into
-   * [offset, offset+values.length) ('add' rounds), a finished sum a partner hands out ('set'
-   * rounds: every rank), or one rank's whole vector ('gather', 'fold'); `ranks` are the ranks
-   * whose contributions `values` holds. A message
-   * rejects the step with FRAME_OUT_OF_BOUNDS and blames the partner whose values came in
-   * (the same check the ring makes on what its predecessor forwards).
-   */
-  checkSum?: (ranks: readonly number[], offset: number, values: Float32Array) => string | null;
-  /** frames of a later epoch (any phase): their sender already runs the next epoch; the owner replays them there */
-  onFutureEpochFrame?: (from: number, bytes: Uint8Array) => void;
-  /** frames carried over from the previous epoch's onFutureEpochFrame, by sender rank in this epoch */
-  carriedFrames?: { from: number; bytes: Uint8Array }[];
-  /** the first step this instance will run (frames for it may arrive before allReduce is called) */
-  firstStep?: number;
-}
 
 interface Incoming {
   lane: number;
