@@ -232,15 +232,20 @@ export function scheduleCostMs(kind: ScheduleKind, bytes: number, n: number, m: 
     case 'all-to-all':
       if (n > (m.maxAllToAll ?? Infinity)) return Infinity;
       return a + (n - 1) * bytes * beta;
-    case 'arc-tree': // 2⌈(N−1)/2⌉ hops in a chain, each the whole vector
-      return 2 * Math.ceil((n - 1) / 2) * (a + bytes * beta);
+    case 'arc-tree': {
+      // 2⌈(N−1)/2⌉ hops in a chain, pipelined in lanes of 64 KiB (as workers run it): the last lane leaves L−1 lane-times after the first
+      const lanes = Math.max(1, Math.ceil(bytes / 65_536));
+      return (2 * Math.ceil((n - 1) / 2) + lanes - 1) * (a + (bytes / lanes) * beta);
+    }
     case 'arc-gather': // ⌊N/2⌋ rounds, each up to two whole vectors out of one uplink
       return Math.floor(n / 2) * a + (n - 1) * bytes * beta;
   }
 }
 
 /**
- * The schedule for an all-reduce of `bytes` over `n` ranks: the cheapest by `scheduleCostMs`,
+ * The schedule for an all-reduce of `bytes` over `n` ranks by the α-β model alone, among the
+ * ring, 'halving-doubling' and 'all-to-all' (a reference for deployments with full meshes;
+ * workers choose from measurements: scheduleChoice.ts): the cheapest by `scheduleCostMs`,
  * the ring on ties and from `maxLatencyScheduleBytes` on. Deterministic: every rank computes the same choice from the same inputs
  * (the job's vector size and the epoch's membership), so no agreement round is needed.
  */
