@@ -19,7 +19,7 @@ const KINDS: ScheduleKind[] = ['ring', 'halving-doubling', 'arc-tree', 'arc-gath
 
 export const smallvecBench: Bench = async (ctx: BenchContext) => {
   const ns = ctx.quick ? [3, 5, 8] : [3, 4, 5, 6, 7, 8, 9];
-  const sizes = ctx.quick ? [4 * 1024, 64 * 1024, 1024 * 1024] : [4, 16, 32, 64, 128, 256, 1024].map((k) => k * 1024);
+  const sizes = ctx.quick ? [4 * 1024, 64 * 1024, 1024 * 1024] : [4, 16, 32, 64, 128, 256, 512, 1024].map((k) => k * 1024);
   const passes = 2;
   const iters = ctx.quick ? 2 : 4; // per pass
   const rows: Cell[][] = [];

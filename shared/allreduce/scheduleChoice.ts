@@ -19,16 +19,16 @@ import type { CodecName } from '../codec.ts';
 import { peersNeeded, type ScheduleKind } from './schedule.ts';
 
 /**
- * Up to this many bytes, rings of MIN_RING..MAX_RING members run 'arc-tree'. Measured on
- * loopback with node-datachannel peers, one process per rank on 2 shared cores (load average
- * 13–26; median of the slowest rank, 8 runs interleaved with the other schedules;
- * bench/results/smallvec.json):
+ * Up to this many bytes, rings of 3..9 members run 'arc-tree'. Measured on loopback with
+ * node-datachannel peers, one process per rank on 2 shared cores, in two runs (load average
+ * 12–28; the slowest rank of each all-reduce, 8 per run, interleaved with the other
+ * schedules; bench/results/smallvec.json and smallvec-run1.json):
  *   node server/bin/tabswarm.js bench smallvec   (inside `unshare -n`, loopback only)
- * arc-tree was faster than the ring at every size from 4 to 256 KiB for N = 3..9 but one
- * (N=6, 128 KiB), e.g. N=5 64 KiB 17.9 vs 42.0 ms, N=8 64 KiB 39.4 vs 94.6 ms, N=9 256 KiB
- * 159.9 vs 181.4 ms; at 1 MiB the ring won for N = 3, 4, 5, 8, 9. It also beat
- * halving/doubling in most cells (N=8 64 KiB: 52.8 ms). Above this size the ring keeps what
- * only it has: pacing and the lossy encodings.
+ * Pooling both runs, arc-tree beat the ring at every size from 4 to 128 KiB for N = 3..9 but
+ * one (N=6, 128 KiB), e.g. N=5 64 KiB 18.7 vs 38.5 ms, N=8 4 KiB 17.2 vs 57.6 ms; at 256 KiB
+ * the two are level (arc-tree faster for N = 3, 6, 7, 8, slower for 4, 5, 9); at 1 MiB the
+ * ring won for N = 3, 4, 5, 8, 9. Halving/doubling was slower than arc-tree in most cells.
+ * Above this size the ring keeps what only it has: pacing and the lossy encodings.
  */
 export const LATENCY_SCHEDULE_MAX_BYTES = 256 * 1024;
 /** the ring sizes measured; N = 2 gains nothing (the ring has 2 hops too), larger rings were not measured */
