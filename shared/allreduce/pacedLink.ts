@@ -39,8 +39,6 @@ export interface PacedLinkOptions {
   onHandOff?: (data: Uint8Array, nowMs: number) => void;
 }
 
-/** a report older than this is no evidence of the queue now */
-const REPORT_FRESH_MS = 250;
 
 /**
  * The pace for an uplink of `mbit` Mbit/s: 85 % of it in application bytes. Headers (IP, UDP,
@@ -51,6 +49,9 @@ export function paceForUplink(mbit: number): number {
   return mbit * 125_000 * PACE_FRACTION;
 }
 export const PACE_FRACTION = 0.85;
+
+/** what the bucket of an automatic pacer holds, in ms of its rate */
+const AUTO_BURST_MS = 40;
 
 export interface PaceClock {
   now(): number;
@@ -79,7 +80,6 @@ export class PacedLink implements Link {
   readonly estimator: UplinkEstimator | null = null;
   private handed = 0;
   private sampler: (() => void) | null = null;
-  private report: { ms: number; sentAt: number; at: number } | null = null;
   private readonly onHandOff: ((data: Uint8Array, nowMs: number) => void) | null;
 
   constructor(
@@ -102,9 +102,8 @@ export class PacedLink implements Link {
       const tick = () => {
         const before = est.rate;
         const t = this.clock.now();
-        const r = this.report;
         const buffered = this.inner.bufferedAmount;
-        est.sample({ t, departedBytes: this.handed - buffered, busy: this.queued > 0 || buffered > 0, backlogBytes: buffered, queue: r && t - r.at <= REPORT_FRESH_MS ? { ms: r.ms, sentAt: r.sentAt } : null });
+        est.sample({ t, departedBytes: this.handed - buffered, busy: this.queued > 0 || buffered > 0, backlogBytes: buffered });
         if (est.rate !== before) auto.onRate?.(est.rate);
         this.sampler = this.clock.after(every, tick);
       };
@@ -114,7 +113,7 @@ export class PacedLink implements Link {
 
   /** The receiver's latest report: the queueing delay of a frame sent (stamped by onHandOff) at `sentAt` ms of this link's clock (auto pacing's signal). */
   reportQueueDelay(ms: number, sentAt: number): void {
-    this.report = { ms, sentAt, at: this.clock.now() };
+    this.estimator?.report(this.clock.now(), ms, sentAt);
   }
 
   /** the rate now, bytes/s */
@@ -162,7 +161,9 @@ export class PacedLink implements Link {
     const now = this.clock.now();
     const rate = this.rate();
     // an unbounded rate (automatic pacing before any queue showed): a full bucket, nothing paced
-    this.tokens = Number.isFinite(rate) ? Math.min(this.burstBytes, this.tokens + ((now - this.last) / 1000) * rate) : this.burstBytes;
+    // automatic pacing: the bucket holds AUTO_BURST_MS of the rate too (a timer that fires late under load must not lose the link's time)
+    const burst = this.estimator ? Math.max(this.burstBytes, (rate * AUTO_BURST_MS) / 1000) : this.burstBytes;
+    this.tokens = Number.isFinite(rate) ? Math.min(burst, this.tokens + ((now - this.last) / 1000) * rate) : burst;
     this.last = now;
   }
 

