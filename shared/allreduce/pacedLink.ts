@@ -18,11 +18,11 @@ import { UplinkEstimator, type UplinkEstimatorOptions } from './uplinkEstimator.
 /**
  * Automatic pacing (PacedLink's `auto` option): the rate comes from an UplinkEstimator fed
  * every `sampleMs` with the bytes that left (handed to the link below minus what it still
- * buffers), whether bytes wait here or in the
- * link below, and the receiver's latest DelayReport (given to `reportQueueDelay`; see
- * delayReport.ts); the `rate` the PacedLink was constructed with is then ignored. Until the
- * receiver reports a standing queue the estimator's rate is Infinity: nothing is paced. An
- * operator's `--uplink-mbit` is the override: a fixed rate, no `auto`.
+ * buffers), whether bytes wait here or in the link below, and with each of the receiver's
+ * DelayReports (given to `reportQueueDelay`; see delayReport.ts); the `rate` the PacedLink was
+ * constructed with is then ignored. Until the receiver reports a standing queue the
+ * estimator's rate is Infinity: nothing is paced. An operator's `--uplink-mbit` is the
+ * override: a fixed rate, no `auto`.
  */
 export interface AutoPaceOptions {
   /** ms between samples (default 50) */
@@ -38,7 +38,6 @@ export interface PacedLinkOptions {
   /** called with each message as it is handed to the link below (the ring stamps its send time there) */
   onHandOff?: (data: Uint8Array, nowMs: number) => void;
 }
-
 
 /**
  * The pace for an uplink of `mbit` Mbit/s: 85 % of it in application bytes. Headers (IP, UDP,
@@ -160,10 +159,14 @@ export class PacedLink implements Link {
   private refill() {
     const now = this.clock.now();
     const rate = this.rate();
-    // an unbounded rate (automatic pacing before any queue showed): a full bucket, nothing paced
-    // automatic pacing: the bucket holds AUTO_BURST_MS of the rate too (a timer that fires late under load must not lose the link's time)
-    const burst = this.estimator ? Math.max(this.burstBytes, (rate * AUTO_BURST_MS) / 1000) : this.burstBytes;
-    this.tokens = Number.isFinite(rate) ? Math.min(burst, this.tokens + ((now - this.last) / 1000) * rate) : burst;
+    if (!Number.isFinite(rate)) {
+      // an unbounded rate (automatic pacing before any queue showed): a full bucket, nothing paced
+      this.tokens = this.burstBytes;
+    } else {
+      // automatic pacing: the bucket holds AUTO_BURST_MS of the rate too (a timer that fires late under load must not lose the link's time)
+      const burst = this.estimator ? Math.max(this.burstBytes, (rate * AUTO_BURST_MS) / 1000) : this.burstBytes;
+      this.tokens = Math.min(burst, this.tokens + ((now - this.last) / 1000) * rate);
+    }
     this.last = now;
   }
 
