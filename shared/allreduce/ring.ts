@@ -253,12 +253,11 @@ export class RingAllReduce {
     if (fatal) this.fail(new FrameError(code, message, this.o.prev?.remoteId));
   }
 
-  /**
-   * A message from the previous rank: a delay report (only in a ring of two, where it is the
-   * next rank too), or a frame. A frame its pacer stamped is timed, and the delay reported back.
-   */
+  /** A message from the previous rank: a delay report, or a frame. A frame its pacer stamped is timed, and the delay reported back. */
   private onPrevMessage(bytes: Uint8Array) {
-    if (this.o.prev === this.o.next && this.onReport(bytes)) return;
+    // a report from the previous rank is about what this rank sends it: only in a ring of two
+    // (where it is the next rank too); otherwise a stale one (the ring's order changed), ignored
+    if (this.o.prev === this.o.next ? this.onReport(bytes) : decodeDelayReport(bytes) !== null) return;
     const stamp = frameStamp(bytes);
     if (stamp !== null && !this.destroyed) {
       const report = this.meter.arrived(stamp, performance.now());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryRing } from './memoryRing.ts';
-import { decodeDelayReport, frameStamp } from '../../../shared/allreduce/delayReport.ts';
+import { decodeDelayReport, encodeDelayReport, frameStamp } from '../../../shared/allreduce/delayReport.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
@@ -119,6 +119,20 @@ describe('automatic pacing', () => {
       expect(reports.every((c) => c > 0)).toBe(true);
     });
   }
+
+  it('a delay report on the link from the previous rank (left from an earlier ring order) is ignored, not taken for a bad frame', async () => {
+    const n = 3;
+    const links = memoryRing(n);
+    const vecs = randomVectors(n, 20_000, 8);
+    const want = vecs.map((v) => Float32Array.from(v));
+    await allReduceAll(n, want, 4096);
+    const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096 }));
+    // rank 0 sends its next rank a report: rank 1 gets it on its prev link
+    links[0]!.next!.send(encodeDelayReport({ queueMs: 500, stamp: 1 }));
+    await Promise.all(rings.map((r, i) => r.allReduce(0, vecs[i]!, { timeoutMs: 20_000 })));
+    rings.forEach((r) => r.destroy());
+    for (let i = 0; i < n; i++) expect(hashFloat32(vecs[i]!)).toBe(hashFloat32(want[i]!));
+  });
 
   it('a rank that forwards without a pacer drops its sender’s stamp (a stale one would be timed)', async () => {
     const n = 3;
