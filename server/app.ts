@@ -14,6 +14,7 @@ import { attachDashboardFeed } from './dashboardFeed.ts';
 import { createDatasetFiles } from './datasetFiles.ts';
 import { DEFAULT_VETTING_LIMITS, type VettingLimits } from './vetting/limits.ts';
 import { createDatasetStore, datasetShapeLookup, type DatasetStore } from './datasets/datasetStore.ts';
+import { importShippedDatasets } from './datasets/shipped.ts';
 import { createDatasetRoutes } from './datasets/routes.ts';
 import { shardLayoutOf } from './datasets/shardLayout.ts';
 import { createHttpHandler, readJson, send } from './http.ts';
@@ -89,6 +90,9 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const datasets = createDatasetStore({
     ...(o.dataDir ? { root: join(resolve(o.dataDir), 'datasets') } : {}), rows: store.datasets, now, ...o.datasets,
   });
+  // MNIST, Iris and SOTU are store entries like any upload (built once per machine, linked in)
+  const imported = await importShippedDatasets(datasets, now, { onBuild: (dir) => log('info', `building the shipped datasets' shards in ${dir} (once per machine)`) });
+  if (imported.length > 0 && o.dataDir) log('info', `imported the shipped datasets ${imported.join(', ')} into the dataset store`);
   const datasetShape = datasetShapeLookup(datasets);
   const vettingLimits: VettingLimits = { ...DEFAULT_VETTING_LIMITS, ...o.vetting };
   const origins = normaliseOrigins(o.allowedOrigins ?? []);
@@ -136,7 +140,6 @@ export async function createTabswarmServer(o: ServerOptions = {}): Promise<Tabsw
   const publicUrl = (req: IncomingMessage) => (req.headers.host ? `http://${req.headers.host}` : baseUrl);
   const handler = createHttpHandler({
     jobs,
-    datasets: createDatasetFiles(),
     distDir: resolve(o.distDir ?? 'dist'),
     log,
     publicUrl,

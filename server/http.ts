@@ -7,10 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { DATASETS } from '../shared/datasets.ts';
 import { TabswarmError, errorCode, type ErrorCode } from '../shared/errors.ts';
-import type { DatasetId } from '../shared/jobSpec.ts';
 import * as tf from '@tensorflow/tfjs';
 import { PRESET_NAMES, presetSpec } from '../shared/presets.ts';
-import type { createDatasetFiles } from './datasetFiles.ts';
 import { specFromBody, vetSpec, type Job, type JobRegistry } from './jobs.ts';
 import type { DatasetShapeLookup } from './vetting/vetSpec.ts';
 import type { VettingLimits } from './vetting/limits.ts';
@@ -30,12 +28,11 @@ const TYPES: Record<string, string> = {
 };
 const STATUS: Partial<Record<ErrorCode, number>> = {
   DATASET_INVALID: 400, DATASET_INCOMPLETE: 400, DATASET_TOO_LARGE: 413, DATASET_IN_USE: 409, QUOTA_EXCEEDED: 507, TASK_MISMATCH: 400,
-  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, PREDICTIONS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, RATE_LIMITED: 429, TIMEOUT: 504,
+  BAD_REQUEST: 400, BAD_JOB_SPEC: 400, MODEL_REJECTED: 400, UPLOAD_REJECTED: 400, WEIGHTS_PENDING: 409, PREDICTIONS_PENDING: 409, WEIGHTS_UNAVAILABLE: 404, JOB_FAILED: 409, UNKNOWN_JOB: 404, DATASET_UNKNOWN: 404, UNAUTHORIZED: 401, NOT_ALLOWED: 403, RATE_LIMITED: 429, TIMEOUT: 504,
 };
 
 export interface HttpDeps {
   jobs: JobRegistry;
-  datasets: ReturnType<typeof createDatasetFiles>;
   distDir: string;
   log: Logger;
   publicUrl: (req: IncomingMessage) => string;
@@ -111,14 +108,6 @@ export function createHttpHandler(d: HttpDeps) {
       const parts = url.pathname.split('/').filter(Boolean);
       if (parts[0] === 'api') return await api(req, res, parts.slice(1), url);
       if (url.pathname === '/metrics' && req.method === 'GET' && d.metrics) return send(res, 200, await d.metrics(), { 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store' });
-      if (parts[0] === 'datasets' && parts.length === 3 && req.method === 'GET') {
-        const id = parts[1] as DatasetId;
-        if (!Object.hasOwn(DATASETS, id)) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${id}`);
-        const limit = Number(url.searchParams.get('limit') ?? 0);
-        if (!Number.isInteger(limit) || limit < 0) throw new TabswarmError('BAD_REQUEST', 'limit must be a non-negative integer');
-        const bytes = await d.datasets.source(id, parts[2]!, limit);
-        return send(res, 200, bytes, { 'content-type': d.datasets.contentType(parts[2]!), 'cache-control': 'public, max-age=3600' });
-      }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new TabswarmError('BAD_REQUEST', `no route ${req.method} ${url.pathname}`);
       return await serveStatic(res, url.pathname);
     } catch (e) {

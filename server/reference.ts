@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { planSlices } from '../shared/batchPlan.ts';
 import { loadDataset, type DatasetSource } from '../shared/datasets.ts';
 import { sliceGranularity } from '../shared/exactness.ts';
-import { isBuiltinDatasetId, type JobSpec } from '../shared/jobSpec.ts';
+import type { JobSpec } from '../shared/jobSpec.ts';
 import type { StoredDatasetMeta } from '../shared/datasetShards.ts';
 import { TAIL, taskMetrics, type TaskMetrics } from '../shared/losses.ts';
 import { createOptimizer } from '../shared/optimizer.ts';
@@ -46,9 +46,9 @@ export async function trainReference(spec: JobSpec, source: DatasetSource, steps
   const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize, load);
   const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize, load);
   const r = await Replica.create(tf, spec);
-  // the plan the swarm follows: whole-dataset passes, or the shard-aware plan of a stored dataset
-  const meta = isBuiltinDatasetId(spec.dataset.id) ? null : (JSON.parse(new TextDecoder().decode(await source(spec.dataset.id, 'meta.json', 0))) as StoredDatasetMeta);
-  const plan = samplePlanFor(spec, train.size, meta?.shards);
+  // the plan the swarm follows: the shard-aware plan over the dataset's shards
+  const meta = JSON.parse(new TextDecoder().decode(await source(spec.dataset.id, 'meta.json'))) as StoredDatasetMeta;
+  const plan = samplePlanFor(spec, meta);
   const opt = createOptimizer(spec.optimizer, r.size);
   const slices = planSlices(spec.batchSize, (o.sliceWeights ?? [1]).map((weight, i) => ({ peerId: String(i), weight })), { granularity: sliceGranularity(spec) });
   const losses: number[] = [];

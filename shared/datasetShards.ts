@@ -11,12 +11,14 @@
  *   4       1           task: 0 = classification, 1 = regression
  *   5       1           feature rank r (1..8)
  *   6       1           target rank t (0 for classification, 1..8 for regression)
- *   7       1           reserved, 0
+ *   7       1           feature encoding: 0 = float32, 1 = uint8 read as b / 255 (images),
+ *                       2 = uint8 read as b (codes); the shipped datasets use 1 and 2
  *   8       4           sample count n (u32)
  *   12      4·r         feature dims (u32 each)
  *   12+4r   4·t         target dims (u32 each)
  *   H = 12 + 4(r + t)   (a multiple of 4, so the arrays below are aligned)
- *   H       4·n·F       features, float32, row-major, F = prod(feature dims)
+ *   H       E·n·F       features, row-major, F = prod(feature dims); E = 4 (float32) or 1 (uint8)
+ *   …       0–3         zero padding to a multiple of 4 (uint8 features only)
  *   …       4·n         classification: class ids, u32
  *           4·n·T       regression: targets, float32, T = prod(target dims)
  *
@@ -33,6 +35,12 @@ export const TEST_EVERY = 10;
 
 export type TaskKind = 'classification' | 'regression';
 
+/** How features are stored: float32, or bytes turned into float32 on decode (exactly: b / 255 rounds once) */
+export type FeatureEncoding = 'float32' | 'u8unit' | 'u8';
+const ENCODINGS: readonly FeatureEncoding[] = ['float32', 'u8unit', 'u8'];
+const featureByte = (e: FeatureEncoding, v: number): number => (e === 'u8unit' ? Math.round(v * 255) : v);
+const byteFeature = (e: FeatureEncoding, b: number): number => (e === 'u8unit' ? b / 255 : b);
+
 export interface Shard {
   task: TaskKind;
   featureShape: number[];
@@ -43,6 +51,8 @@ export interface Shard {
   x: Float32Array;
   /** classification: class ids (count); regression: count × prod(targetShape) targets */
   y: Uint32Array | Float32Array;
+  /** absent: float32 */
+  encoding?: FeatureEncoding;
 }
 
 export interface ShardRef {
@@ -76,6 +86,13 @@ export interface StoredDatasetMeta {
   stats: { mean: number[]; std: number[] };
   shards: ShardRef[];
   createdAt: number;
+  /**
+   * null: every TEST_EVERY-th sample is a test sample (uploads); a number: the samples from
+   * this index on are the test split (the shipped datasets keep their published splits)
+   */
+  testFrom: number | null;
+  /** one of the datasets the server ships: imported at its first start, never deleted */
+  shipped: boolean;
 }
 
 export const prod = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -90,10 +107,13 @@ export function shardHeaderBytes(featureRank: number, targetRank: number): numbe
   return 12 + 4 * (featureRank + targetRank);
 }
 
-export function shardBytes(task: TaskKind, featureShape: readonly number[], targetShape: readonly number[], count: number): number {
-  const perSample = 4 * prod(featureShape) + (task === 'classification' ? 4 : 4 * prod(targetShape));
-  return shardHeaderBytes(featureShape.length, task === 'classification' ? 0 : targetShape.length) + count * perSample;
+export function shardBytes(task: TaskKind, featureShape: readonly number[], targetShape: readonly number[], count: number, encoding: FeatureEncoding = 'float32'): number {
+  const featureBytes = encoding === 'float32' ? 4 * count * prod(featureShape) : pad4(count * prod(featureShape));
+  const labelBytes = count * (task === 'classification' ? 4 : 4 * prod(targetShape));
+  return shardHeaderBytes(featureShape.length, task === 'classification' ? 0 : targetShape.length) + featureBytes + labelBytes;
 }
+
+const pad4 = (n: number) => (n + 3) & ~3;
 
 export function encodeShard(s: Shard): Uint8Array {
   checkShape(s.featureShape, 'feature');
@@ -103,17 +123,28 @@ export function encodeShard(s: Shard): Uint8Array {
   const F = prod(s.featureShape);
   const T = s.task === 'classification' ? 1 : prod(tShape);
   if (s.x.length !== s.count * F || s.y.length !== s.count * T) throw new TabswarmError('INTERNAL', 'shard arrays do not match its count and shapes');
+  const enc = s.encoding ?? 'float32';
   const header = shardHeaderBytes(s.featureShape.length, tShape.length);
-  const out = new Uint8Array(shardBytes(s.task, s.featureShape, tShape, s.count));
+  const out = new Uint8Array(shardBytes(s.task, s.featureShape, tShape, s.count, enc));
   const dv = new DataView(out.buffer);
   out.set(SHARD_MAGIC, 0);
   out[4] = s.task === 'classification' ? 0 : 1;
   out[5] = s.featureShape.length;
   out[6] = tShape.length;
+  out[7] = ENCODINGS.indexOf(enc);
   dv.setUint32(8, s.count, true);
   [...s.featureShape, ...tShape].forEach((d, i) => dv.setUint32(12 + 4 * i, d, true));
   let o = header;
-  for (let i = 0; i < s.x.length; i++, o += 4) dv.setFloat32(o, s.x[i]!, true);
+  if (enc === 'float32') for (let i = 0; i < s.x.length; i++, o += 4) dv.setFloat32(o, s.x[i]!, true);
+  else {
+    for (let i = 0; i < s.x.length; i++, o++) {
+      const b = featureByte(enc, s.x[i]!);
+      // a byte encoding must give back exactly the float the caller holds
+      if (!(b >= 0 && b <= 255 && Number.isInteger(b)) || Math.fround(byteFeature(enc, b)) !== s.x[i]) throw new TabswarmError('INTERNAL', `feature ${s.x[i]} has no exact ${enc} byte`);
+      out[o] = b;
+    }
+    o = pad4(o - header) + header;
+  }
   if (s.task === 'classification') for (let i = 0; i < s.y.length; i++, o += 4) dv.setUint32(o, s.y[i]!, true);
   else for (let i = 0; i < s.y.length; i++, o += 4) dv.setFloat32(o, s.y[i]!, true);
   return out;
@@ -125,6 +156,8 @@ export function decodeShard(b: Uint8Array): Shard {
   if (b.length < 12) throw bad(0, `${b.length} bytes is shorter than a shard header`);
   for (let i = 0; i < 4; i++) if (b[i] !== SHARD_MAGIC[i]) throw bad(i, 'wrong magic (not a TSD1 shard)');
   if (b[4] !== 0 && b[4] !== 1) throw bad(4, `unknown task ${b[4]}`);
+  const enc = ENCODINGS[b[7]!];
+  if (!enc) throw bad(7, `unknown feature encoding ${b[7]}`);
   const task: TaskKind = b[4] === 0 ? 'classification' : 'regression';
   const r = b[5]!;
   const t = b[6]!;
@@ -138,12 +171,16 @@ export function decodeShard(b: Uint8Array): Shard {
   const featureShape = dims.slice(0, r);
   const targetShape = dims.slice(r);
   if (dims.some((d) => d === 0)) throw bad(12, 'a zero dimension');
-  const want = shardBytes(task, featureShape, targetShape, count);
+  const want = shardBytes(task, featureShape, targetShape, count, enc);
   if (b.length !== want) throw bad(Math.min(b.length, want), `${b.length} bytes where the header says ${want}`);
   const F = prod(featureShape);
   const x = new Float32Array(count * F);
   let o = header;
-  for (let i = 0; i < x.length; i++, o += 4) x[i] = dv.getFloat32(o, true);
+  if (enc === 'float32') for (let i = 0; i < x.length; i++, o += 4) x[i] = dv.getFloat32(o, true);
+  else {
+    for (let i = 0; i < x.length; i++, o++) x[i] = byteFeature(enc, b[o]!);
+    o = pad4(o - header) + header;
+  }
   let y: Uint32Array | Float32Array;
   if (task === 'classification') {
     y = new Uint32Array(count);
@@ -152,12 +189,18 @@ export function decodeShard(b: Uint8Array): Shard {
     y = new Float32Array(count * prod(targetShape));
     for (let i = 0; i < y.length; i++, o += 4) y[i] = dv.getFloat32(o, true);
   }
-  return { task, featureShape, targetShape, count, x, y };
+  return { task, featureShape, targetShape, count, x, y, ...(enc === 'float32' ? {} : { encoding: enc }) };
 }
 
-export const isTestSample = (i: number) => i % TEST_EVERY === TEST_EVERY - 1;
-export const splitSizes = (size: number) => {
-  const testSize = Math.floor(size / TEST_EVERY);
+/** `testFrom`: the metadata's (null: every TEST_EVERY-th sample is a test sample) */
+export const isTestSample = (i: number, testFrom: number | null = null) => (testFrom === null ? i % TEST_EVERY === TEST_EVERY - 1 : i >= testFrom);
+/** test samples among dataset samples [start, start + count) */
+export function testsIn(start: number, count: number, testFrom: number | null = null): number {
+  if (testFrom === null) return Math.floor((start + count) / TEST_EVERY) - Math.floor(start / TEST_EVERY);
+  return Math.max(0, start + count - Math.max(start, testFrom));
+}
+export const splitSizes = (size: number, testFrom: number | null = null) => {
+  const testSize = testsIn(0, size, testFrom);
   return { trainSize: size - testSize, testSize };
 };
 
@@ -204,7 +247,7 @@ export async function loadStoredDataset(meta: StoredDatasetMeta, split: Split, d
       throw new TabswarmError('DATASET_INVALID', `shard ${ref.hash} does not match dataset ${meta.id}'s metadata`);
     }
     for (let j = 0; j < s.count && k < n; j++) {
-      if (isTestSample(ref.start + j) !== (split === 'test')) continue;
+      if (isTestSample(ref.start + j, meta.testFrom ?? null) !== (split === 'test')) continue;
       x.set(s.x.subarray(j * F, (j + 1) * F), k * F);
       y.set(s.y.subarray(j * T, (j + 1) * T), k * T);
       k++;

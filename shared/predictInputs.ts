@@ -5,10 +5,9 @@
  * fetches what that unit needs; a built-in dataset's split, or an uploaded one's train/test
  * split, is loaded once and cached.
  */
-import { loadDataset, DATASETS, type Dataset, type DatasetSource } from './datasets.ts';
+import { loadDataset, type Dataset, type DatasetSource } from './datasets.ts';
 import { decodeShard, prod, type StoredDatasetMeta } from './datasetShards.ts';
 import { TabswarmError } from './errors.ts';
-import { isBuiltinDatasetId } from './jobSpec.ts';
 import type { PredictOptions } from './predictSpec.ts';
 
 export interface InputRows {
@@ -51,22 +50,17 @@ export class PredictInputs {
   ) {}
 
   private async storedMeta(): Promise<StoredDatasetMeta> {
-    this.meta ??= JSON.parse(new TextDecoder().decode(await this.source(this.datasetId, 'meta.json', 0))) as StoredDatasetMeta;
+    this.meta ??= JSON.parse(new TextDecoder().decode(await this.source(this.datasetId, 'meta.json'))) as StoredDatasetMeta;
     return this.meta;
   }
 
   private get byShard() {
-    return !isBuiltinDatasetId(this.datasetId) && this.options.split === 'all';
+    return this.options.split === 'all';
   }
 
   /** How many inputs, their shape, and the shard size to align units with. */
   async info(): Promise<InputInfo> {
     const lim = (n: number) => (this.options.limit > 0 ? Math.min(n, this.options.limit) : n);
-    if (isBuiltinDatasetId(this.datasetId)) {
-      if (this.options.split === 'all') throw new TabswarmError('BAD_JOB_SPEC', `predict.split: built-in dataset ${this.datasetId} has a train and a test split, not all`);
-      const d = DATASETS[this.datasetId]!;
-      return { size: lim(this.options.split === 'train' ? d.trainSize : d.testSize), featureShape: d.featureShape, align: 0, classes: d.numClasses, task: 'classification', targetSize: 0 };
-    }
     const m = await this.storedMeta();
     const total = this.options.split === 'all' ? m.size : this.options.split === 'train' ? m.trainSize : m.testSize;
     const shardSize = m.shards[0]?.count ?? 0;
@@ -110,7 +104,7 @@ export class PredictInputs {
     let p = this.shards.get(hash);
     if (!p) {
       p = (async () => {
-        const bytes = await this.source(this.datasetId, `shards/${hash}`, 0);
+        const bytes = await this.source(this.datasetId, `shards/${hash}`);
         const got = await sha256Hex(bytes);
         if (got !== hash) throw new TabswarmError('HASH_MISMATCH', `shard ${hash} of dataset ${this.datasetId} hashes to ${got}`);
         return decodeShard(bytes);

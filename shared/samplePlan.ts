@@ -1,10 +1,9 @@
 /**
  * One place that decides a job's sample plan, so the coordinator, every worker and the
- * single-process reference use the same: a shipped dataset walks whole-dataset permutations
- * (BatchPlan); a stored dataset (one with shards) the shard-aware plan (ShardPlan).
+ * single-process reference use the same: the shard-aware plan (ShardPlan) over the dataset's
+ * train samples, the first `trainSize` of them when the job limits it.
  */
-import { BatchPlan } from './batchPlan.ts';
-import { ShardPlan, trainCounts, type SamplePlan } from './shardPlan.ts';
+import { ShardPlan, trainCounts } from './shardPlan.ts';
 
 export interface PlanInput {
   batchSize: number;
@@ -12,8 +11,7 @@ export interface PlanInput {
   dataset: { trainSize: number };
 }
 
-/** `trainSize`: the split's size as loaded (limit applied); `shards`: a stored dataset's shard list */
-export function samplePlanFor(spec: PlanInput, trainSize: number, shards?: readonly { start: number; count: number }[] | null): SamplePlan {
-  if (shards && shards.length > 0) return new ShardPlan(trainCounts(shards, spec.dataset.trainSize), spec.batchSize, spec.seed);
-  return new BatchPlan(trainSize, spec.batchSize, spec.seed);
+/** `meta`: the dataset's shard ranges and split rule (StoredDatasetMeta) */
+export function samplePlanFor(spec: PlanInput, meta: { shards: readonly { start: number; count: number }[]; testFrom?: number | null }): ShardPlan {
+  return new ShardPlan(trainCounts(meta.shards, spec.dataset.trainSize, meta.testFrom ?? null), spec.batchSize, spec.seed);
 }

@@ -16,7 +16,7 @@
  * it differs, and a mean gradient does not depend on order. Contiguous slices of the batch
  * (what the coordinator hands out) then cover a few lanes each, i.e. a few shards.
  */
-import { isTestSample, TEST_EVERY } from './datasetShards.ts';
+import { isTestSample, testsIn } from './datasetShards.ts';
 import { mixSeed, permutation } from './random.ts';
 
 /** window width: shards read at once (interleaved) in a pass */
@@ -38,27 +38,27 @@ export interface ShardRun {
 
 /**
  * Train samples per shard, in dataset order, for the first `limit` train samples (0: all). A
- * shard holding dataset samples [start, start + count) holds those that are not test samples.
+ * shard holding dataset samples [start, start + count) holds those that are not test samples
+ * (`testFrom`: the metadata's split rule).
  */
-export function trainCounts(shards: readonly { start: number; count: number }[], limit = 0): number[] {
+export function trainCounts(shards: readonly { start: number; count: number }[], limit = 0, testFrom: number | null = null): number[] {
   let left = limit > 0 ? limit : Infinity;
   return shards.map(({ start, count }) => {
-    const tests = Math.floor((start + count) / TEST_EVERY) - Math.floor(start / TEST_EVERY);
-    const n = Math.min(left, count - tests);
+    const n = Math.min(left, count - testsIn(start, count, testFrom));
     left -= n;
     return n;
   });
 }
 
 /** Where train sample `k` lies: which shard, and which of the shard's samples (dataset order). */
-export function locateTrain(shards: readonly { start: number; count: number }[], counts: readonly number[], k: number): { shard: number; offset: number } {
+export function locateTrain(shards: readonly { start: number; count: number }[], counts: readonly number[], k: number, testFrom: number | null = null): { shard: number; offset: number } {
   let base = 0;
   for (let s = 0; s < counts.length; s++) {
     if (k < base + counts[s]!) {
       // the (k - base)-th non-test sample of the shard
       const { start } = shards[s]!;
       let want = k - base;
-      for (let j = 0; ; j++) if (!isTestSample(start + j) && want-- === 0) return { shard: s, offset: j };
+      for (let j = 0; ; j++) if (!isTestSample(start + j, testFrom) && want-- === 0) return { shard: s, offset: j };
     }
     base += counts[s]!;
   }
@@ -70,19 +70,19 @@ export function locateTrain(shards: readonly { start: number; count: number }[],
  * test split's counterpart of trainCounts (test sample k lies in the shard where the running
  * sum of these passes k).
  */
-export function testCounts(shards: readonly { start: number; count: number }[], limit = 0): number[] {
+export function testCounts(shards: readonly { start: number; count: number }[], limit = 0, testFrom: number | null = null): number[] {
   let left = limit > 0 ? limit : Infinity;
   return shards.map(({ start, count }) => {
-    const n = Math.min(left, Math.floor((start + count) / TEST_EVERY) - Math.floor(start / TEST_EVERY));
+    const n = Math.min(left, testsIn(start, count, testFrom));
     left -= n;
     return n;
   });
 }
 
 /** The test split as runs of test-sample indices [start, start + count), one shard each (empty shards left out). */
-export function testRuns(shards: readonly { start: number; count: number }[], limit = 0): ShardRun[] {
+export function testRuns(shards: readonly { start: number; count: number }[], limit = 0, testFrom: number | null = null): ShardRun[] {
   let at = 0;
-  return testCounts(shards, limit).flatMap((count, shard) => ((at += count), count > 0 ? [{ shard, start: at - count, count }] : []));
+  return testCounts(shards, limit, testFrom).flatMap((count, shard) => ((at += count), count > 0 ? [{ shard, start: at - count, count }] : []));
 }
 
 interface Pass {

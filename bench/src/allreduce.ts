@@ -126,7 +126,7 @@ function plans(quick: boolean): { plans: Plan[]; skipped: string[] } {
       start: async (n) => Cluster.start(await cappedTopology(n, CAP_MBIT), n),
       ...cappedIters,
       // paced at N=8 too in a full run it gave 0.80 vs 0.81 unpaced: there the cores, not the links, are the limit
-      // -auto: not told the rate, paced under the delay-based estimate (uplinkEstimator.ts), same frames as -paced
+      // -auto: not told the rate, paced once the next rank reports a standing queue (uplinkEstimator.ts), same frames as -paced
       variants: [tuned, { suffix: '-paced', cfg: pacedConfig(CAP_MBIT), ns: [2, 4] }, { suffix: '-auto', cfg: autoConfig(CAP_MBIT), ns: [2, 4] }],
     });
     if (!quick) {
@@ -184,6 +184,7 @@ export const allreduceBench: Bench = async (ctx: BenchContext) => {
       'both-ways (capped only): every rank streams to its next at the same time, no ring logic — what a link carries while its reverse direction is busy too, as in any ring (median link).',
       `capped: every host in its own network namespace behind a ${CAP_MBIT} Mbit/s tbf link each way (veth + bridge; N=8 also at ${CAP8_MBIT} Mbit/s, where 8 hosts do not saturate the 2 cores). loopback: all hosts share this machine's cores.`,
       `-paced: each rank paces what it sends at ${Math.round(PACE_FRACTION * 100)} % of its uplink's rate, in frames of ≤ 12 ms of it (${Math.round(pacedConfig(CAP_MBIT).chunkBytes / 1024)} KiB at ${CAP_MBIT} Mbit/s, ${Math.round(pacedConfig(CAP8_MBIT).chunkBytes / 1024)} KiB at ${CAP8_MBIT}; PacedLink, a worker's --uplink-mbit / ?uplink=): the queue stays in the sender, and the acknowledgements of the traffic it receives do not wait behind its data in the router's 50 ms queue.`,
+      '-auto: not told the rate: each rank starts unpaced and paces only once the next rank reports a standing queue (one-way delay of its stamped frames; uplinkEstimator.ts), same frames as -paced.',
       ...skipped.map((s) => `skipped ${s}`),
     ].join('\n'))],
     result: { rows: rows.map(({ samplesMs: _s, ...r }) => r), samples: rows.map((r) => r.samplesMs), config: TUNED, skipped },

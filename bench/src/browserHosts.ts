@@ -42,15 +42,16 @@ export function buildPages(): Promise<void> {
 
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
 
-/** Serves the built pages and /datasets/<id>/<file>?limit=N on 127.0.0.1. */
+/** Serves the built pages and the shipped datasets (metadata, shards) on 127.0.0.1. */
 export async function servePages(): Promise<{ url: string; close(): Promise<void> }> {
   await buildPages();
   const ds = createDatasetFiles();
   const server: Server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
-    const m = /^\/datasets\/(\w+)\/([\w.-]+)$/.exec(u.pathname);
+    // a shipped dataset as the server serves it: GET /api/datasets/:id (metadata), …/shards/:hash
+    const m = /^\/api\/datasets\/(\w+)(?:\/(shards\/[0-9a-f]{64}))?$/.exec(u.pathname);
     const reply = m
-      ? ds.source(m[1] as 'mnist', m[2]!, Number(u.searchParams.get('limit') ?? 0)).then((b) => ({ body: b, type: ds.contentType(m[2]!) }))
+      ? ds.source(m[1] as 'mnist', m[2] ?? 'meta.json').then((b) => ({ body: b, type: m[2] ? 'application/octet-stream' : 'application/json' }))
       : readFile(join(OUT, normalize(u.pathname).replace(/^(\.\.[/\\])+/, ''))).then((b) => ({ body: b, type: TYPES[extname(u.pathname)] ?? 'application/octet-stream' }));
     reply.then(
       ({ body, type }) => res.writeHead(200, { 'content-type': type }).end(body),

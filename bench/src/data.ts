@@ -40,12 +40,12 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
     const common = { server, tabs: N, batchSize: B, testSize, model: model(), print: ctx.print };
     const runs: { name: string; path: 'whole' | 'shards'; trainBytes: number; r: DataRunResult }[] = [];
 
-    // today's path: the shipped MNIST (60 000 train images), downloaded whole by every tab
+    // today's path: the shipped MNIST (60 000 train images), read whole by every tab (`?feed=whole`)
     const wholeN = ctx.quick ? limit : 60000;
     // one pass: the whole batches of it (a last, partial batch would reach into the next pass)
     const wholeSteps = Math.floor(wholeN / B);
     ctx.print(`whole download: ${N} tabs, ${wholeSteps} steps (one epoch of ${wholeN})   load ${loadavg()[0]!.toFixed(2)}`);
-    runs.push({ name: 'whole download (shipped)', path: 'whole', trainBytes: 16 + wholeN * 784 + 8 + wholeN, r: await dataRun({ ...common, dataset: 'mnist', trainSize: wholeN, steps: wholeSteps, prefetch: true }) });
+    runs.push({ name: 'whole download (shipped)', path: 'whole', trainBytes: 16 + wholeN * 784 + 8 + wholeN, r: await dataRun({ ...common, dataset: 'mnist', whole: true, trainSize: wholeN, steps: wholeSteps, prefetch: true }) });
 
     const n = ctx.quick ? limit : meta.trainSize;
     const steps = Math.floor(n / B);
@@ -73,10 +73,10 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
       rows: runs.map(({ name, path, trainBytes, r }) => {
         const b = r.tabs.map((t) => t.fetchedBytes);
         // whole: the training files' bytes over the training set's; shards: distinct shards fetched for training over the training set's shards
-        const fr = r.tabs.map((t) => (path === 'whole' ? (t.fetchedBytes - t.evalWireBytes) / trainBytes : trainShardsOf(t) / trainShards.length));
-        return [name, mean(fr), Math.max(...fr), 1.5 / N, path === 'whole' ? null : mean(r.tabs.map(trainShardsOf)), path === 'whole' ? null : mean(r.tabs.map((t) => t.evalShards)), mean(r.tabs.map((t) => (path === 'whole' ? t.evalWireBytes : t.evalShardBytes))) / MB, mean(b) / MB, Math.max(...r.tabs.map((t) => t.peakHeapBytes)) / MB, Math.max(...r.tabs.map((t) => t.peakSamplesBytes)) / MB, `${r.loadavg[0]} → ${r.loadavg[1]}`];
+        const fr = r.tabs.map((t) => (path === 'whole' ? 1 : trainShardsOf(t) / trainShards.length));
+        return [name, mean(fr), Math.max(...fr), 1.5 / N, path === 'whole' ? null : mean(r.tabs.map(trainShardsOf)), path === 'whole' ? null : mean(r.tabs.map((t) => t.evalShards)), path === 'whole' ? null : mean(r.tabs.map((t) => t.evalShardBytes)) / MB, mean(b) / MB, Math.max(...r.tabs.map((t) => t.peakHeapBytes)) / MB, Math.max(...r.tabs.map((t) => t.peakSamplesBytes)) / MB, `${r.loadavg[0]} → ${r.loadavg[1]}`];
       }),
-      note: `Training set: the shipped IDX files (${(runs[0]!.trainBytes / MB).toFixed(1)} MB of uint8 pixels, served as they are) vs the stored shards (${(storedTrainBytes / MB).toFixed(1)} MB: the same values as float32, ${trainShards.length} shards of ~4 MiB, served gzip-encoded; every 10th sample of a shard is a test sample). One epoch: the ${steps} whole batches of one pass. Training set fetched: distinct shards a tab fetched for training over all shards (whole: the training files' bytes). Evaluation: what the final evaluation (${testSize} test samples, parts following the shards each tab holds) fetched on top. On the wire = every response body under /datasets and /api/datasets as the page received it (gzip), training and evaluation. Decoded samples: the whole split held as floats (whole) vs the shard LRU's peak (shards). JS heap: performance.memory.usedJSHeapSize, sampled every second (typed arrays' backing stores are outside it).`,
+      note: `Training set: the shipped MNIST read whole (?feed=whole: every shard of its training split, then of its test split) vs the uploaded copy's shards (${(storedTrainBytes / MB).toFixed(1)} MB: the same values as float32, ${trainShards.length} shards of ~4 MiB, served gzip-encoded; every 10th sample of a shard is a test sample). One epoch: the ${steps} whole batches of one pass. Training set fetched: distinct shards a tab fetched for training over all shards (whole: the whole training split, by construction; its wire bytes include the test split's load). Evaluation: what the final evaluation (${testSize} test samples, parts following the shards each tab holds) fetched on top. On the wire = every response body under /datasets and /api/datasets as the page received it (gzip), training and evaluation. Decoded samples: the whole split held as floats (whole) vs the shard LRU's peak (shards). JS heap: performance.memory.usedJSHeapSize, sampled every second (typed arrays' backing stores are outside it).`,
     };
     const rateTable: Table = {
       title: 'Step rate: whole download vs shards, with and without prefetch, full and quarter cache',

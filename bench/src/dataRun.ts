@@ -82,6 +82,8 @@ export interface DataRunOptions {
   trainSize: number;
   testSize: number;
   prefetch: boolean;
+  /** read the dataset whole (the page's `?feed=whole`): the path every job took before shards */
+  whole?: boolean;
   cacheMb?: number;
   model: Record<string, unknown>;
   print(line: string): void;
@@ -147,7 +149,7 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
           if (test) f.evalWireBytes += s.responseBodySize;
         }).catch(() => {});
       });
-      const q = `&backend=cpu${o.prefetch ? '' : '&prefetch=0'}${o.cacheMb !== undefined ? `&cacheMb=${o.cacheMb}` : ''}`;
+      const q = `&backend=cpu${o.whole ? '&feed=whole' : ''}${o.prefetch ? '' : '&prefetch=0'}${o.cacheMb !== undefined ? `&cacheMb=${o.cacheMb}` : ''}`;
       await page.goto(`${job.joinUrl}${q}`);
       pages.push(page);
       timer.push(setInterval(() => {

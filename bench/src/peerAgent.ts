@@ -11,7 +11,7 @@
  *   { op: 'connect', peers, timeoutMs }       open links; replies with each selected pair
  *   { op: 'ring', rank, size, prev, next, len, timeoutMs }         a ring all-reduce; the hash
  *   { op: 'bench', kind, rank, ids, len, iters, warmup }  all-reduces of `len` floats with
- *        schedule `kind` ('ring', 'halving-doubling', 'all-to-all'); ms of each timed one
+ *        schedule `kind` ('ring' or a LatencyAlgorithm); ms of each timed one
  *   { op: 'stream', to, bytes, msg }          send `bytes` to `to` in `msg`-byte messages
  *   { op: 'expect', from, bytes }             resolves once `bytes` have arrived from `from`
  *   { op: 'watchClose', peer }                resolves when the link to `peer` closes (its error)
@@ -109,7 +109,8 @@ async function handle(r: Req): Promise<Record<string, unknown> | undefined> {
         const need = peersNeeded(kind, rank, size);
         const links: (Link | null)[] = ids.map(() => null);
         await Promise.all(need.map(async (p) => (links[p] = await mesh!.connect(ids[p]!))));
-        const ar = new LatencyAllReduce({ jobTag: 7, epoch: 1, rank, size, algorithm: kind, links });
+        // frames and lanes of 64 KiB, as workers run it with the default chunkBytes (client/worker/ringLinks.ts)
+        const ar = new LatencyAllReduce({ jobTag: 7, epoch: 1, rank, size, algorithm: kind, links, chunkElems: 16_384, pipelineElems: 16_384 });
         try {
           for (let i = 0; i < total; i++) {
             const st = await ar.allReduce(i, v, { timeoutMs: 60_000 });

@@ -1,7 +1,7 @@
 /**
  * How a worker reads samples: a DataFeed hands out the samples a step or an evaluation part
- * needs. A shipped dataset is held whole (WholeFeed, loaded as before); a stored dataset is
- * read shard by shard, only the shards needed, through a bounded cache (ShardFeed).
+ * needs: read shard by shard, only the shards needed, through a bounded cache (ShardFeed), or
+ * held whole (WholeFeed, every shard downloaded first: the old path, for `bench data`).
  */
 import type { Dataset, Split } from '../../shared/datasets.ts';
 import type { SamplePlan } from '../../shared/shardPlan.ts';
@@ -36,7 +36,7 @@ export interface DataFeed {
   stats(): FeedStats;
 }
 
-/** A shipped dataset, downloaded whole (the path every dataset took before the store). */
+/** A dataset downloaded whole before the first step (the path every job took before shards). */
 export class WholeFeed implements DataFeed {
   private readonly bytes: number;
   constructor(readonly plan: SamplePlan, private readonly train: Dataset, private readonly test: Dataset) {

@@ -8,7 +8,6 @@
 import * as tf from '@tensorflow/tfjs';
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { io } from 'socket.io-client';
-import { isBuiltinDatasetId } from '../../shared/jobSpec.ts';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import { PeerMesh } from '../../shared/transport/peerMesh.ts';
@@ -59,9 +58,9 @@ void probeWebGpu().then((r) => {
   if (lastView) render(lastView);
 });
 
-const datasets: DatasetSource = async (id, file, limit) => {
-  // shipped datasets by file; an uploaded one from the dataset store (its metadata, its shards)
-  const url = isBuiltinDatasetId(id) ? `${serverUrl}/datasets/${id}/${file}?limit=${limit}` : file === 'meta.json' ? `${serverUrl}/api/datasets/${id}` : `${serverUrl}/api/datasets/${id}/${file}`;
+const datasets: DatasetSource = async (id, file) => {
+  // every dataset (the shipped ones too) is a store entry: its metadata, then its shards
+  const url = file === 'meta.json' ? `${serverUrl}/api/datasets/${id}` : `${serverUrl}/api/datasets/${id}/${file}`;
   const r = await fetch(url);
   if (!r.ok) throw new Error(`dataset ${id}/${file}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
@@ -79,6 +78,7 @@ const feed: FeedOptions = {
     return new Uint8Array(await r.arrayBuffer());
   },
   ...(params.get('prefetch') === '0' ? { prefetchSteps: 0 } : {}),
+  ...(params.get('feed') === 'whole' ? { whole: true } : {}),
 };
 
 let current: WorkerSession | null = null;

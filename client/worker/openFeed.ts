@@ -1,10 +1,11 @@
 /**
- * Opens a job's DataFeed: a shipped dataset is downloaded whole (WholeFeed); a stored one is
- * read shard by shard through the cache (ShardFeed), after its metadata.
+ * Opens a job's DataFeed: every dataset (the shipped ones too) is a store entry, read shard by
+ * shard through the cache (ShardFeed) after its metadata; `whole` downloads every shard of both
+ * splits first (WholeFeed: what every tab did before the store, kept for `bench data`).
  */
 import { loadDataset, type DatasetSource } from '../../shared/datasets.ts';
 import type { StoredDatasetMeta } from '../../shared/datasetShards.ts';
-import { isBuiltinDatasetId, type JobSpec } from '../../shared/jobSpec.ts';
+import type { JobSpec } from '../../shared/jobSpec.ts';
 import { memoryShardStore, ShardCache } from '../../shared/shardCache.ts';
 import { samplePlanFor } from '../../shared/samplePlan.ts';
 import { WholeFeed, type DataFeed } from './dataFeed.ts';
@@ -17,6 +18,8 @@ export interface FeedOptions {
   fetchShard?: (datasetId: string, hash: string, peerId: string) => Promise<Uint8Array>;
   prefetchSteps?: number;
   memoryBytes?: number;
+  /** download the whole dataset before the first step (`?feed=whole`) */
+  whole?: boolean;
 }
 
 /** Web Crypto's SHA-256 as lower-case hex (tabs and Node ≥ 20 alike). */
@@ -28,16 +31,16 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 /** `peerId` names this worker on its shard requests (the server's per-peer counters) */
 export async function openFeed(spec: JobSpec, source: DatasetSource, o: FeedOptions = {}, peerId = ''): Promise<DataFeed> {
   const id = spec.dataset.id;
-  if (isBuiltinDatasetId(id)) {
+  const meta = JSON.parse(new TextDecoder().decode(await source(id, 'meta.json'))) as StoredDatasetMeta;
+  if (o.whole) {
     const load = { standardize: spec.standardize ?? false };
     const [train, test] = await Promise.all([loadDataset(source, id, 'train', spec.dataset.trainSize, load), loadDataset(source, id, 'test', spec.dataset.testSize, load)]);
-    return new WholeFeed(samplePlanFor(spec, train.size), train, test);
+    return new WholeFeed(samplePlanFor(spec, meta), train, test);
   }
-  const meta = JSON.parse(new TextDecoder().decode(await source(id, 'meta.json', 0))) as StoredDatasetMeta;
   const cache = o.cache ? await o.cache() : await ShardCache.open(memoryShardStore(), 256 << 20);
   return new ShardFeed({
     meta, spec, cache, sha256Hex,
-    fetchShard: (hash) => (o.fetchShard ? o.fetchShard(id, hash, peerId) : source(id, `shards/${hash}`, 0)),
+    fetchShard: (hash) => (o.fetchShard ? o.fetchShard(id, hash, peerId) : source(id, `shards/${hash}`)),
     ...(o.prefetchSteps !== undefined ? { prefetchSteps: o.prefetchSteps } : {}),
     ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
   });

@@ -1,8 +1,8 @@
 /**
  * The all-reduce this worker takes part in: links to the ring members it exchanges data
  * with, kept (with the all-reduce on them) while the coordinator's ring and epoch stay the
- * same, rebuilt when they change. Which schedule runs — the ring, or halving/doubling for
- * small vectors — is workerSchedule's deterministic choice (shared/allreduce/scheduleChoice.ts):
+ * same, rebuilt when they change. Which schedule runs — the ring, or arc-tree for small
+ * vectors — is workerSchedule's deterministic choice (shared/allreduce/scheduleChoice.ts):
  * every member makes the same one. Frames a partner sends for a later epoch before this
  * worker has moved on are carried from the old all-reduce into the new one.
  */
@@ -103,7 +103,9 @@ export class RingLinks {
       const l = new LatencyAllReduce({
         jobTag, epoch, rank: sched.rankAt[rank]!, size: n, algorithm: sched.kind,
         links: Array.from({ length: n }, (_, r) => links.get(idAtRank(r)) ?? null),
+        // lanes of one frame: a chain schedule pipelines, and each lane starts once its part of the gradient is in
         chunkElems: spec.chunkBytes / 4,
+        pipelineElems: spec.chunkBytes / 4,
         firstStep: step,
         carriedFrames: carried.filter((c) => rankOf.has(c.from)).map((c) => ({ from: rankOf.get(c.from)!, bytes: c.bytes })),
         checkSum: (ranks, offset, values) => this.o.checkSum(ranks.map((r) => posOf.get(r)!), offset, values),

@@ -78,7 +78,7 @@ export interface SessionDeps {
   overlap?: boolean;
   /** this host's uplink rate, Mbit/s: the ring paces what it sends under it (see PacedLink) */
   uplinkMbit?: number;
-  /** without `uplinkMbit`: pace under a delay-based estimate of the uplink (page `?uplink=auto`) */
+  /** without `uplinkMbit`: pace automatically, once the next rank reports a standing queue (page `?uplink=auto`) */
   autoPace?: boolean;
   /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;

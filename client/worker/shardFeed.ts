@@ -6,7 +6,7 @@
  * steps' slice will likely read (the plan is a function of the job, the slice usually stays)
  * while the current step computes.
  */
-import { asWorkerDataset, decodeShard, standardizeFeatures, prod, TEST_EVERY, type Shard, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
+import { asWorkerDataset, decodeShard, isTestSample, standardizeFeatures, prod, testsIn, type Shard, type StoredDatasetMeta } from '../../shared/datasetShards.ts';
 import type { Dataset, Split } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 import type { ShardCache } from '../../shared/shardCache.ts';
@@ -56,12 +56,13 @@ export class ShardFeed implements DataFeed {
 
   constructor(private readonly d: ShardFeedDeps) {
     const { meta, spec } = d;
-    this.counts = { train: trainCounts(meta.shards, spec.dataset.trainSize), test: testCounts(meta.shards, spec.dataset.testSize) };
+    const testFrom = meta.testFrom ?? null;
+    this.counts = { train: trainCounts(meta.shards, spec.dataset.trainSize, testFrom), test: testCounts(meta.shards, spec.dataset.testSize, testFrom) };
     this.starts = { train: prefix(this.counts.train), test: prefix(this.counts.test) };
     this.trainSize = this.counts.train.reduce((a, b) => a + b, 0);
     this.testSize = this.counts.test.reduce((a, b) => a + b, 0);
     this.byHash = new Map(meta.shards.map((s, i) => [s.hash, i]));
-    this.plan = samplePlanFor(spec, this.trainSize, meta.shards);
+    this.plan = samplePlanFor(spec, meta);
   }
 
   /** (shard, the k-th sample of the split in that shard) of the split's sample `i` */
@@ -198,7 +199,7 @@ export class ShardFeed implements DataFeed {
     }
     const train: number[] = [];
     const test: number[] = [];
-    for (let j = 0; j < shard.count; j++) ((ref.start + j) % TEST_EVERY === TEST_EVERY - 1 ? test : train).push(j);
+    for (let j = 0; j < shard.count; j++) (isTestSample(ref.start + j, meta.testFrom ?? null) ? test : train).push(j);
     const dec: Decoded = { shard, train: Uint32Array.from(train), test: Uint32Array.from(test), bytes: shard.x.byteLength + shard.y.byteLength };
     this.memory.set(index, dec);
     this.memoryUsed += dec.bytes;

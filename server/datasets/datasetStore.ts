@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { access, copyFile, link, mkdir, mkdtemp, readFile, rename, rm, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,12 @@ export interface DatasetStore {
   preview(id: string, rows: number): Promise<DatasetPreview>;
   /** the shard's bytes, when `hash` is one of dataset `id`'s shards */
   shard(id: string, hash: string): Promise<Uint8Array>;
+  /**
+   * Takes in a dataset built elsewhere (a shipped one: server/datasets/shipped.ts): each shard
+   * file is hard-linked into the shard directory (copied across file systems), then the row is
+   * written. A dataset already stored is left as it is (false).
+   */
+  adopt(rec: DatasetRecord, files: readonly { hash: string; file: string }[]): Promise<boolean>;
   /** owner only (the token from the upload); DATASET_IN_USE while `inUse(id)` */
   delete(id: string, token: string | undefined, inUse?: (id: string) => boolean): Promise<void>;
   close(): void;
@@ -97,8 +103,8 @@ const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 export function toMeta(r: DatasetRecord): StoredDatasetMeta {
   return {
     id: r.id, name: r.name, task: r.task, featureShape: r.featureShape, classes: r.classes, numClasses: r.classes ? r.classes.length : null,
-    targetShape: r.targetShape, size: r.size, ...splitSizes(r.size), format: r.format, label: r.label, bytes: r.bytes, uploadHash: r.uploadHash,
-    stats: r.stats, shards: r.shards, createdAt: r.createdAt,
+    targetShape: r.targetShape, size: r.size, ...splitSizes(r.size, r.testFrom), format: r.format, label: r.label, bytes: r.bytes, uploadHash: r.uploadHash,
+    stats: r.stats, shards: r.shards, createdAt: r.createdAt, testFrom: r.testFrom, shipped: r.shipped,
   };
 }
 
@@ -260,6 +266,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
           id, name, tokenHash: hashToken(ownerToken), task: w.layout.task, featureShape: w.layout.featureShape, classes: w.layout.classes,
           targetShape: w.layout.task === 'regression' ? w.layout.targetShape : null, size: w.size, format, label: q.label, bytes: up.bytes,
           uploadHash: up.hash, dedupKey, stats: w.stats, createdAt: o.now(), shards: w.shards.map(({ hash, start, count, bytes }) => ({ hash, start, count, bytes })),
+          testFrom: null, shipped: false,
         };
         const raced = await commit(rec, w.shards);
         if (raced) return raced;
@@ -268,6 +275,29 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
         release.forEach((f) => f());
         await rm(work, { recursive: true, force: true });
       }
+    },
+    adopt(rec, files) {
+      return serial(async () => {
+        if (o.rows.get(rec.id)) return false;
+        const placed: string[] = [];
+        try {
+          for (const s of files) {
+            const dest = shardFile(s.hash);
+            if (await access(dest).then(() => true, () => false)) continue;
+            await mkdir(join(dirs.shards, s.hash.slice(0, 2)), { recursive: true });
+            // via a temp name, so a crash never leaves a partial file under a shard's name
+            const tmp = join(dirs.tmp, `adopt-${s.hash}`);
+            await link(s.file, tmp).catch(() => copyFile(s.file, tmp));
+            await rename(tmp, dest);
+            placed.push(dest);
+          }
+          o.rows.insert(rec);
+        } catch (e) {
+          await Promise.all(placed.map((f) => unlink(f).catch(() => {})));
+          throw e;
+        }
+        return true;
+      });
     },
     list() {
       return o.rows.list(false).map((r) => {
@@ -310,6 +340,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       return serial(async () => {
         const r = o.rows.get(id);
         if (!r) throw new TabswarmError('DATASET_UNKNOWN', `no dataset ${id}`);
+        if (r.shipped) throw new TabswarmError('NOT_ALLOWED', `dataset ${id} ships with the server and cannot be deleted`);
         const a = Buffer.from(hashToken(token ?? ''), 'hex');
         const b = Buffer.from(r.tokenHash, 'hex');
         if (!token || a.length !== b.length || !timingSafeEqual(a, b)) throw new TabswarmError('UNAUTHORIZED', `deleting dataset ${id} needs its owner token (Authorization: Bearer TOKEN)`);
@@ -336,6 +367,6 @@ export function datasetShapeLookup(store: DatasetStore): (id: string) => Dataset
     } catch {
       return undefined;
     }
-    return { featureShape: m.featureShape, task: m.task, classes: m.numClasses, targetShape: m.task === 'regression' ? (m.targetShape ?? [1]) : null, hasStats: true };
+    return { featureShape: m.featureShape, task: m.task, classes: m.numClasses, targetShape: m.task === 'regression' ? (m.targetShape ?? [1]) : null };
   };
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeShard, prod, type ShardRef, type TaskKind } from '../../shared/datasetShards.ts';
+import { encodeShard, prod, type FeatureEncoding, type ShardRef, type TaskKind } from '../../shared/datasetShards.ts';
 import { TabswarmError } from '../../shared/errors.ts';
 
 export interface Layout {
@@ -46,10 +46,12 @@ export class ShardWriter {
     private readonly dir: string,
     readonly layout: Layout,
     shardBytes = DEFAULT_SHARD_BYTES,
+    /** how the features are stored (uploads: float32; the shipped datasets' bytes: u8unit, u8) */
+    private readonly encoding: FeatureEncoding = 'float32',
   ) {
     this.F = prod(layout.featureShape);
     this.T = layout.task === 'classification' ? 1 : prod(layout.targetShape);
-    this.per = Math.max(1, Math.floor(shardBytes / (4 * (this.F + this.T))));
+    this.per = Math.max(1, Math.floor(shardBytes / ((encoding === 'float32' ? 4 : 1) * this.F + 4 * this.T)));
     this.x = new Float32Array(this.per * this.F);
     this.y = layout.task === 'classification' ? new Uint32Array(this.per) : new Float32Array(this.per * this.T);
     this.shift = new Float64Array(this.F);
@@ -103,7 +105,7 @@ export class ShardWriter {
         this.s2[f] += d * d;
       }
     }
-    const bytes = encodeShard({ task: this.layout.task, featureShape: this.layout.featureShape, targetShape: this.layout.targetShape, count: n, x, y: this.y.subarray(0, n * T) });
+    const bytes = encodeShard({ task: this.layout.task, featureShape: this.layout.featureShape, targetShape: this.layout.targetShape, count: n, x, y: this.y.subarray(0, n * T), encoding: this.encoding });
     const hash = createHash('sha256').update(bytes).digest('hex');
     const file = join(this.dir, `shard-${this.shards.length}`);
     await writeFile(file, bytes);

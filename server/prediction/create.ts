@@ -19,7 +19,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { DatasetSource } from '../../shared/datasets.ts';
 import { TabswarmError } from '../../shared/errors.ts';
-import { isBuiltinDatasetId, jobSpecSchema, type JobSpec } from '../../shared/jobSpec.ts';
+import { jobSpecSchema, type JobSpec } from '../../shared/jobSpec.ts';
 import { PredictInputs } from '../../shared/predictInputs.ts';
 import { predictOptionsSchema } from '../../shared/predictSpec.ts';
 import type { JobRegistry } from '../jobs.ts';
@@ -91,7 +91,7 @@ export async function preparePrediction(d: PredictCreateDeps, body: unknown, req
   const { tf } = d;
   // a loss's labels-versus-output check only where labels are read as class ids; regression
   // targets are compared with the output's size below (prediction trains no loss)
-  const regression = !isBuiltinDatasetId(q.dataset) && d.datasetShape?.(q.dataset)?.task === 'regression';
+  const regression = d.datasetShape?.(q.dataset)?.task === 'regression';
   const vetOpts = { task: q.labels && !regression };
   let topology: Record<string, unknown>;
   let weights: Float32Array;

@@ -125,6 +125,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE metrics ADD COLUMN test_rmse REAL;
     `),
   },
+  {
+    version: 4,
+    name: 'the shipped datasets as store entries: a split rule, and a flag (not counted in the quota, never deleted)',
+    up: sql(`
+      ALTER TABLE datasets ADD COLUMN test_from INTEGER;
+      ALTER TABLE datasets ADD COLUMN shipped INTEGER NOT NULL DEFAULT 0;
+    `),
+  },
 ];
 
 export function schemaVersion(db: BetterSqlite3.Database): number {

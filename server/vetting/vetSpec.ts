@@ -56,10 +56,11 @@ export type DatasetShapeLookup = (id: string) => (Partial<DatasetTask> & { featu
  */
 export async function vetSpec(tf: Tf, spec: JobSpec, limits: VettingLimits = DEFAULT_VETTING_LIMITS, datasetShape?: DatasetShapeLookup, o: { task?: boolean } = {}): Promise<VettedModel> {
   const id = spec.dataset.id;
-  const builtin = Object.hasOwn(DATASETS, id) ? DATASETS[id]! : undefined;
-  const found = builtin ? { featureShape: builtin.featureShape, classes: builtin.numClasses } : datasetShape?.(id);
+  // the store's entry; without a store (tools, tests), the shipped catalogue's shapes
+  const shipped = Object.hasOwn(DATASETS, id) ? DATASETS[id]! : undefined;
+  const found = datasetShape?.(id) ?? (shipped ? { featureShape: shipped.featureShape, classes: shipped.numClasses } : undefined);
   if (!found) throw new TabswarmError('DATASET_UNKNOWN', `unknown dataset ${String(id)}`);
-  const ds: DatasetTask = { task: 'classification', targetShape: null, hasStats: !builtin, ...found };
+  const ds: DatasetTask = { task: 'classification', targetShape: null, ...found };
   // the output is the task check's: it knows the loss
   const v = vetModelTopology(spec.model, { featureShape: ds.featureShape }, limits);
   if (o.task !== false) vetTask(spec, ds, v);

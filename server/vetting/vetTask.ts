@@ -23,8 +23,6 @@ export interface DatasetTask {
   classes: number | null;
   /** regression: one sample's target shape */
   targetShape: readonly number[] | null;
-  /** an uploaded dataset carries feature statistics (standardize needs them) */
-  hasStats: boolean;
 }
 
 /** the output as vetTopology inferred it */
@@ -44,7 +42,6 @@ export function vetTask(spec: JobSpec, ds: DatasetTask, out: ModelOutput): void 
   const id = spec.dataset.id;
   const mismatch = (m: string) => new TabswarmError('TASK_MISMATCH', m);
   const model = (m: string) => new TabswarmError('MODEL_REJECTED', `model: ${m}`);
-  if (spec.standardize && !ds.hasStats) throw new TabswarmError('BAD_JOB_SPEC', `standardize: dataset ${id} is built in and has no upload statistics; only uploaded datasets can be standardised`);
   if (cfg.fromLogits && cfg.task === 'regression') throw new TabswarmError('BAD_JOB_SPEC', `fromLogits: only the cross-entropies read logits, not ${cfg.name}`);
   if (spec.huberDelta !== undefined && cfg.name !== 'huber') throw new TabswarmError('BAD_JOB_SPEC', `huberDelta: only the huber loss has a delta, not ${cfg.name}`);
 

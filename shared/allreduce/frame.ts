@@ -3,11 +3,13 @@
  * Every field a receiver needs to reject a stale, misrouted or malformed frame is here.
  *
  *  0 u16 magic 'TW'   2 u8 version   3 u8 phase   4 u32 job tag   8 u32 epoch   12 u32 step
- * 16 u16 round       18 u16 segment 20 u32 chunk 24 u8 encoding  25 u8 flags   26 u16 reserved
+ * 16 u16 round       18 u16 segment 20 u32 chunk 24 u8 encoding  25 u8 flags   26 u16 send stamp
  * 28 u32 element count
+ * flags bit 0: the send stamp is set (automatic pacing's one-way delay, see delayReport.ts).
  */
 import { CODEC_ID, codecOf, encodedBytes, type CodecName } from '../codec.ts';
 import { FrameError } from '../errors.ts';
+import { clearStamp } from './delayReport.ts';
 
 export const FRAME_MAGIC = 0x5754;
 export const FRAME_VERSION = 1;
@@ -53,8 +55,9 @@ export function writeHeader(bytes: Uint8Array, h: FrameHeader): void {
   dv.setUint32(28, h.count, true);
 }
 
-/** Re-addresses a received frame for forwarding: only its phase and round change. */
+/** Re-addresses a received frame for forwarding: only its phase and round change (and its sender's send stamp goes). */
 export function retarget(bytes: Uint8Array, phase: Phase, round: number): void {
+  clearStamp(bytes);
   bytes[3] = phase;
   bytes[16] = round & 0xff;
   bytes[17] = round >>> 8;

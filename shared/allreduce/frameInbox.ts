@@ -9,10 +9,9 @@
  */
 import { errorCode, type ErrorCode } from '../errors.ts';
 import { isSyncPiece } from '../stateTransfer.ts';
+import { EXCHANGE_PHASE } from './exchangeFrame.ts';
 import { decodeHeader, HEADER_BYTES, type FrameHeader } from './frame.ts';
 
-/** The phase byte of latency-schedule frames (latencyAllReduce.ts's EXCHANGE_PHASE; not imported: that module imports this one). */
-const EXCHANGE_PHASE = 3;
 
 export const DEFAULT_MAX_EARLY_BYTES = 64 * 1024 * 1024;
 

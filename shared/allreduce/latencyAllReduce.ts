@@ -1,72 +1,27 @@
 /**
- * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling' or 'all-to-all') over
- * Links to the ranks it needs (`peersNeeded`). Exact fp32 only; every rank ends with the
- * same bits, summed in the order schedule.ts documents.
- *
- * Frames reuse frame.ts's 32-byte header with a phase of their own, Phase.Exchange (3), which
- * the ring's decodeHeader rejects (FRAME_BAD_PHASE): a ring never mistakes these frames for
- * its own. Fields: round = the plan's round, segment = the sender's rank, chunk = the chunk
- * of that round's transfer (frames of at most MAX_FRAME_BYTES), encoding fp32.
+ * Runs a latency-optimal schedule (schedule.ts: 'halving-doubling', 'all-to-all', or the
+ * ring-neighbour-only 'arc-tree' and 'arc-gather') over Links to the ranks it needs
+ * (`peersNeeded`). Exact fp32 only; every rank ends with the same bits, summed in the order
+ * schedule.ts documents. Frames: exchangeFrame.ts.
  */
 import { CODEC_ID } from '../codec.ts';
 import { FrameError, TabswarmError } from '../errors.ts';
-import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddress, writeHeader, type FrameHeader } from './frame.ts';
+import { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
+import { FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
+import type { LatencyAllReduceOptions } from './latencyOptions.ts';
 import type { RingStats } from './ringOptions.ts';
-import { contributorsByRound, planRounds, type LatencyAlgorithm, type Round } from './schedule.ts';
+import { contributorsByRound, planRounds, roundCount, type Round, type Transfer } from './schedule.ts';
 import type { InputGate } from './inputGate.ts';
 
-/** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
-export const EXCHANGE_PHASE = 3;
+export { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
+export type { LatencyAllReduceOptions } from './latencyOptions.ts';
+
 const MAX_CHUNK_ELEMS = (MAX_FRAME_BYTES - HEADER_BYTES) / 4;
 
-/** Parses a latency-schedule frame's header (fp32 only), checking its own consistency. */
-export function decodeExchangeHeader(bytes: Uint8Array): FrameHeader {
-  if (bytes.byteLength < HEADER_BYTES) throw new FrameError('FRAME_TOO_SHORT', `frame of ${bytes.byteLength} bytes`);
-  if (bytes.byteLength > MAX_FRAME_BYTES) throw new FrameError('FRAME_BAD_LENGTH', `frame of ${bytes.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dv.getUint16(0, true) !== FRAME_MAGIC) throw new FrameError('FRAME_BAD_MAGIC', 'not a tabswarm frame');
-  if (dv.getUint8(2) !== FRAME_VERSION) throw new FrameError('FRAME_BAD_VERSION', `frame version ${dv.getUint8(2)}`);
-  if (dv.getUint8(3) !== EXCHANGE_PHASE) throw new FrameError('FRAME_BAD_PHASE', `phase ${dv.getUint8(3)}`);
-  const encoding = dv.getUint8(24);
-  if (encoding !== CODEC_ID.fp32) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are fp32 only`);
-  const count = dv.getUint32(28, true);
-  if (bytes.byteLength !== HEADER_BYTES + 4 * count) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${HEADER_BYTES + 4 * count}`);
-  return { phase: EXCHANGE_PHASE as never, ...headerAddress(dv), encoding, count };
-}
-
-export interface LatencyAllReduceOptions {
-  jobTag: number;
-  epoch: number;
-  rank: number;
-  size: number;
-  algorithm: LatencyAlgorithm;
-  /** links[r] = the link to rank r (null for this rank and ranks the plan never talks to) */
-  links: readonly (Link | null)[];
-  /** values per frame (default and cap: what fits MAX_FRAME_BYTES) */
-  chunkElems?: number;
-  highWaterBytes?: number;
-  lowWaterBytes?: number;
-  /** frames of future steps kept before the step starts */
-  maxEarlyBytes?: number;
-  /**
-   * Checks a partial sum right after this rank added a partner's values into
-   * [offset, offset+values.length) ('add' rounds), or one partner's whole vector before the
-   * fold ('all-to-all'); `ranks` are the ranks whose contributions `values` holds. A message
-   * rejects the step with FRAME_OUT_OF_BOUNDS and blames the partner whose values came in
-   * (the same check the ring makes on what its predecessor forwards).
-   */
-  checkSum?: (ranks: readonly number[], offset: number, values: Float32Array) => string | null;
-  /** frames of a later epoch (any phase): their sender already runs the next epoch; the owner replays them there */
-  onFutureEpochFrame?: (from: number, bytes: Uint8Array) => void;
-  /** frames carried over from the previous epoch's onFutureEpochFrame, by sender rank in this epoch */
-  carriedFrames?: { from: number; bytes: Uint8Array }[];
-  /** the first step this instance will run (frames for it may arrive before allReduce is called) */
-  firstStep?: number;
-}
-
 interface Incoming {
+  lane: number;
   round: number;
   from: number;
   len: number;
@@ -76,15 +31,26 @@ interface Incoming {
   left: number;
 }
 
+/** One piece of the vector, all-reduced by its own copy of the plan (see `pipelineElems`). */
+interface Lane {
+  index: number;
+  off: number;
+  len: number;
+  rounds: Round[];
+  /** messages not yet complete, per round */
+  roundLeft: number[];
+}
+
 interface Run {
   step: number;
   vec: Float32Array;
-  rounds: Round[];
-  /** by `${round}:${from}` */
+  lanes: Lane[];
+  /** by `${frame round}:${from}`, frame round = lane · rounds per lane + round */
   incoming: Map<string, Incoming>;
-  /** messages not yet complete, per round */
-  roundLeft: number[];
-  wake: (() => void) | null;
+  /** other ranks' whole vectors received so far, by origin ('gather' and 'fold' rounds) */
+  held: (Float32Array | null)[];
+  /** woken when a message completes or the step fails */
+  waiters: Set<() => void>;
   failed: Error | null;
   stats: RingStats;
 }
@@ -97,15 +63,21 @@ export class LatencyAllReduce {
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
   private readonly chunkElems: number;
+  private readonly laneElems: number;
+  private readonly roundsPerLane: number;
   private readonly pool = new Uint8Array(MAX_FRAME_BYTES);
   /** per round: the ranks whose contributions this rank's values hold after an 'add' */
   private readonly contributors: number[][];
+  private readonly everyone: number[];
 
   constructor(private readonly o: LatencyAllReduceOptions) {
     if (!(o.size >= 1) || o.rank < 0 || o.rank >= o.size) throw new TabswarmError('BAD_REQUEST', `rank ${o.rank} of ${o.size}`);
     this.early = new EarlyFrames((f) => f.bytes.byteLength, o.maxEarlyBytes);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems ?? MAX_CHUNK_ELEMS)), MAX_CHUNK_ELEMS);
+    this.laneElems = Math.max(1, Math.floor(o.pipelineElems ?? Infinity));
+    this.roundsPerLane = roundCount(o.algorithm, o.size);
     this.contributors = contributorsByRound(o.algorithm, o.rank, o.size);
+    this.everyone = Array.from({ length: o.size }, (_, r) => r);
     if (o.firstStep !== undefined) this.lastStep = o.firstStep - 1;
     // one listener per distinct link (with two ranks, one link may serve both directions)
     const seen = new Set<Link>();
@@ -126,19 +98,35 @@ export class LatencyAllReduce {
     return [...s];
   }
 
+  /** The vector cut into lanes of at most laneElems, each with the plan shifted to its range. */
+  private lanes(length: number): Lane[] {
+    const count = Math.max(1, Math.ceil(length / this.laneElems));
+    if (count * this.roundsPerLane > 0xffff) throw new TabswarmError('BAD_REQUEST', `${count} lanes of ${this.roundsPerLane} rounds do not fit the frame's round field`);
+    return Array.from({ length: count }, (_, index) => {
+      const off = Math.floor((index * length) / count);
+      const len = Math.floor(((index + 1) * length) / count) - off;
+      const shift = (ts: Transfer[]) => ts.map((t) => ({ ...t, off: t.off + off }));
+      const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, len).map((r) => ({ ...r, sends: shift(r.sends), recvs: shift(r.recvs) }));
+      return { index, off, len, rounds, roundLeft: rounds.map((r) => r.recvs.length) };
+    });
+  }
+
   /** Sums `vec` in place across all ranks for `step` (exact, bit-identical on every rank). */
   async allReduce(step: number, vec: Float32Array, opts: { signal?: AbortSignal; timeoutMs?: number; input?: InputGate } = {}): Promise<RingStats> {
     if (this.destroyed) throw this.destroyed;
     if (this.run) throw new TabswarmError('BAD_REQUEST', `step ${this.run.step} is still running`);
     if (step <= this.lastStep) throw new TabswarmError('BAD_REQUEST', `step ${step} is not after ${this.lastStep}`);
+    if (opts.input && opts.input.length !== vec.length) throw new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`);
     const t0 = performance.now();
-    const rounds = planRounds(this.o.algorithm, this.o.rank, this.o.size, vec.length);
-    const run: Run = { step, vec, rounds, incoming: new Map(), roundLeft: rounds.map((r) => r.recvs.length), wake: null, failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
-    for (let t = 0; t < rounds.length; t++) {
-      for (const tr of rounds[t]!.recvs) {
-        const chunks = Math.ceil(tr.len / this.chunkElems);
-        run.incoming.set(`${t}:${tr.peer}`, { round: t, from: tr.peer, len: tr.len, chunks, buf: new Float32Array(tr.len), got: new Uint8Array(chunks), left: chunks });
-      }
+    const lanes = this.lanes(vec.length);
+    const run: Run = { step, vec, lanes, incoming: new Map(), held: new Array<Float32Array | null>(this.o.size).fill(null), waiters: new Set(), failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
+    for (const lane of lanes) {
+      lane.rounds.forEach((round, t) => {
+        for (const tr of round.recvs) {
+          const chunks = Math.ceil(tr.len / this.chunkElems);
+          run.incoming.set(`${lane.index * this.roundsPerLane + t}:${tr.peer}`, { lane: lane.index, round: t, from: tr.peer, len: tr.len, chunks, buf: new Float32Array(tr.len), got: new Uint8Array(chunks), left: chunks });
+        }
+      });
     }
     this.run = run;
     const timeoutMs = opts.timeoutMs ?? 120_000;
@@ -148,21 +136,8 @@ export class LatencyAllReduce {
     try {
       if (opts.signal?.aborted) onAbort();
       for (const f of this.early.take(step)) this.onFrame(f.from, f.bytes);
-      // every round sends whole ranges: the vector must be complete first (partners' frames wait in `incoming`)
-      if (opts.input && !opts.input.complete) {
-        const gate = opts.input.whenComplete(opts.signal);
-        await Promise.race([gate, new Promise<void>((resolve) => (run.wake = resolve))]);
-        gate.catch(() => {});
-        if (run.failed) throw run.failed;
-        await gate;
-      }
-      for (let t = 0; t < rounds.length; t++) {
-        const round = rounds[t]!;
-        for (const tr of round.sends) await this.send(run, t, tr.peer, tr.off, tr.len);
-        while (run.roundLeft[t]! > 0 && !run.failed) await new Promise<void>((resolve) => (run.wake = resolve));
-        if (run.failed) throw run.failed;
-        this.apply(run, round);
-      }
+      // lanes run side by side: a chain schedule pipelines, and a lane starts once its range is written
+      await Promise.all(lanes.map((lane) => this.runLane(run, lane, opts.input)));
       if (run.failed) throw run.failed;
       run.stats.ms = performance.now() - t0;
       return run.stats;
@@ -175,7 +150,43 @@ export class LatencyAllReduce {
     }
   }
 
-  private async send(run: Run, round: number, peer: number, off: number, len: number) {
+  private async runLane(run: Run, lane: Lane, input: InputGate | undefined) {
+    // every round sends whole ranges of the lane: its input must be complete first (partners' frames wait in `incoming`)
+    if (input) await this.until(run, input, () => input.isReady(lane.off, lane.len));
+    for (let t = 0; t < lane.rounds.length; t++) {
+      const round = lane.rounds[t]!;
+      const at = lane.index * this.roundsPerLane + t;
+      for (const tr of round.sends) await this.send(run, at, tr.peer, this.source(run, tr.origin), tr.off, tr.len);
+      await this.until(run, null, () => lane.roundLeft[t] === 0);
+      this.apply(run, lane, t);
+    }
+  }
+
+  /** Resolves once `ready()` holds (checked after each completed message, or each input mark); throws once the step fails. */
+  private async until(run: Run, input: InputGate | null, ready: () => boolean) {
+    while (!run.failed && !ready()) {
+      await new Promise<void>((resolve) => {
+        const un = input?.onReady(wake);
+        function wake() {
+          un?.();
+          run.waiters.delete(wake);
+          resolve();
+        }
+        run.waiters.add(wake);
+      });
+    }
+    if (run.failed) throw run.failed;
+  }
+
+  /** What a send carries: this rank's running values, or a kept vector of another rank (forwarded). */
+  private source(run: Run, origin: number | undefined): Float32Array {
+    if (origin === undefined || origin === this.o.rank) return run.vec;
+    const v = run.held[origin];
+    if (!v) throw new TabswarmError('BAD_REQUEST', `plan forwards rank ${origin}'s vector before rank ${this.o.rank} holds it`);
+    return v;
+  }
+
+  private async send(run: Run, round: number, peer: number, src: Float32Array, off: number, len: number) {
     const link = this.o.links[peer]!;
     const high = this.o.highWaterBytes ?? 4 * 1024 * 1024;
     const low = Math.min(high, this.o.lowWaterBytes ?? high / 2);
@@ -189,36 +200,52 @@ export class LatencyAllReduce {
       const count = Math.min(this.chunkElems, off + len - at);
       const frame = this.pool.subarray(0, HEADER_BYTES + 4 * count);
       writeHeader(frame, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, encoding: CODEC_ID.fp32, count });
-      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(run.vec.subarray(at, at + count));
+      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(src.subarray(at, at + count));
       link.send(frame); // the link copies
       run.stats.bytesSent += frame.byteLength;
       run.stats.framesSent++;
     }
   }
 
-  private apply(run: Run, round: Round) {
+  private apply(run: Run, lane: Lane, t: number) {
     const { vec } = run;
-    const t = run.rounds.indexOf(round);
-    if (round.op === 'fold') {
-      if (round.recvs.length === 0) return; // an empty vector
-      // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32
-      const src = (r: number) => (r === this.o.rank ? vec : run.incoming.get(`${t}:${r}`)!.buf);
-      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.check([r], 0, src(r), r);
+    const round = lane.rounds[t]!;
+    const key = (peer: number) => `${lane.index * this.roundsPerLane + t}:${peer}`;
+    if (round.op === 'gather' || round.op === 'fold') {
+      // whole vectors of single ranks: each checked as that rank's contribution, blaming the
+      // partner it came from (an honest partner checked it before forwarding it)
+      for (const tr of round.recvs) {
+        const buf = run.incoming.get(key(tr.peer))!.buf;
+        const origin = tr.origin ?? tr.peer;
+        this.checkFinite(buf, 0, buf.length, tr.peer);
+        this.check([origin], tr.off, buf, tr.peer);
+        (run.held[origin] ??= new Float32Array(vec.length)).set(buf, tr.off);
+      }
+      if (round.op === 'gather' || lane.len === 0) return;
+      // ((x0 + x1) + x2) + … in rank order, each sum rounded to float32, over the lane's range
+      const { off, len } = lane;
+      const src = (r: number) => (r === this.o.rank ? vec : run.held[r]!).subarray(off, off + len);
       const acc = Float32Array.from(src(0));
       for (let r = 1; r < this.o.size; r++) {
         const x = src(r);
-        for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + x[i]!;
+        for (let i = 0; i < len; i++) acc[i] = acc[i]! + x[i]!;
       }
-      this.checkFinite(acc, 0, acc.length);
-      vec.set(acc);
+      this.checkFinite(acc, 0, len);
+      vec.set(acc, off);
       return;
     }
     for (const tr of round.recvs) {
-      const buf = run.incoming.get(`${t}:${tr.peer}`)!.buf;
-      if (round.op === 'set') vec.set(buf, tr.off);
-      else {
+      const buf = run.incoming.get(key(tr.peer))!.buf;
+      if (round.op === 'set') {
+        // a finished sum: checked as every rank's contribution, so a rank that sums last (the
+        // root of 'arc-tree', an owner in 'halving-doubling') cannot slip its own poison into
+        // what it hands out
+        this.checkFinite(buf, 0, tr.len, tr.peer);
+        this.check(this.everyone, tr.off, buf, tr.peer);
+        vec.set(buf, tr.off);
+      } else {
         for (let i = 0; i < tr.len; i++) vec[tr.off + i] = vec[tr.off + i]! + buf[i]!;
-        this.checkFinite(vec, tr.off, tr.len);
+        this.checkFinite(vec, tr.off, tr.len, tr.peer);
         this.check(this.contributors[t]!, tr.off, vec.subarray(tr.off, tr.off + tr.len), tr.peer);
       }
     }
@@ -229,10 +256,11 @@ export class LatencyAllReduce {
     if (why) throw new FrameError('FRAME_OUT_OF_BOUNDS', `${why} (from rank ${from})`, this.o.links[from]?.remoteId);
   }
 
-  private checkFinite(v: Float32Array, off: number, len: number) {
+  /** Non-finite values: blamed on the partner `from` whose values came in (as the ring blames its predecessor). */
+  private checkFinite(v: Float32Array, off: number, len: number, from?: number) {
     for (let i = off; i < off + len; i++) {
       const x = v[i]!;
-      if (x - x !== 0) throw new FrameError('FRAME_NON_FINITE', `non-finite sum at element ${i}`);
+      if (x - x !== 0) throw new FrameError('FRAME_NON_FINITE', `non-finite sum at element ${i}${from === undefined ? '' : ` (from rank ${from})`}`, from === undefined ? undefined : this.o.links[from]?.remoteId);
     }
   }
 
@@ -272,10 +300,8 @@ export class LatencyAllReduce {
     inc.buf.set(payload, at);
     run.stats.bytesReceived += bytes.byteLength;
     if (--inc.left === 0) {
-      run.roundLeft[inc.round]!--;
-      const wake = run.wake;
-      run.wake = null;
-      wake?.();
+      run.lanes[inc.lane]!.roundLeft[inc.round]!--;
+      for (const w of [...run.waiters]) w();
     }
   }
 
@@ -288,9 +314,7 @@ export class LatencyAllReduce {
     const run = this.run;
     if (!run || run.failed) return;
     run.failed = err;
-    const wake = run.wake;
-    run.wake = null;
-    wake?.();
+    for (const w of [...run.waiters]) w();
   }
 
   /** Idempotent: fails any running step with `err` and stops listening. */

@@ -17,14 +17,14 @@ import { UplinkEstimator, type UplinkEstimatorOptions } from './uplinkEstimator.
 
 /**
  * Automatic pacing (PacedLink's `auto` option): the rate comes from an UplinkEstimator fed
- * every `sampleMs` with what left this host (handed to the link below minus its
- * bufferedAmount), what the link below still buffers, and `rtt()` when given; the `rate`
- * the PacedLink was constructed with is then ignored. An operator's `--uplink-mbit` is
- * the override: a fixed rate, no `auto`.
+ * every `sampleMs` with the bytes that left (handed to the link below minus what it still
+ * buffers), whether bytes wait here or in the link below, and with each of the receiver's
+ * DelayReports (given to `reportQueueDelay`; see delayReport.ts); the `rate` the PacedLink was
+ * constructed with is then ignored. Until the receiver reports a standing queue the
+ * estimator's rate is Infinity: nothing is paced. An operator's `--uplink-mbit` is the
+ * override: a fixed rate, no `auto`.
  */
 export interface AutoPaceOptions {
-  /** the transport's smoothed RTT in ms, if it can tell (null when unknown) */
-  rtt?: () => number | null;
   /** ms between samples (default 50) */
   sampleMs?: number;
   estimator?: UplinkEstimatorOptions;
@@ -35,6 +35,8 @@ export interface AutoPaceOptions {
 export interface PacedLinkOptions {
   /** set the rate from delay measurements instead of `rate()` (default: off) */
   auto?: AutoPaceOptions;
+  /** called with each message as it is handed to the link below (the ring stamps its send time there) */
+  onHandOff?: (data: Uint8Array, nowMs: number) => void;
 }
 
 /**
@@ -46,6 +48,9 @@ export function paceForUplink(mbit: number): number {
   return mbit * 125_000 * PACE_FRACTION;
 }
 export const PACE_FRACTION = 0.85;
+
+/** what the bucket of an automatic pacer holds, in ms of its rate */
+const AUTO_BURST_MS = 40;
 
 export interface PaceClock {
   now(): number;
@@ -74,6 +79,7 @@ export class PacedLink implements Link {
   readonly estimator: UplinkEstimator | null = null;
   private handed = 0;
   private sampler: (() => void) | null = null;
+  private readonly onHandOff: ((data: Uint8Array, nowMs: number) => void) | null;
 
   constructor(
     private readonly inner: Link,
@@ -85,6 +91,7 @@ export class PacedLink implements Link {
     this.tokens = burstBytes;
     this.last = clock.now();
     this.unsubClose = inner.onClose(() => this.detach());
+    this.onHandOff = opts.onHandOff ?? null;
     const auto = opts.auto;
     if (auto) {
       const est = new UplinkEstimator(auto.estimator);
@@ -93,13 +100,19 @@ export class PacedLink implements Link {
       const every = auto.sampleMs ?? 50;
       const tick = () => {
         const before = est.rate;
+        const t = this.clock.now();
         const buffered = this.inner.bufferedAmount;
-        est.sample({ t: this.clock.now(), departedBytes: this.handed - buffered, backlogBytes: buffered, rttMs: auto.rtt?.() ?? null });
+        est.sample({ t, departedBytes: this.handed - buffered, busy: this.queued > 0 || buffered > 0, backlogBytes: buffered });
         if (est.rate !== before) auto.onRate?.(est.rate);
         this.sampler = this.clock.after(every, tick);
       };
       this.sampler = this.clock.after(every, tick);
     } else this.rate = rate;
+  }
+
+  /** The receiver's latest report: the queueing delay of a frame sent (stamped by onHandOff) at `sentAt` ms of this link's clock (auto pacing's signal). */
+  reportQueueDelay(ms: number, sentAt: number): void {
+    this.estimator?.report(this.clock.now(), ms, sentAt);
   }
 
   /** the rate now, bytes/s */
@@ -128,8 +141,7 @@ export class PacedLink implements Link {
       if (this.tokens >= 0) {
         // within the budget: straight through (the link below copies), no copy here
         this.tokens -= data.byteLength;
-        this.inner.send(data);
-        this.handed += data.byteLength;
+        this.handOff(data);
         return;
       }
     }
@@ -138,9 +150,23 @@ export class PacedLink implements Link {
     this.flush();
   }
 
+  private handOff(m: Uint8Array) {
+    this.onHandOff?.(m, this.clock.now());
+    this.inner.send(m);
+    this.handed += m.byteLength;
+  }
+
   private refill() {
     const now = this.clock.now();
-    this.tokens = Math.min(this.burstBytes, this.tokens + ((now - this.last) / 1000) * this.rate());
+    const rate = this.rate();
+    if (!Number.isFinite(rate)) {
+      // an unbounded rate (automatic pacing before any queue showed): a full bucket, nothing paced
+      this.tokens = this.burstBytes;
+    } else {
+      // automatic pacing: the bucket holds AUTO_BURST_MS of the rate too (a timer that fires late under load must not lose the link's time)
+      const burst = this.estimator ? Math.max(this.burstBytes, (rate * AUTO_BURST_MS) / 1000) : this.burstBytes;
+      this.tokens = Math.min(burst, this.tokens + ((now - this.last) / 1000) * rate);
+    }
     this.last = now;
   }
 
@@ -150,8 +176,7 @@ export class PacedLink implements Link {
       const m = this.queue.shift()!;
       this.queued -= m.byteLength;
       this.tokens -= m.byteLength;
-      this.inner.send(m);
-      this.handed += m.byteLength;
+      this.handOff(m);
     }
     this.notify();
     if (this.queue.size > 0 && !this.timer) {

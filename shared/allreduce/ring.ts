@@ -28,6 +28,7 @@ import { FrameInbox } from './frameInbox.ts';
 import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
 import type { Link } from './link.ts';
+import { decodeDelayReport, DelayMeter, encodeDelayReport, frameStamp, stampFrame, stampTime } from './delayReport.ts';
 import { PacedLink, realClock } from './pacedLink.ts';
 import { SendQueue } from './sendQueue.ts';
 import type { RingOptions, RingStats } from './ringOptions.ts';
@@ -79,6 +80,8 @@ export class RingAllReduce {
   private readonly pacer: PacedLink | null;
   /** where frames to the next rank go: the pacer, or the next link itself */
   private readonly out: Link | null;
+  /** one-way delay of the previous rank's stamped frames, reported back to it (automatic pacing) */
+  private readonly meter = new DelayMeter();
 
   constructor(private readonly o: RingOptions) {
     if (o.size > 1 && (!o.prev || !o.next)) throw new TabswarmError('BAD_REQUEST', 'a ring of more than one rank needs prev and next links');
@@ -94,7 +97,7 @@ export class RingAllReduce {
       o.next && pace
         ? new PacedLink(o.next, () => pace, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES, pace * 0.008))
         : o.next && o.autoPace
-          ? new PacedLink(o.next, () => 0, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES), realClock, { auto: {} })
+          ? new PacedLink(o.next, () => 0, Math.max(64 * 1024, this.chunkElems * 4 + HEADER_BYTES), realClock, { auto: {}, onHandOff: stampFrame })
           : null;
     this.out = this.pacer ?? o.next;
     this.inbox = new FrameInbox({
@@ -102,11 +105,13 @@ export class RingAllReduce {
       reject: (code, message, fatal) => this.reject(code, message, fatal),
     });
     if (o.prev) {
-      this.unsubs.push(o.prev.onMessage((d) => this.onFrame(d)));
+      this.unsubs.push(o.prev.onMessage((d) => this.onPrevMessage(d)));
       this.unsubs.push(o.prev.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link from previous rank ${o.prev!.remoteId} closed`, { cause: e, peer: o.prev!.remoteId }))));
     }
     for (const f of o.carriedFrames ?? []) this.onFrame(f);
     if (o.next && o.next !== o.prev) {
+      // the next rank reports the delay of what this rank sends it
+      this.unsubs.push(o.next.onMessage((d) => this.onReport(d)));
       this.unsubs.push(o.next.onClose((e) => this.fail(new TabswarmError('LINK_CLOSED', `link to next rank ${o.next!.remoteId} closed`, { cause: e, peer: o.next!.remoteId }))));
     }
   }
@@ -246,6 +251,28 @@ export class RingAllReduce {
   private reject(code: ErrorCode, message: string, fatal: boolean) {
     this.o.onRejectedFrame?.(code, message);
     if (fatal) this.fail(new FrameError(code, message, this.o.prev?.remoteId));
+  }
+
+  /** A message from the previous rank: a delay report, or a frame. A frame its pacer stamped is timed, and the delay reported back. */
+  private onPrevMessage(bytes: Uint8Array) {
+    // a report from the previous rank is about what this rank sends it: only in a ring of two
+    // (where it is the next rank too); otherwise a stale one (the ring's order changed), ignored
+    if (this.o.prev === this.o.next ? this.onReport(bytes) : decodeDelayReport(bytes) !== null) return;
+    const stamp = frameStamp(bytes);
+    if (stamp !== null && !this.destroyed) {
+      const report = this.meter.arrived(stamp, performance.now());
+      if (report && !this.o.prev!.closed) this.o.prev!.send(encodeDelayReport(report));
+    }
+    this.onFrame(bytes);
+  }
+
+  /** A delay report from the next rank (for the automatic pacer); false when `bytes` is not one. */
+  private onReport(bytes: Uint8Array): boolean {
+    const report = decodeDelayReport(bytes);
+    if (!report) return false;
+    // the pacer stamps with realClock (performance.now)
+    if (!this.destroyed) this.pacer?.reportQueueDelay(report.queueMs, stampTime(report.stamp, performance.now()));
+    return true;
   }
 
   /** A frame from the previous rank: the inbox passes on only the running step's. */

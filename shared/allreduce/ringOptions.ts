@@ -23,8 +23,9 @@ export interface RingOptions {
    */
   paceBytesPerSec?: number;
   /**
-   * without a stated rate: pace at what a delay-based estimate of the uplink allows
-   * (shared/allreduce/uplinkEstimator.ts); `paceBytesPerSec` overrides it
+   * without a stated rate: send unpaced until the next rank reports a standing queue (one-way
+   * delay of this rank's stamped frames), then pace under what got through
+   * (uplinkEstimator.ts, delayReport.ts); `paceBytesPerSec` overrides it
    */
   autoPace?: boolean;
   /** send order: frames to forward before this rank's own first-round chunks (default), or arrival order */

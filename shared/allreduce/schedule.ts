@@ -12,6 +12,9 @@
  *   to 2j before, and gets the result from 2j after (2 more rounds, 2 B β more)
  * - 'all-to-all':         1 α + (N−1) · B β                   one round: every rank sends its
  *   whole vector to every other and sums all N itself (needs a full mesh; for tiny vectors)
+ * - 'arc-tree', 'arc-gather' (arcSchedules.ts): over the two ring-neighbour links only;
+ *   reduce to one rank along both arcs and broadcast back (2⌈(N−1)/2⌉ hops), or pass every
+ *   vector along both arcs and fold locally (⌊N/2⌋ rounds)
  *
  * Exactness (every rank ends with the same bits, summed in one fixed order that does not depend
  * on timing):
@@ -25,10 +28,13 @@
  *   leaves in order, e.g. N = 4: (x0 + x1) + (x2 + x3); N = 6: ((x0+x1) + (x2+x3)) + (x4 + x5).
  *   Every addition has two operands and IEEE addition is commutative, so which partner holds
  *   which operand does not matter.
+ * - 'arc-tree': summed once, by rank 0, in the chain order `arcTreeOrder`, and copied to all.
+ * - 'arc-gather': the same fold as 'all-to-all', on every rank.
  */
 import { TabswarmError } from '../errors.ts';
+import { arcGatherPlan, arcGatherRounds, arcTreePlan, arcTreeRounds } from './arcSchedules.ts';
 
-export type LatencyAlgorithm = 'halving-doubling' | 'all-to-all';
+export type LatencyAlgorithm = 'halving-doubling' | 'all-to-all' | 'arc-tree' | 'arc-gather';
 export type ScheduleKind = 'ring' | LatencyAlgorithm;
 
 /** `len` elements at `off` of the vector, to or from rank `peer`. */
@@ -36,17 +42,23 @@ export interface Transfer {
   peer: number;
   off: number;
   len: number;
+  /**
+   * whose vector this is, for schedules that forward other ranks' vectors ('arc-gather'):
+   * sent from, or kept as, that rank's vector rather than this rank's running values
+   */
+  origin?: number;
 }
 
 /**
- * One round of a plan, for one rank: send `sends` (this rank's current values), wait for all
- * of `recvs`, then combine them: 'add' adds each into the vector, 'set' copies each in, 'fold'
- * (all-to-all) replaces the whole vector by the rank-order fold of all ranks' vectors.
+ * One round of a plan, for one rank: send `sends` (this rank's current values, or a kept
+ * vector of `origin`), wait for all of `recvs`, then combine them: 'add' adds each into the
+ * vector, 'set' copies each in (a finished sum, holding every rank's contribution), 'gather' keeps each as its origin's vector, 'fold' keeps them
+ * too and then replaces the whole vector by the rank-order fold of all ranks' vectors.
  */
 export interface Round {
   sends: Transfer[];
   recvs: Transfer[];
-  op: 'add' | 'set' | 'fold';
+  op: 'add' | 'set' | 'gather' | 'fold';
 }
 
 /** p = the largest power of two ≤ n, k = log₂ p, r = n − p ranks folded in the pre-step. */
@@ -84,6 +96,8 @@ function regions(v: number, k: number, length: number): [number, number][] {
 export function roundCount(alg: LatencyAlgorithm, n: number): number {
   if (n === 1) return 0;
   if (alg === 'all-to-all') return 1;
+  if (alg === 'arc-tree') return arcTreeRounds(n);
+  if (alg === 'arc-gather') return arcGatherRounds(n);
   const { k, r } = powerOfTwoSplit(n);
   return 2 * k + (r > 0 ? 2 : 0);
 }
@@ -102,8 +116,10 @@ export function planRounds(alg: LatencyAlgorithm, rank: number, n: number, lengt
   const keep = (ts: Transfer[]) => ts.filter((t) => t.len > 0);
   if (alg === 'all-to-all') {
     const others = Array.from({ length: n }, (_, i) => i).filter((i) => i !== rank);
-    return [{ sends: keep(others.map((peer) => ({ peer, off: 0, len: length }))), recvs: keep(others.map((peer) => ({ peer, off: 0, len: length }))), op: 'fold' }];
+    return [{ sends: keep(others.map((peer) => ({ peer, off: 0, len: length, origin: rank }))), recvs: keep(others.map((peer) => ({ peer, off: 0, len: length, origin: peer }))), op: 'fold' }];
   }
+  if (alg === 'arc-tree') return arcTreePlan(rank, n, length);
+  if (alg === 'arc-gather') return arcGatherPlan(rank, n, length);
   if (alg !== 'halving-doubling') throw new TabswarmError('BAD_REQUEST', `unknown schedule ${String(alg)}`);
   const rounds: Round[] = [];
   const v = virtualRank(rank, r);
@@ -216,11 +232,20 @@ export function scheduleCostMs(kind: ScheduleKind, bytes: number, n: number, m: 
     case 'all-to-all':
       if (n > (m.maxAllToAll ?? Infinity)) return Infinity;
       return a + (n - 1) * bytes * beta;
+    case 'arc-tree': {
+      // 2⌈(N−1)/2⌉ hops in a chain, pipelined in lanes of 64 KiB (as workers run it): the last lane leaves L−1 lane-times after the first
+      const lanes = Math.max(1, Math.ceil(bytes / 65_536));
+      return (2 * Math.ceil((n - 1) / 2) + lanes - 1) * (a + (bytes / lanes) * beta);
+    }
+    case 'arc-gather': // ⌊N/2⌋ rounds, each up to two whole vectors out of one uplink
+      return Math.floor(n / 2) * a + (n - 1) * bytes * beta;
   }
 }
 
 /**
- * The schedule for an all-reduce of `bytes` over `n` ranks: the cheapest by `scheduleCostMs`,
+ * The schedule for an all-reduce of `bytes` over `n` ranks by the α-β model alone, among the
+ * ring, 'halving-doubling' and 'all-to-all' (a reference for deployments with full meshes;
+ * workers choose from measurements: scheduleChoice.ts): the cheapest by `scheduleCostMs`,
  * the ring on ties and from `maxLatencyScheduleBytes` on. Deterministic: every rank computes the same choice from the same inputs
  * (the job's vector size and the epoch's membership), so no agreement round is needed.
  */

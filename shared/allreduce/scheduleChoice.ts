@@ -1,44 +1,49 @@
 /**
  * Which all-reduce a ring of workers runs for its gradient vector: the ring, or — for small
- * vectors, where the ring's 2(N−1) sequential rounds cost more than its bandwidth saves —
- * recursive halving/doubling (schedule.ts, latencyAllReduce.ts).
+ * vectors, where the ring's 2(N−1) sequential hops cost more than its bandwidth saves —
+ * 'arc-tree' (arcSchedules.ts): reduce to position 0 along both arcs of the ring and
+ * broadcast back, 2⌈(N−1)/2⌉ hops, pipelined in lanes of one frame (LatencyAllReduce).
  *
  * Every member computes the same answer from the same inputs (the job's vector size and
  * encoding, the epoch's ring), so no agreement round is needed.
  *
- * A latency schedule is used only where its partners are ring neighbours: N = 3 (everyone is
- * a neighbour) and N = 4, where ring position i runs halving/doubling as rank i XOR (i >> 1)
- * (a Gray code: ring neighbours differ in one bit, i.e. are hypercube partners). So every
- * frame still comes over a ring link, and a neighbour's report about a link or a frame names
- * a ring neighbour, as the coordinator's message policy demands. Larger rings would need
- * links (and accusations) beyond the neighbours: they keep the ring.
+ * 'arc-tree' sends only over the two ring-neighbour links every member already has: every
+ * frame comes from a ring neighbour, and a report about a link or a frame names a ring
+ * neighbour, as the coordinator's message policy demands — no new links, signals or
+ * accusations. (Halving/doubling needs hypercube partners, ring neighbours only for N ≤ 4.)
  *
  * Only for exact fp32 frames: the lossy encodings (fp16, int8) with error feedback are the
- * ring's (latencyAllReduce.ts is fp32 only).
+ * ring's (latencyAllReduce.ts is fp32 only); so is pacing, which matters for large vectors.
  */
 import type { CodecName } from '../codec.ts';
 import { peersNeeded, type ScheduleKind } from './schedule.ts';
 
 /**
- * Below this many bytes a ring of 3 or 4 runs halving/doubling. Measured on loopback with
- * node-datachannel peers (median of the slowest rank, 7 runs; bench/results/smallvec.json):
- *   node server/bin/tabswarm.js bench smallvec
- * halving/doubling was faster at 4–64 KiB for N = 3..6 (e.g. N=4 16 KiB: 11.7 vs 15.4 ms,
- * 64 KiB: 15.1 vs 18.4 ms), the ring as fast or faster from 256 KiB on (N=4 256 KiB: 43.4 vs
- * 48.3 ms), where it also pipelines, overlaps compute (InputGate) and paces.
+ * Up to this many bytes, rings of 3..9 members run 'arc-tree'. Measured on loopback with
+ * node-datachannel peers, one process per rank on 2 shared cores, in two runs (load average
+ * 12–28; the slowest rank of each all-reduce, 8 per run, interleaved with the other
+ * schedules; bench/results/smallvec.json and smallvec-run1.json):
+ *   node server/bin/tabswarm.js bench smallvec   (inside `unshare -n`, loopback only)
+ * Pooling both runs, arc-tree beat the ring at every size from 4 to 128 KiB for N = 3..9 but
+ * one (N=6, 128 KiB), e.g. N=5 64 KiB 18.7 vs 38.5 ms, N=8 4 KiB 17.2 vs 57.6 ms; at 256 KiB
+ * the two are level (arc-tree faster for N = 3, 6, 7, 8, slower for 4, 5, 9); at 1 MiB the
+ * ring won for N = 3, 4, 5, 8, 9. Halving/doubling was slower than arc-tree in most cells.
+ * Above this size the ring keeps what only it has: pacing and the lossy encodings.
  */
-export const LATENCY_SCHEDULE_MAX_BYTES = 128 * 1024;
+export const LATENCY_SCHEDULE_MAX_BYTES = 256 * 1024;
+/** the ring sizes measured; N = 2 gains nothing (the ring has 2 hops too), larger rings were not measured */
+export const LATENCY_SCHEDULE_RINGS = { min: 3, max: 9 } as const;
 
 export interface WorkerSchedule {
   kind: ScheduleKind;
-  /** the schedule rank of ring position i (the identity for the ring) */
+  /** the schedule rank of ring position i (the identity for the schedules chosen here) */
   rankAt: number[];
 }
 
 export function workerSchedule(bytes: number, n: number, encoding: CodecName = 'fp32'): WorkerSchedule {
-  const identity = Array.from({ length: n }, (_, i) => i);
-  if (encoding !== 'fp32' || bytes >= LATENCY_SCHEDULE_MAX_BYTES || (n !== 3 && n !== 4)) return { kind: 'ring', rankAt: identity };
-  return { kind: 'halving-doubling', rankAt: n === 4 ? identity.map((i) => i ^ (i >> 1)) : identity };
+  const rankAt = Array.from({ length: n }, (_, i) => i);
+  const small = encoding === 'fp32' && bytes <= LATENCY_SCHEDULE_MAX_BYTES;
+  return { kind: small && n >= LATENCY_SCHEDULE_RINGS.min && n <= LATENCY_SCHEDULE_RINGS.max ? 'arc-tree' : 'ring', rankAt };
 }
 
 /** The ring positions a position exchanges data with under `s` (for tests and the links it needs). */

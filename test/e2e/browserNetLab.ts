@@ -11,10 +11,13 @@
  *
  * `setDataLink(i, up)` takes port b<i> down or up on the bridge side, as a cable pulled out
  * of host i: its interface loses carrier, its WebRTC links lose their path, its socket.io
- * connection to the server does not. Namespaces are anonymous (held by `unshare -n cat`).
+ * connection to the server does not. `blockPair(i, j)` drops what hosts i and j send each
+ * other over the bridge (nftables in both hosts), so that pair connects only through a relay;
+ * `addPubAddr` and `spawnInPub` put a server (a TURN server) on the bridge itself, where every
+ * host reaches it. Namespaces are anonymous (held by `unshare -n cat`).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright';
@@ -27,6 +30,14 @@ export interface BrowserNetLab {
   /** Chromium running in host i's namespace */
   launch(i: number): Promise<Browser>;
   setDataLink(i: number, up: boolean): Promise<void>;
+  /** host i's address on the bridge (its WebRTC host candidate) */
+  dataAddr(i: number): string;
+  /** drops hosts i's and j's packets to each other over the bridge, both ways */
+  blockPair(i: number, j: number): Promise<void>;
+  /** adds an address (CIDR, in 10.1.0.0/24 below .10) to the bridge itself, for a server there */
+  addPubAddr(cidr: string): Promise<void>;
+  /** runs a command in the bridge's namespace */
+  spawnInPub(cmd: string, args: string[], opts: SpawnOptions): ChildProcess;
   close(): Promise<void>;
 }
 
@@ -90,6 +101,18 @@ export async function browserNetLab(hosts: number): Promise<BrowserNetLab> {
       setDataLink: async (i, up) => {
         await inNs(P, ['ip', 'link', 'set', `b${i}`, up ? 'up' : 'down']);
       },
+      dataAddr: (i) => `10.1.0.${10 + i}`,
+      blockPair: async (i, j) => {
+        for (const [from, to] of [[i, j], [j, i]] as const) {
+          const rules = join(dir, `block-${from}-${to}.nft`);
+          writeFileSync(rules, `table ip block${to} {\n  chain out { type filter hook output priority 0; ip daddr 10.1.0.${10 + to} drop; }\n}\n`);
+          await inNs(hostPids[from]!, ['nft', '-f', rules]);
+        }
+      },
+      addPubAddr: async (cidr) => {
+        await inNs(P, ['ip', 'addr', 'add', cidr, 'dev', 'br0']);
+      },
+      spawnInPub: (cmd, args, opts) => spawn('nsenter', ['-t', String(P), '-n', '--', cmd, ...args], opts),
       close,
     };
   } catch (e) {

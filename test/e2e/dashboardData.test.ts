@@ -6,13 +6,17 @@
  * and tiles show MAE / RMSE. An image dataset (.npz of 8×8 images) previews as a grid of
  * samples drawn on canvases.
  */
+import * as tf from '@tensorflow/tfjs';
 import type { Browser } from 'playwright';
 import { expect as pw } from 'playwright/test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TabswarmServer } from '../../server/app.ts';
 import { launchChromium } from '../../server/browser.ts';
+import { createDatasetFiles } from '../../server/datasetFiles.ts';
+import { loadDataset } from '../../shared/datasets.ts';
 import { startWorkers } from '../../server/workers.ts';
 import { npy, zip } from '../unit/datasets/fixtures.ts';
+import { downloadFromDashboard } from './dashboardHelpers.ts';
 import { startServer } from './helpers.ts';
 
 let server: TabswarmServer;
@@ -53,8 +57,10 @@ describe('dashboard datasets', () => {
     await pw(page.locator('#ds-status')).toContainText('stored as ds_');
     expect(Number(await page.locator('#ds-progress').evaluate((e) => (e as HTMLProgressElement).value))).toBe(1);
     expect(Number(await page.locator('#ds-progress').getAttribute('data-sent'))).toBe(text.length);
-    const stored = server.datasets.list();
+    const stored = server.datasets.list().filter((d) => !d.shipped);
     expect(stored).toHaveLength(1);
+    // the shipped datasets are listed beside it: entries of the same store
+    await pw(page.locator('#ds-list tr[data-id="mnist"]')).toContainText('70000');
     const id = stored[0]!.id;
     const row = page.locator(`#ds-list tr[data-id="${id}"]`);
     await pw(row).toContainText('regression');
@@ -90,6 +96,13 @@ describe('dashboard datasets', () => {
       await pw(page.locator('#t-test')).toContainText('@11');
       await pw.poll(() => page.locator('[data-chart="error"]').getAttribute('data-points').then(Number)).toBe(12);
       await pw(page.locator('[data-chart="accuracy"]')).toBeHidden();
+      // and the owner downloads it: the files load in tfjs, and score the test split as the swarm did
+      const dl = await downloadFromDashboard(page);
+      expect(dl.modelJson.userDefinedMetadata?.tabswarm?.step).toBe(12);
+      const test = await loadDataset(createDatasetFiles(server.datasets).source, id, 'test', 0, { standardize: true });
+      const out = tf.tidy(() => Array.from((dl.model.predict(tf.tensor(test.x, [test.size, ...test.featureShape])) as tf.Tensor).dataSync()));
+      const rmse = Math.sqrt(out.reduce((a, p, i) => a + (p - test.targets![i]!) ** 2, 0) / test.size);
+      expect(rmse).toBeCloseTo(m[11]!.testRmse!, 4);
     } finally {
       await one.close();
       await page.context().close();

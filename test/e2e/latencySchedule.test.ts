@@ -1,7 +1,7 @@
 /**
- * Small vectors in real Chromium: four tabs train the iris MLP (a gradient of a few KB), so
- * every tab runs halving/doubling (shared/allreduce/scheduleChoice.ts) instead of the ring.
- * One tab scales its gradient by 1e6 once: the partner that adds it rejects it
+ * Small vectors in real Chromium: four (and five) tabs train the iris MLP (a gradient of a few KB), so
+ * every tab runs arc-tree (shared/allreduce/scheduleChoice.ts) instead of the ring.
+ * One tab scales its gradient by 1e6 once: the ring neighbour that adds it rejects it
  * (FRAME_OUT_OF_BOUNDS, the same bound the ring applies) and it is evicted in the step it
  * attacks. Every step is committed once, the survivors agree bit for bit, and the weights
  * equal a single-process reference.
@@ -20,17 +20,18 @@ afterAll(async () => {
 });
 
 describe('latency schedule in the browser', () => {
-  it('4 tabs, iris MLP: halving/doubling on every tab; a ×1e6 gradient is evicted within its step; weights equal the reference', async () => {
+  for (const N of [4, 5])
+  it(`${N} tabs, iris MLP: arc-tree on every tab; a ×1e6 gradient is evicted within its step; weights equal the reference`, async () => {
     const server = await startServer();
     cleanups.push(() => server.close());
     const STEPS = 40;
     const ATTACK_STEP = 12;
-    const job = await createJob(server.url, { preset: 'iris-mlp', steps: STEPS, minWorkers: 4, checkpointEvery: 10, evalEvery: 0 });
+    const job = await createJob(server.url, { preset: 'iris-mlp', steps: STEPS, minWorkers: N, checkpointEvery: 10, evalEvery: 0 });
     const auth = { headers: { authorization: `Bearer ${job.ownerToken}` } };
     const browser = await launchChromium();
     cleanups.push(() => browser.close());
     const pages: Page[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < N; i++) {
       const page = await (await workerContext(browser)).newPage();
       if (i === 0) {
         await page.addInitScript((at: number) => {
@@ -52,17 +53,17 @@ describe('latency schedule in the browser', () => {
     const done = await waitFor('job done', async () => {
       const v = (await (await fetch(`${server.url}/api/jobs/${job.id}`, auth)).json()) as View;
       const active = v.members.filter((m) => m.state === 'active');
-      if (!armed && v.step >= 3 && active.length === 4) {
+      if (!armed && v.step >= 3 && active.length === N) {
         // what every tab ran its last all-reduce with, while all four are in the ring
         for (const p of pages) schedules.add(String(await p.evaluate(() => (window as unknown as { __tabswarm?: { allReduce?: string } }).__tabswarm?.allReduce)));
       }
-      if (!armed && v.step >= ATTACK_STEP && active.length === 4) {
+      if (!armed && v.step >= ATTACK_STEP && active.length === N) {
         armed = true;
         await pages[0]!.evaluate(() => void ((window as unknown as { __armed?: boolean }).__armed = true));
       }
       return v.status === 'done' && v.hasWeights && active.every((m) => m.final) ? v : null;
     }, 240_000, 100);
-    expect([...schedules]).toEqual(['halving-doubling']);
+    expect([...schedules]).toEqual(['arc-tree']);
     const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as {
       metrics: { step: number; at: number }[];
       events: { at: number; kind: string; peerId?: string; detail: string }[];

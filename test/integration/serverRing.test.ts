@@ -4,11 +4,14 @@
  * vector; then the coordinator commits on their agreeing hashes. Then the same all-reduce
  * again with each peer's input arriving piece by piece while the ring already runs (the
  * overlap of compute and all-reduce): the same bits. And once more paced under a stated
- * uplink rate (PacedLink): the same bits, never faster than the pace allows.
+ * uplink rate (PacedLink): the same bits, never faster than the pace allows. And once more
+ * paced automatically: the same bits, and every rank gets its next rank's one-way delay
+ * reports over the real data channel.
  */
 import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
+import { decodeDelayReport } from '../../shared/allreduce/delayReport.ts';
 import { InputGate } from '../../shared/allreduce/inputGate.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
 import { hashFloat32, hashString32 } from '../../shared/hash.ts';
@@ -84,6 +87,11 @@ describe.runIf(loopbackOnly)('Node peers through the real server', () => {
         const gated = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch + 1, rank, size: N, prev, next, chunkElems: 16384, firstStep: 0 });
         const pace = 20e6;
         const paced = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch + 2, rank, size: N, prev, next, chunkElems: 16384, firstStep: 0, paceBytesPerSec: pace });
+        const auto = new RingAllReduce({ jobTag: hashString32(job.id), epoch: step.epoch + 3, rank, size: N, prev, next, chunkElems: 16384, firstStep: 0, autoPace: true });
+        let reports = 0;
+        const unsubReports = next.onMessage((d) => {
+          if (decodeDelayReport(d)) reports++;
+        });
         const v = vectors[i]!.slice();
         await ring.allReduce(step.step, v, { timeoutMs: 30_000 });
         const hash = hashFloat32(v);
@@ -110,8 +118,12 @@ describe.runIf(loopbackOnly)('Node peers through the real server', () => {
         const ps = await paced.allReduce(0, u, { timeoutMs: 30_000 });
         const pacedMs = performance.now() - t0;
         paced.destroy();
+        const a = vectors[i]!.slice();
+        await auto.allReduce(0, a, { timeoutMs: 30_000 });
+        auto.destroy();
+        unsubReports();
         const bucket = Math.max(64 * 1024, 16384 * 4 + 32, pace * 0.008);
-        return { v, hash, gatedHash: hashFloat32(w), sentBeforeComplete, pacedHash: hashFloat32(u), pacedMs, pacedFloorMs: ((ps.bytesSent - bucket - (16384 * 4 + 32)) / pace) * 1000 };
+        return { v, hash, gatedHash: hashFloat32(w), sentBeforeComplete, pacedHash: hashFloat32(u), pacedMs, pacedFloorMs: ((ps.bytesSent - bucket - (16384 * 4 + 32)) / pace) * 1000, autoHash: hashFloat32(a), reports };
       }),
     );
 
@@ -119,6 +131,8 @@ describe.runIf(loopbackOnly)('Node peers through the real server', () => {
     for (const r of results) expect(r.gatedHash).toBe(r.hash);
     for (const r of results) expect(r.pacedHash).toBe(r.hash);
     for (const r of results) expect(r.pacedMs).toBeGreaterThanOrEqual(r.pacedFloorMs);
+    for (const r of results) expect(r.autoHash).toBe(r.hash);
+    for (const r of results) expect(r.reports).toBeGreaterThan(0);
     // the overlap is real: frames left before the last piece of input was in
     expect(results.some((r) => r.sentBeforeComplete > 0)).toBe(true);
     let maxErr = 0;

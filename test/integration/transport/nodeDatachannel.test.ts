@@ -9,6 +9,8 @@ import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
 import { partnersAt, workerSchedule } from '../../../shared/allreduce/scheduleChoice.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
+import { mulberry32 } from '../../../shared/random.ts';
+import type { LatencyAlgorithm } from '../../../shared/allreduce/schedule.ts';
 import { nodePeerFactory, shutdownNodeWebRTC } from '../../../server/transport/nodePeer.ts';
 import { PeerLink, type PeerFactory } from '../../../shared/transport/peerLink.ts';
 import { PeerMesh, type MeshSignal } from '../../../shared/transport/peerMesh.ts';
@@ -136,37 +138,42 @@ describe.runIf(loopbackOnly)('WebRTC on node-datachannel (loopback only)', () =>
     });
   }
 
-  it('4 ranks, a small vector: halving/doubling as the worker runs it (Gray-coded ranks, ring-neighbour links only) sums exactly, every rank the same bits', async () => {
-    const n = 4;
-    const len = 20_000; // 80 KB: under the crossover
-    const sched = workerSchedule(len * 4, n);
-    expect(sched.kind).toBe('halving-doubling');
-    const relay = new Relay();
-    relays.push(relay);
-    const ids = Array.from({ length: n }, (_, r) => `hd${n}-${r}`);
-    const meshes = ids.map((id) => relay.add(id));
-    const posOf = new Map(sched.rankAt.map((r, i) => [r, i]));
-    const reducers = await Promise.all(
-      meshes.map(async (m, pos) => {
-        const partners = partnersAt(sched, pos);
-        for (const p of partners) expect([(pos + 1) % n, (pos + n - 1) % n]).toContain(p);
-        const byPos = new Map(await Promise.all(partners.map(async (p) => [p, await m.connect(ids[p]!)] as const)));
-        const links = Array.from({ length: n }, (_, r) => byPos.get(posOf.get(r)!) ?? null);
-        return new LatencyAllReduce({ jobTag: 9, epoch: 3, rank: sched.rankAt[pos]!, size: n, algorithm: 'halving-doubling', links });
-      }),
-    );
-    try {
-      for (let step = 0; step < 3; step++) {
-        const vs = ids.map((_, r) => Float32Array.from({ length: len }, (_, i) => ((i * 31 + r * 17 + step) % 2001) - 1000));
-        const want = Float32Array.from({ length: len }, (_, i) => vs.reduce((acc, v) => acc + v[i]!, 0));
-        const stats = await Promise.all(reducers.map((a, pos) => a.allReduce(step, vs[pos]!, { timeoutMs: 30_000 })));
-        for (const v of vs) expect(hashFloat32(v)).toBe(hashFloat32(want));
-        console.info(`halving/doubling of ${n} over node-datachannel, ${(len * 4) / 1024} KiB: ${Math.max(...stats.map((st) => st.ms)).toFixed(1)} ms`);
+  // the latency schedules as workers run them (workerSchedule: arc-tree, lanes of one 64 KiB frame), and halving/doubling on Gray-coded ranks
+  for (const [n, len, forced] of [[4, 20_000, null], [5, 60_000, null], [4, 20_000, 'halving-doubling']] as const) {
+    const sched = forced ? { kind: forced, rankAt: [0, 1, 3, 2] } : workerSchedule(len * 4, n);
+    it(`${n} ranks, ${(len * 4) / 1000} KB: ${sched.kind} over ring-neighbour links only sums exactly; random floats end bit-identical on every rank`, async () => {
+      if (!forced) expect(sched.kind).toBe('arc-tree');
+      const relay = new Relay();
+      relays.push(relay);
+      const ids = Array.from({ length: n }, (_, r) => `${sched.kind}${n}-${r}`);
+      const meshes = ids.map((id) => relay.add(id));
+      const posOf = new Map(sched.rankAt.map((r, i) => [r, i]));
+      const reducers = await Promise.all(
+        meshes.map(async (m, pos) => {
+          const partners = partnersAt(sched, pos);
+          for (const p of partners) expect([(pos + 1) % n, (pos + n - 1) % n]).toContain(p);
+          const byPos = new Map(await Promise.all(partners.map(async (p) => [p, await m.connect(ids[p]!)] as const)));
+          const links = Array.from({ length: n }, (_, r) => byPos.get(posOf.get(r)!) ?? null);
+          return new LatencyAllReduce({ jobTag: 9, epoch: 3, rank: sched.rankAt[pos]!, size: n, algorithm: sched.kind as LatencyAlgorithm, links, chunkElems: 16_384, pipelineElems: 16_384 });
+        }),
+      );
+      try {
+        for (let step = 0; step < 3; step++) {
+          const ints = ids.map((_, r) => Float32Array.from({ length: len }, (_, i) => ((i * 31 + r * 17 + step) % 2001) - 1000));
+          const want = Float32Array.from({ length: len }, (_, i) => ints.reduce((acc, v) => acc + v[i]!, 0));
+          const stats = await Promise.all(reducers.map((a, pos) => a.allReduce(2 * step, ints[pos]!, { timeoutMs: 30_000 })));
+          for (const v of ints) expect(hashFloat32(v)).toBe(hashFloat32(want));
+          console.info(`${sched.kind} of ${n} over node-datachannel, ${(len * 4) / 1024} KiB: ${Math.max(...stats.map((st) => st.ms)).toFixed(1)} ms`);
+          const rnd = mulberry32(step + 7 * n);
+          const floats = ids.map(() => Float32Array.from({ length: len }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 20)));
+          await Promise.all(reducers.map((a, pos) => a.allReduce(2 * step + 1, floats[pos]!, { timeoutMs: 30_000 })));
+          expect(new Set(floats.map(hashFloat32)).size).toBe(1);
+        }
+      } finally {
+        for (const a of reducers) a.destroy();
       }
-    } finally {
-      for (const a of reducers) a.destroy();
-    }
-  });
+    });
+  }
 
   it('retain() closes the links to peers left out; both sides see it; a later connect() makes a new one', async () => {
     const relay = new Relay();

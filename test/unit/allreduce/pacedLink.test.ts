@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Link } from '../../../shared/allreduce/link.ts';
 import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
+import { DelayMeter, frameStamp, stampFrame, stampTime } from '../../../shared/allreduce/delayReport.ts';
 import { PacedLink, paceForUplink, type PaceClock } from '../../../shared/allreduce/pacedLink.ts';
 import { linkCompliance } from './linkCompliance.ts';
 
@@ -111,27 +112,70 @@ describe('PacedLink with auto pacing (UplinkEstimator)', () => {
     expect(paced.currentRate).toBe(123);
   });
 
-  it('finds a 20 Mbit/s uplink from the link’s buffer alone, without being told', () => {
+  /**
+   * 20 Mbit/s below the pacer, on the virtual clock: the link's buffer drains at the cap; each
+   * message's onHandOff stamp goes into a DelayMeter as the message drains (the receiver), and
+   * its reports come back to reportQueueDelay 10 ms later. Always something to send.
+   */
+  function run(withReports: boolean, ms: number) {
     const clock = manualClock();
     const cap = 20 * 125_000;
     const inner = cappedLink(cap);
+    const order: number[] = [];
+    const stamps: { bytes: number; sentAt: number }[] = [];
+    const meter = new DelayMeter();
+    const reports: { at: number; ms: number; stamp: number }[] = [];
+    const paced = new PacedLink(inner, () => 1, 64 * 1024, clock, {
+      auto: {},
+      onHandOff: (d, now) => {
+        order.push(d[0]!);
+        stampFrame(d, now);
+        stamps.push({ bytes: d.byteLength, sentAt: frameStamp(d)! });
+      },
+    });
+    let seq = 0;
+    let drained = 0;
+    let owed = 0; // bytes of the head message the link has carried
     const rates: number[] = [];
-    const paced = new PacedLink(inner, () => 1, 64 * 1024, clock, { auto: { onRate: (r) => rates.push(r) } });
-    const msg = new Uint8Array(16 * 1024);
-    let drainedTotal = 0;
-    let at10s = 0;
-    for (let t = 0; t < 20_000; t += 5) {
-      while (paced.queuedBytes < 256 * 1024) paced.send(msg); // always something to send
+    for (let t = 0; t < ms; t += 5) {
+      // the ring's high water: 4 MiB here and in the link below
+      while (paced.bufferedAmount < 4 * 1024 * 1024) {
+        const m = new Uint8Array(16 * 1024);
+        m[0] = seq++ & 0xff;
+        paced.send(m);
+      }
       clock.advance(5);
-      drainedTotal += inner.drainMs(5);
-      if (t === 10_000) at10s = drainedTotal;
+      const out = inner.drainMs(5);
+      drained += out;
+      owed += out;
+      while (stamps.length > 0 && owed >= stamps[0]!.bytes) {
+        owed -= stamps[0]!.bytes;
+        const r = meter.arrived(stamps.shift()!.sentAt, clock.now() + 5 + 777);
+        if (r && withReports) reports.push({ at: clock.now() + 10, ms: r.queueMs, stamp: r.stamp });
+      }
+      while (reports.length > 0 && reports[0]!.at <= clock.now()) {
+        const r = reports.shift()!;
+        paced.reportQueueDelay(r.ms, stampTime(r.stamp, clock.now()));
+      }
+      rates.push(paced.currentRate);
     }
-    expect(rates.length).toBeGreaterThan(10);
-    expect(paced.currentRate / cap).toBeGreaterThan(0.6);
-    expect(paced.currentRate / cap).toBeLessThan(1.2);
-    // the link below is kept busy, and its buffer short
-    expect((drainedTotal - at10s) / 10 / cap).toBeGreaterThan(0.8);
-    expect(inner.buffered / cap).toBeLessThan(0.1); // < 100 ms of it
     paced.detach();
+    return { cap, paced, inner, order, drained, rates };
+  }
+
+  it('without delay reports it never paces: every message goes straight to the link, in order', () => {
+    const { order, rates } = run(false, 3_000);
+    expect(rates.every((r) => r === Infinity)).toBe(true);
+    expect(order.every((x, i) => x === (i & 0xff))).toBe(true);
+  });
+
+  it('with the receiver’s delay reports it finds a 20 Mbit/s uplink, keeps its buffer short, and keeps the order', () => {
+    const { cap, inner, paced, order, rates } = run(true, 20_000);
+    expect(paced.estimator!.state).not.toBe('open');
+    const late = rates.slice(rates.length / 2);
+    expect(late.reduce((a, r) => a + r, 0) / late.length / cap).toBeGreaterThan(0.85);
+    expect(late.reduce((a, r) => a + r, 0) / late.length / cap).toBeLessThan(1.1);
+    expect(inner.buffered / cap).toBeLessThan(0.05); // < 50 ms of it
+    expect(order.every((x, i) => x === (i & 0xff))).toBe(true);
   });
 });

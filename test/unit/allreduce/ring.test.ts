@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryRing } from './memoryRing.ts';
+import { decodeDelayReport, encodeDelayReport, frameStamp } from '../../../shared/allreduce/delayReport.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
@@ -99,15 +100,54 @@ describe('ring all-reduce over in-memory links', () => {
 });
 
 describe('automatic pacing', () => {
-  it('an auto-paced ring (no stated rate) gives the same bits as an unpaced one', async () => {
-    const n = 4;
-    const len = 50_000;
-    const plain = randomVectors(n, len, 99);
-    const paced = plain.map((v) => Float32Array.from(v));
-    await allReduceAll(n, plain, 4096);
-    const rings = memoryRing(n).map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096, autoPace: true }));
-    await Promise.all(rings.map((r, i) => r.allReduce(0, paced[i]!, { timeoutMs: 20_000 })));
+  for (const n of [2, 4]) {
+    it(`an auto-paced ring of ${n} (no stated rate) gives the same bits as an unpaced one, and its ranks report one-way delay to their senders`, async () => {
+      const len = 50_000;
+      const plain = randomVectors(n, len, 99);
+      const paced = plain.map((v) => Float32Array.from(v));
+      await allReduceAll(n, plain, 4096);
+      const reports = new Array<number>(n).fill(0);
+      const links = memoryRing(n);
+      // count the delay reports that reach each rank (on its next link: in a ring of two, its only one)
+      links.forEach((l, rank) => l.next!.onMessage((d) => {
+        if (decodeDelayReport(d)) reports[rank]!++;
+      }));
+      const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096, autoPace: true }));
+      await Promise.all(rings.map((r, i) => r.allReduce(0, paced[i]!, { timeoutMs: 20_000 })));
+      rings.forEach((r) => r.destroy());
+      for (let i = 0; i < n; i++) expect(hashFloat32(paced[i]!)).toBe(hashFloat32(plain[i]!));
+      expect(reports.every((c) => c > 0)).toBe(true);
+    });
+  }
+
+  it('a delay report on the link from the previous rank (left from an earlier ring order) is ignored, not taken for a bad frame', async () => {
+    const n = 3;
+    const links = memoryRing(n);
+    const vecs = randomVectors(n, 20_000, 8);
+    const want = vecs.map((v) => Float32Array.from(v));
+    await allReduceAll(n, want, 4096);
+    const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096 }));
+    // rank 0 sends its next rank a report: rank 1 gets it on its prev link
+    links[0]!.next!.send(encodeDelayReport({ queueMs: 500, stamp: 1 }));
+    await Promise.all(rings.map((r, i) => r.allReduce(0, vecs[i]!, { timeoutMs: 20_000 })));
     rings.forEach((r) => r.destroy());
-    for (let i = 0; i < n; i++) expect(hashFloat32(paced[i]!)).toBe(hashFloat32(plain[i]!));
+    for (let i = 0; i < n; i++) expect(hashFloat32(vecs[i]!)).toBe(hashFloat32(want[i]!));
+  });
+
+  it('a rank that forwards without a pacer drops its sender’s stamp (a stale one would be timed)', async () => {
+    const n = 3;
+    const links = memoryRing(n);
+    // stamped frames each rank receives from its previous rank
+    const stamped = [0, 0, 0];
+    links.forEach((l, rank) => l.prev!.onMessage((d) => {
+      if (d.byteLength > 8 && frameStamp(d) !== null) stamped[rank]!++;
+    }));
+    const vecs = randomVectors(n, 30_000, 5);
+    // only rank 0 paces automatically (and stamps); rank 1 forwards its frames to rank 2 unpaced
+    const rings = links.map((l, rank) => new RingAllReduce({ jobTag: 7, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 4096, autoPace: rank === 0 }));
+    await Promise.all(rings.map((r, i) => r.allReduce(0, vecs[i]!, { timeoutMs: 20_000 })));
+    rings.forEach((r) => r.destroy());
+    expect(stamped[1]).toBeGreaterThan(0);
+    expect(stamped[2]).toBe(0);
   });
 });

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
 import type { Link } from '../../../shared/allreduce/link.ts';
 import { decodeExchangeHeader, EXCHANGE_PHASE, LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
+import { arcTreeOrder } from '../../../shared/allreduce/arcSchedules.ts';
 import { chooseSchedule, crossoverBytes, DEFAULT_NET_MODEL, halvingDoublingOrder, peersNeeded, planRounds, roundCount, scheduleCostMs, type LatencyAlgorithm, type SumTree } from '../../../shared/allreduce/schedule.ts';
 import { decodeHeader, encodeFrame, Phase } from '../../../shared/allreduce/frame.ts';
 import { mulberry32 } from '../../../shared/random.ts';
+import { InputGate } from '../../../shared/allreduce/inputGate.ts';
 
 /** links[i][j] = rank i's link to rank j (a full mesh of in-memory links). */
 function memoryMesh(n: number): (Link | null)[][] {
@@ -30,7 +32,7 @@ function reference(alg: LatencyAlgorithm, vs: Float32Array[]): Float32Array {
   const n = vs.length;
   const len = vs[0]!.length;
   const out = new Float32Array(len);
-  if (alg === 'all-to-all') {
+  if (alg === 'all-to-all' || alg === 'arc-gather') {
     for (let i = 0; i < len; i++) {
       let acc = vs[0]![i]!;
       for (let r = 1; r < n; r++) acc = Math.fround(acc + vs[r]![i]!);
@@ -38,7 +40,7 @@ function reference(alg: LatencyAlgorithm, vs: Float32Array[]): Float32Array {
     }
     return out;
   }
-  const tree = halvingDoublingOrder(n);
+  const tree = alg === 'arc-tree' ? arcTreeOrder(n) : halvingDoublingOrder(n);
   for (let i = 0; i < len; i++) out[i] = evalTree(tree, vs, i);
   return out;
 }
@@ -51,10 +53,10 @@ function sameBits(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
-async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chunkElems?: number) {
+async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chunkElems?: number, pipelineElems?: number) {
   const n = vs.length;
   const mesh = memoryMesh(n);
-  const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems }));
+  const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems, pipelineElems }));
   try {
     for (let s = 0; s < steps; s++) await Promise.all(ars.map((a, r) => a.allReduce(s, vs[r]!, { timeoutMs: 20_000 })));
   } finally {
@@ -62,13 +64,13 @@ async function runAll(alg: LatencyAlgorithm, vs: Float32Array[], steps = 1, chun
   }
 }
 
-const ALGS: LatencyAlgorithm[] = ['halving-doubling', 'all-to-all'];
+const ALGS: LatencyAlgorithm[] = ['halving-doubling', 'all-to-all', 'arc-tree', 'arc-gather'];
 
 describe('latency-optimal all-reduce schedules over in-memory links', () => {
   for (const alg of ALGS) {
     for (let n = 1; n <= 9; n++) {
-      for (const len of [0, 1, 7, 1000, 100_000]) {
-        it(`${alg} N=${n} length=${len}: integers sum exactly; random floats are bit-identical on every rank and follow the documented order`, async () => {
+      for (const len of [0, 1, 7, 1000, 200_003]) {
+        it(`${alg} N=${n} length=${len}: integers sum exactly (one lane); random floats (lanes of 4099) are bit-identical on every rank and follow the documented order`, async () => {
           const ints = Array.from({ length: n }, (_, r) => Float32Array.from({ length: len }, (_, i) => ((i * 7919 + r * 104729) % 20001) - 10000));
           const exact = Float32Array.from({ length: len }, (_, i) => ints.reduce((acc, v) => acc + v[i]!, 0));
           await runAll(alg, ints);
@@ -77,7 +79,7 @@ describe('latency-optimal all-reduce schedules over in-memory links', () => {
           const rnd = mulberry32(n * 100_003 + len);
           const vs = Array.from({ length: n }, () => Float32Array.from({ length: len }, () => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 20)));
           const want = reference(alg, vs);
-          await runAll(alg, vs);
+          await runAll(alg, vs, 1, undefined, 4099);
           for (let r = 0; r < n; r++) expect(sameBits(vs[r]!, vs[0]!), `rank ${r} vs rank 0`).toBe(true);
           expect(sameBits(vs[0]!, want)).toBe(true);
         });
@@ -85,14 +87,42 @@ describe('latency-optimal all-reduce schedules over in-memory links', () => {
     }
   }
 
-  it('runs several steps on the same instances, with small frames (many chunks per transfer)', async () => {
+  it('runs several steps on the same instances, with small frames (many chunks per transfer) and lanes', async () => {
     for (const alg of ALGS) {
       const n = 6;
       const vs = Array.from({ length: n }, (_, r) => Float32Array.from({ length: 333 }, (_, i) => r + i));
-      await runAll(alg, vs, 3, 10);
+      await runAll(alg, vs, 3, 10, 50);
       // three all-reduces: each multiplies the sum over ranks; integers stay exact
       const once = (i: number) => 15 + 6 * i;
       for (const v of vs) for (let i = 0; i < 333; i++) expect(v[i]).toBe(once(i) * 36);
+    }
+  });
+
+  it('lanes start as their input is written (InputGate, marked back to front); the sum is the same', async () => {
+    for (const alg of ['arc-tree', 'halving-doubling'] as const) {
+      const n = 5;
+      const len = 1000;
+      const mesh = memoryMesh(n);
+      const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 1, epoch: 0, rank, size: n, algorithm: alg, links, pipelineElems: 128 }));
+      const vs = Array.from({ length: n }, () => new Float32Array(len));
+      const gates = vs.map(() => new InputGate(len));
+      let sent = 0;
+      for (const row of mesh) for (const l of row) if (l) {
+        const send = l.send.bind(l);
+        l.send = (d) => (sent++, send(d));
+      }
+      const running = ars.map((a, r) => a.allReduce(0, vs[r]!, { input: gates[r]!, timeoutMs: 10_000 }));
+      for (let off = len - 100; off >= 0; off -= 100) {
+        await new Promise((r) => setImmediate(r)); // lanes already written run meanwhile
+        if (off === 0) expect(sent, 'frames sent before the input was complete').toBeGreaterThan(0);
+        for (let r = 0; r < n; r++) {
+          for (let i = off; i < off + 100; i++) vs[r]![i] = r * 1000 + i;
+          gates[r]!.markReady(off, 100);
+        }
+      }
+      await Promise.all(running);
+      for (const v of vs) for (let i = 0; i < len; i++) expect(v[i]).toBe(10_000 + 5 * i);
+      for (const a of ars) a.destroy();
     }
   });
 
@@ -149,8 +179,9 @@ describe('schedule plans', () => {
           for (const p of plans) expect(p.length).toBe(roundCount(alg, n));
           for (let r = 0; r < n; r++) {
             plans[r]!.forEach((round, t) => {
-              for (const s of round.sends) expect(plans[s.peer]![t]!.recvs).toContainEqual({ peer: r, off: s.off, len: s.len });
-              for (const q of round.recvs) expect(plans[q.peer]![t]!.sends).toContainEqual({ peer: r, off: q.off, len: q.len });
+              const carries = (x: { origin?: number }, sender: number) => (x.origin === undefined ? {} : { origin: x.origin ?? sender });
+              for (const s of round.sends) expect(plans[s.peer]![t]!.recvs).toContainEqual({ peer: r, off: s.off, len: s.len, ...carries(s, r) });
+              for (const q of round.recvs) expect(plans[q.peer]![t]!.sends).toContainEqual({ peer: r, off: q.off, len: q.len, ...carries(q, q.peer) });
             });
           }
         }
@@ -169,6 +200,25 @@ describe('schedule plans', () => {
     expect(halvingDoublingOrder(4)).toEqual([[0, 1], [2, 3]]);
     expect(halvingDoublingOrder(6)).toEqual([[[0, 1], [2, 3]], [4, 5]]);
     expect(halvingDoublingOrder(7)).toEqual([[[0, 1], [2, 3]], [[4, 5], 6]]);
+  });
+
+  it('arc-tree and arc-gather talk to ring neighbours only; their round counts and sum order', () => {
+    for (const alg of ['arc-tree', 'arc-gather'] as const) {
+      for (let n = 1; n <= 17; n++) {
+        for (let r = 0; r < n; r++) {
+          const neighbours = n === 1 ? [] : [...new Set([(r + n - 1) % n, (r + 1) % n])];
+          for (const p of peersNeeded(alg, r, n)) expect(neighbours, `${alg} N=${n} rank ${r}`).toContain(p);
+        }
+      }
+    }
+    // the ring's 2(N−1) = 14 sequential hops at N = 8: arc-tree 2·4 (+1 plan round with no hop of its own), arc-gather 4
+    expect(roundCount('arc-tree', 8)).toBe(9);
+    expect(roundCount('arc-gather', 8)).toBe(4);
+    expect(roundCount('arc-gather', 9)).toBe(4);
+    expect(arcTreeOrder(1)).toBe(0);
+    expect(arcTreeOrder(2)).toEqual([0, 1]);
+    expect(arcTreeOrder(5)).toEqual([[0, [1, 2]], [4, 3]]);
+    expect(arcTreeOrder(8)).toEqual([[0, [1, [2, [3, 4]]]], [7, [6, 5]]]);
   });
 
   it('chooseSchedule: latency-optimal for small vectors, the ring for large ones; deterministic crossover', () => {
@@ -191,12 +241,13 @@ describe('schedule plans', () => {
 });
 
 describe('latency schedules: the checks and the carry-over the worker relies on', () => {
-  it('checkSum sees, after each add, exactly the contributions of the ranks it is told about (N = 2..9)', async () => {
+  for (const alg of ['halving-doubling', 'arc-tree', 'arc-gather', 'all-to-all'] as const)
+  it(`${alg}: checkSum sees, after each add, exactly the contributions of the ranks it is told about (N = 2..9)`, async () => {
     for (let n = 2; n <= 9; n++) {
       const mesh = memoryMesh(n);
       const seen: { ranks: readonly number[]; values: Float32Array }[] = [];
       const ars = mesh.map((links, rank) => new LatencyAllReduce({
-        jobTag: 5, epoch: 2, rank, size: n, algorithm: 'halving-doubling', links,
+        jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links,
         checkSum: (ranks, _off, values) => (seen.push({ ranks: [...ranks], values: values.slice() }), null),
       }));
       // rank r contributes 2^r everywhere: a partial sum names its contributors
@@ -213,6 +264,35 @@ describe('latency schedules: the checks and the carry-over the worker relies on'
       }
     }
   });
+
+  for (const [alg, n, bad, victim, blamed, poison, code] of [
+    ['arc-tree', 6, 2, 1, 2, 1e6, 'FRAME_OUT_OF_BOUNDS'], // 2 adds itself to 3's partial sum and hands it to 1
+    ['arc-gather', 7, 3, 4, 3, 1e6, 'FRAME_OUT_OF_BOUNDS'],
+    ['arc-gather', 7, 3, 2, 3, NaN, 'FRAME_NON_FINITE'],
+    ['arc-tree', 5, 3, 4, 3, NaN, 'FRAME_NON_FINITE'], // 3 starts the left arc: 4 adds its NaN first
+    ['arc-tree', 5, 0, 1, 0, 1e6, 'FRAME_OUT_OF_BOUNDS'], // the root sums last: its neighbours check the sum it hands out
+    ['arc-tree', 5, 0, 4, 0, 1e6, 'FRAME_OUT_OF_BOUNDS'],
+    ['halving-doubling', 4, 1, 0, 1, 1e6, 'FRAME_OUT_OF_BOUNDS'],
+  ] as const) {
+    it(`${alg} N=${n}: rank ${bad}'s poisoned vector (${poison}) is rejected by its neighbour ${victim} with ${code}, blaming ${blamed}`, async () => {
+      const mesh = memoryMesh(n);
+      const ars = mesh.map((links, rank) => new LatencyAllReduce({
+        jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links,
+        // the poisoning rank does not check what it sends on
+        checkSum: rank === bad ? undefined : (_ranks, _off, values) => (values.some((v) => Math.abs(v) > 1e5) ? 'too large' : null),
+      }));
+      const vs = Array.from({ length: n }, (_, r) => new Float32Array(8).fill(r === bad ? poison : 1));
+      const results = await Promise.allSettled(ars.map((a, r) => a.allReduce(0, vs[r]!, { timeoutMs: 2000 })));
+      for (const a of ars) a.destroy();
+      const r = results[victim]!;
+      expect(r.status).toBe('rejected');
+      const e = (r as PromiseRejectedResult).reason as { code: string; peer?: string };
+      expect(e.code).toBe(code);
+      expect(e.peer).toBe(mesh[victim]![blamed]!.remoteId);
+      // no honest rank completes with the poison in its sum
+      for (const [i, x] of results.entries()) if (i !== bad && x.status === 'fulfilled') expect(vs[i]!.every((v) => Math.abs(v) <= 1e5), `rank ${i}`).toBe(true);
+    });
+  }
 
   it('a partner whose values fail the check is blamed: FRAME_OUT_OF_BOUNDS naming it', async () => {
     const n = 4;

@@ -7,7 +7,7 @@ import type { DatasetShapeLookup } from '../../../server/vetting/vetSpec.ts';
 import type { DatasetTask } from '../../../server/vetting/vetTask.ts';
 
 const ID = 'ds_0123456789abcdef01234567';
-const lookup = (d: Partial<DatasetTask>): DatasetShapeLookup => () => ({ featureShape: [3], task: 'classification', classes: null, targetShape: null, hasStats: true, ...d });
+const lookup = (d: Partial<DatasetTask>): DatasetShapeLookup => () => ({ featureShape: [3], task: 'classification', classes: null, targetShape: null, ...d });
 const vet = (model: unknown, loss: string, l: DatasetShapeLookup, extra: Record<string, unknown> = {}) =>
   vetSpec(tf, specFromBody({ model, loss, optimizer: { name: 'adam', learningRate: 0.01 }, dataset: { id: ID }, batchSize: 8, steps: 2, ...extra }), undefined, l);
 

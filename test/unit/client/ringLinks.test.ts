@@ -1,8 +1,8 @@
 /**
  * The worker's all-reduce as RingLinks builds it (schedule choice, partners, rank mapping),
  * over in-memory links: for N = 1..9 and vector lengths from 0 to large, every rank ends
- * with the same bits, equal to the exact sum; small vectors on rings of 3 and 4 really run
- * halving/doubling, over ring-neighbour links only.
+ * with the same bits, equal to the exact sum; small vectors on rings of 3 to 9 really run
+ * arc-tree (pipelined in lanes of one 16 KiB frame here), over ring-neighbour links only.
  */
 import { describe, expect, it } from 'vitest';
 import { RingLinks } from '../../../client/worker/ringLinks.ts';
@@ -60,10 +60,11 @@ async function reduceAll(n: number, len: number, steps = 2) {
 describe('the worker all-reduce (RingLinks) over in-memory links', () => {
   const large = 200_003;
   for (let n = 1; n <= 9; n++) {
-    for (const len of [0, 1, 7, 1000, LATENCY_SCHEDULE_MAX_BYTES / 4 - 1, large]) {
+    for (const len of [0, 1, 7, 1000, LATENCY_SCHEDULE_MAX_BYTES / 4, LATENCY_SCHEDULE_MAX_BYTES / 4 + 1, large]) {
       it(`N=${n} length=${len}: ${workerSchedule(len * 4, n).kind}, every rank the exact sum, bit for bit`, async () => {
         const { schedules, connects } = await reduceAll(n, len);
         expect(schedules).toEqual([workerSchedule(len * 4, n).kind]);
+        expect(schedules).toEqual([n >= 3 && n <= 9 && len * 4 <= LATENCY_SCHEDULE_MAX_BYTES ? 'arc-tree' : 'ring']);
         // every link is to a ring neighbour
         for (const [a, b] of connects) {
           const i = Number(a.slice(1));

@@ -19,7 +19,10 @@ describe('dataset ids in job specs', () => {
     expect((await vetSpec(tf, spec, undefined, () => ({ featureShape: [4], classes: 3 }))).trainableParams).toBe(131);
     await expect(vetSpec(tf, spec, undefined, () => ({ featureShape: [5], classes: 3 }))).rejects.toMatchObject({ code: 'MODEL_REJECTED' });
     await expect(vetSpec(tf, spec, undefined, () => ({ featureShape: [4], classes: 2 }))).rejects.toMatchObject({ code: 'MODEL_REJECTED' });
-    // built-ins never ask the lookup
-    expect((await vetSpec(tf, specFromBody({ preset: 'iris-mlp' }), undefined, () => { throw new Error('asked'); })).trainableParams).toBe(131);
+    // a shipped id is a store entry like any other: the lookup answers; without one, the catalogue's shapes
+    let asked = '';
+    expect((await vetSpec(tf, specFromBody({ preset: 'iris-mlp' }), undefined, (id) => ((asked = id), { featureShape: [4], classes: 3 }))).trainableParams).toBe(131);
+    expect(asked).toBe('iris');
+    expect((await vetSpec(tf, specFromBody({ preset: 'iris-mlp' }))).trainableParams).toBe(131);
   });
 });

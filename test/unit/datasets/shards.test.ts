@@ -14,6 +14,21 @@ describe('shards', () => {
     const r = { task: 'regression' as const, featureShape: [3], targetShape: [2], count: 1, x: Float32Array.from([1, -2, 3]), y: Float32Array.from([0.25, -7]) };
     expect(decodeShard(encodeShard(r))).toEqual(r);
   });
+  it('byte encodings (the shipped datasets): u8unit decodes b / 255, u8 the byte; padded to 4; a float with no exact byte is refused', () => {
+    const bytes = [0, 1, 128, 254, 255];
+    const img = { task: 'classification' as const, featureShape: [5], targetShape: [], count: 1, x: Float32Array.from(bytes, (b) => b / 255), y: Uint32Array.from([7]), encoding: 'u8unit' as const };
+    const b = encodeShard(img);
+    expect(b.length).toBe(12 + 4 + 8 + 4); // 5 feature bytes padded to 8
+    expect(b[7]).toBe(1);
+    expect(decodeShard(b)).toEqual(img);
+    const codes = { ...img, x: Float32Array.from([0, 1, 2, 96, 3]), encoding: 'u8' as const };
+    expect(decodeShard(encodeShard(codes))).toEqual(codes);
+    expect(() => encodeShard({ ...img, x: Float32Array.from([0.5, 0, 0, 0, 0]) })).toThrow(/no exact u8unit byte/);
+    expect(() => encodeShard({ ...codes, x: Float32Array.from([256, 0, 0, 0, 0]) })).toThrow(/no exact u8 byte/);
+    const unknown = b.slice();
+    unknown[7] = 9;
+    expect(() => decodeShard(unknown)).toThrow(/unknown feature encoding 9 \(byte 7\)/);
+  });
   it('refuses a wrong magic or a wrong length, naming the byte', () => {
     const b = encodeShard({ task: 'classification', featureShape: [1], targetShape: [], count: 1, x: Float32Array.from([1]), y: Uint32Array.from([0]) });
     expect(() => decodeShard(b.subarray(0, b.length - 1))).toThrow(/DATASET_INVALID: shard: 23 bytes where the header says 24 \(byte 23\)/);
@@ -36,7 +51,7 @@ describe('shards', () => {
     }
     const meta: StoredDatasetMeta = {
       id: 'ds_000000000000000000000000', name: 't', task: 'classification', featureShape: [2], classes: ['0', '1', '2'], numClasses: 3, targetShape: null,
-      size: n, trainSize: n - Math.floor(n / 10), testSize: Math.floor(n / 10), format: 'csv', label: 'y', bytes: 0, uploadHash: '', stats: { mean: [], std: [] }, shards: refs, createdAt: 0,
+      size: n, trainSize: n - Math.floor(n / 10), testSize: Math.floor(n / 10), format: 'csv', label: 'y', bytes: 0, uploadHash: '', stats: { mean: [], std: [] }, shards: refs, createdAt: 0, testFrom: null, shipped: false,
     };
     return { meta, shards };
   }

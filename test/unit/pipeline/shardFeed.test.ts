@@ -26,7 +26,7 @@ async function dataset(sizes: number[]) {
   }
   const meta: StoredDatasetMeta = {
     id: 'ds_000000000000000000000001', name: 't', task: 'classification', featureShape: [2], classes: ['a', 'b', 'c'], numClasses: 3, targetShape: null,
-    size: at, ...splitSizes(at), format: 'csv', label: 'y', bytes: 0, uploadHash: '', stats: { mean: [0, 0], std: [1, 1] }, shards, createdAt: 0,
+    size: at, ...splitSizes(at), format: 'csv', label: 'y', bytes: 0, uploadHash: '', stats: { mean: [0, 0], std: [1, 1] }, shards, createdAt: 0, testFrom: null, shipped: false,
   };
   return { meta, files };
 }

@@ -103,10 +103,11 @@ describe('ShardPlan', () => {
     expect(plan.size).toBe(300);
   });
 
-  it('samplePlanFor: a stored dataset gets the shard plan, a shipped one the whole-dataset plan', () => {
+  it('samplePlanFor: the shard plan over the train samples, with the split rule and the limit', () => {
     const spec = { batchSize: 10, seed: 1, dataset: { trainSize: 0 } };
-    expect(samplePlanFor(spec, 50, layout([30, 30]))).toBeInstanceOf(ShardPlan);
-    expect(samplePlanFor(spec, 50, null)).not.toBeInstanceOf(ShardPlan);
+    expect(samplePlanFor(spec, { shards: layout([30, 30]) }).size).toBe(54); // every 10th a test sample
+    expect(samplePlanFor(spec, { shards: layout([30, 30]), testFrom: 40 }).size).toBe(40);
+    expect(samplePlanFor({ ...spec, dataset: { trainSize: 25 } }, { shards: layout([30, 30]), testFrom: 40 }).size).toBe(25);
   });
 });
 

@@ -15,7 +15,7 @@ describe('coordinator ring order', () => {
     const i = ring.indexOf('a');
     expect([ring[(i + 1) % 4], ring[(i + 3) % 4]]).not.toContain('b');
     const epoch = t.c.events.filter((e) => e.kind === 'epoch').at(-1)!;
-    expect(epoch.detail).toContain(`ring ${ring.join(' → ')}; ordered by link quality: slowest hop 0 ms, join order's 200 ms (slowest pair a–b: 200 ms)`);
+    expect(epoch.detail).toContain(`ring ${ring.join(' → ')}; ordered by link quality: slowest hop 0 ms, join order's 200 ms (slowest pair a–b: 200 ms, relayed)`);
   });
 
   it('a member that leaves is forgotten: its reports no longer shape the ring', () => {
