@@ -8,6 +8,7 @@ import { TabswarmError } from './errors.ts';
 import { asWorkerDataset, loadStoredDataset, standardizeFeatures, type StoredDatasetMeta, type TaskKind } from './datasetShards.ts';
 import type { DatasetId } from './jobSpec.ts';
 import { SOTU_CONTEXT, SOTU_VOCAB } from './sotu.ts';
+import { sha256Hex } from './sha256.ts';
 
 export interface Dataset {
   id: DatasetId;
@@ -96,11 +97,6 @@ export function parseIdxLabels(b: Uint8Array): Uint8Array {
   return b.slice(8, 8 + count);
 }
 
-/** Web Crypto's SHA-256 as lower-case hex (in tabs and in Node ≥ 20 alike). */
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * A split of a job's dataset, shipped or uploaded alike: `meta.json` (GET /api/datasets/:id) and

@@ -9,6 +9,7 @@ import { loadDataset, type Dataset, type DatasetSource } from './datasets.ts';
 import { decodeShard, prod, type StoredDatasetMeta } from './datasetShards.ts';
 import { TabswarmError } from './errors.ts';
 import type { PredictOptions } from './predictSpec.ts';
+import { sha256Hex } from './sha256.ts';
 
 export interface InputRows {
   featureShape: number[];
@@ -20,10 +21,6 @@ export interface InputRows {
   targets: Float32Array | null;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 export interface InputInfo {
   size: number;

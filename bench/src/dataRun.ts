@@ -111,6 +111,8 @@ export interface DataRunResult {
   tabs: TabFigures[];
   stepsPerSec: number;
   medianStepMs: number;
+  /** pages opened → job done, seconds: what a whole download pays before step 0 included */
+  wallS: number;
   steps: number;
   finalLoss: number | null;
   /** the machine's 1-minute load average before and after the run */
@@ -135,6 +137,7 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
   const browser = await launchChromium();
   const figures: TabFigures[] = [];
   const pages: Page[] = [];
+  const opened = performance.now();
   const timer: ReturnType<typeof setInterval>[] = [];
   try {
     for (let i = 0; i < o.tabs; i++) {
@@ -167,6 +170,7 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
       if (v.status === 'failed') throw new Error(`the job failed`);
       return v.status === 'done';
     }, 1_200_000, 500);
+    const done = performance.now();
     for (let i = 0; i < pages.length; i++) {
       const h = await pages[i]!.evaluate(() => (window as unknown as { __tabswarm?: Hook }).__tabswarm ?? null);
       figures[i]!.peakSamplesBytes = h?.feed?.peakMemoryBytes ?? 0;
@@ -180,7 +184,7 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
     const steady = metrics.slice(3);
     const spanMs = steady.length > 1 ? steady.at(-1)!.at - steady[0]!.at : NaN;
     const load = [load0, loadavg()[0]!].map((x) => Number(x.toFixed(2))) as [number, number];
-    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null, loadavg: load };
+    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), wallS: (done - opened) / 1000, steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null, loadavg: load };
   } finally {
     timer.forEach(clearInterval);
     await browser.close();

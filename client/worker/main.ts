@@ -18,6 +18,7 @@ import { ShardCache } from '../../shared/shardCache.ts';
 import type { FeedOptions } from './openFeed.ts';
 import { browserShardStore } from './shardStoreBrowser.ts';
 import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
+import { ARC_TREE_MAX_BYTES } from '../../shared/allreduce/scheduleChoice.ts';
 
 const params = new URLSearchParams(location.search);
 const jobId = params.get('job');
@@ -145,6 +146,7 @@ function start(id: string) {
       // a test's phase hook (installed before the page's scripts run) turns the overlap of compute and ring off; see SessionDeps.onPhase
       ...(w.__tabswarmPhase ? { onPhase: (phase: HookPoint, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
       overlap: params.get('overlap') !== '0',
+      ...(params.get('latency') === 'arc-tree' ? { latencyMaxBytes: ARC_TREE_MAX_BYTES } : {}),
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
       ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),
       // an idle training member is asked to serve a prediction job: join it like its link would

@@ -10,6 +10,8 @@ import { memoryShardStore, ShardCache } from '../../shared/shardCache.ts';
 import { samplePlanFor } from '../../shared/samplePlan.ts';
 import { WholeFeed, type DataFeed } from './dataFeed.ts';
 import { ShardFeed } from './shardFeed.ts';
+import { sha256Hex } from '../../shared/sha256.ts';
+export { sha256Hex };
 
 export interface FeedOptions {
   /** the persistent shard cache (default: 256 MiB in memory) */
@@ -22,11 +24,6 @@ export interface FeedOptions {
   whole?: boolean;
 }
 
-/** Web Crypto's SHA-256 as lower-case hex (tabs and Node ≥ 20 alike). */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /** `peerId` names this worker on its shard requests (the server's per-peer counters) */
 export async function openFeed(spec: JobSpec, source: DatasetSource, o: FeedOptions = {}, peerId = ''): Promise<DataFeed> {

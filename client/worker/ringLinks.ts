@@ -31,6 +31,8 @@ export interface RingLinksOptions {
   uplinkMbit?: number;
   /** no stated rate: estimate the uplink from the ring's own traffic and pace under it */
   autoPace?: boolean;
+  /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES: none) */
+  latencyMaxBytes?: number;
   /** residuals of a lossy gradient encoding, kept across ring epochs */
   feedback: ErrorFeedback;
   /** checks a neighbour's partial sum in the running step (see RingOptions.checkPartialSum) */
@@ -65,7 +67,7 @@ export class RingLinks {
     this.current = null;
     const n = ring.length;
     const { spec, mesh } = this.o;
-    const sched = workerSchedule(this.o.vectorLength * 4, n, spec.encoding);
+    const sched = workerSchedule(this.o.vectorLength * 4, n, spec.encoding, this.o.latencyMaxBytes);
     const prevId = ring[(rank - 1 + n) % n]!;
     const nextId = ring[(rank + 1) % n]!;
     const partners = n > 1 ? (sched.kind === 'ring' ? [prevId, nextId] : partnersAt(sched, rank).map((p) => ring[p]!)) : [];

@@ -80,6 +80,8 @@ export interface SessionDeps {
   uplinkMbit?: number;
   /** without `uplinkMbit`: pace automatically, once the next rank reports a standing queue (page `?uplink=auto`) */
   autoPace?: boolean;
+  /** `?latency=arc-tree`: small vectors run arc-tree instead of the ring */
+  latencyMaxBytes?: number;
   /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;
   /** the server asks this idle (finished) training session to serve prediction job `jobId`: the page joins it as a fresh session */

@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
-import { partnersAt, workerSchedule } from '../../../shared/allreduce/scheduleChoice.ts';
+import { partnersAt, workerSchedule, ARC_TREE_MAX_BYTES } from '../../../shared/allreduce/scheduleChoice.ts';
 import { hashFloat32 } from '../../../shared/hash.ts';
 import { mulberry32 } from '../../../shared/random.ts';
 import type { LatencyAlgorithm } from '../../../shared/allreduce/schedule.ts';
@@ -140,7 +140,7 @@ describe.runIf(loopbackOnly)('WebRTC on node-datachannel (loopback only)', () =>
 
   // the latency schedules as workers run them (workerSchedule: arc-tree, lanes of one 64 KiB frame), and halving/doubling on Gray-coded ranks
   for (const [n, len, forced] of [[4, 20_000, null], [5, 60_000, null], [4, 20_000, 'halving-doubling']] as const) {
-    const sched = forced ? { kind: forced, rankAt: [0, 1, 3, 2] } : workerSchedule(len * 4, n);
+    const sched = forced ? { kind: forced, rankAt: [0, 1, 3, 2] } : workerSchedule(len * 4, n, 'fp32', ARC_TREE_MAX_BYTES);
     it(`${n} ranks, ${(len * 4) / 1000} KB: ${sched.kind} over ring-neighbour links only sums exactly; random floats end bit-identical on every rank`, async () => {
       if (!forced) expect(sched.kind).toBe('arc-tree');
       const relay = new Relay();

@@ -11,7 +11,7 @@ import { ErrorFeedback } from '../../../shared/codec.ts';
 import type { JobSpec } from '../../../shared/jobSpec.ts';
 import type { Link } from '../../../shared/allreduce/link.ts';
 import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
-import { LATENCY_SCHEDULE_MAX_BYTES, workerSchedule } from '../../../shared/allreduce/scheduleChoice.ts';
+import { ARC_TREE_MAX_BYTES as LATENCY_SCHEDULE_MAX_BYTES, workerSchedule } from '../../../shared/allreduce/scheduleChoice.ts';
 
 /** Meshes over one shared table of in-memory link pairs; records who connected to whom. */
 function memoryMeshes(ids: string[]) {
@@ -39,7 +39,7 @@ const spec = { chunkBytes: 16 * 1024, encoding: 'fp32' } as JobSpec;
 async function reduceAll(n: number, len: number, steps = 2) {
   const ids = Array.from({ length: n }, (_, i) => `p${i}`);
   const { meshes, connects } = memoryMeshes(ids);
-  const links = meshes.map((mesh) => new RingLinks({ mesh, jobId: 'job', spec, vectorLength: len, feedback: new ErrorFeedback(), checkPartialSum: () => null, checkSum: () => null }));
+  const links = meshes.map((mesh) => new RingLinks({ mesh, jobId: 'job', spec, vectorLength: len, latencyMaxBytes: LATENCY_SCHEDULE_MAX_BYTES, feedback: new ErrorFeedback(), checkPartialSum: () => null, checkSum: () => null }));
   const ctrl = new AbortController();
   const schedules = new Set<string>();
   try {
@@ -61,9 +61,9 @@ describe('the worker all-reduce (RingLinks) over in-memory links', () => {
   const large = 200_003;
   for (let n = 1; n <= 9; n++) {
     for (const len of [0, 1, 7, 1000, LATENCY_SCHEDULE_MAX_BYTES / 4, LATENCY_SCHEDULE_MAX_BYTES / 4 + 1, large]) {
-      it(`N=${n} length=${len}: ${workerSchedule(len * 4, n).kind}, every rank the exact sum, bit for bit`, async () => {
+      it(`N=${n} length=${len}: ${workerSchedule(len * 4, n, 'fp32', LATENCY_SCHEDULE_MAX_BYTES).kind}, every rank the exact sum, bit for bit`, async () => {
         const { schedules, connects } = await reduceAll(n, len);
-        expect(schedules).toEqual([workerSchedule(len * 4, n).kind]);
+        expect(schedules).toEqual([workerSchedule(len * 4, n, 'fp32', LATENCY_SCHEDULE_MAX_BYTES).kind]);
         expect(schedules).toEqual([n >= 3 && n <= 9 && len * 4 <= LATENCY_SCHEDULE_MAX_BYTES ? 'arc-tree' : 'ring']);
         // every link is to a ring neighbour
         for (const [a, b] of connects) {
