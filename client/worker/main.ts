@@ -1,5 +1,5 @@
 /**
- * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=0]).
+ * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=0][&feed=whole][&latency=arc-tree]).
  * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
  * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
  * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
