@@ -199,6 +199,27 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
     return { hash: h.digest('hex'), bytes };
   }
 
+  /**
+   * Puts each shard file in place (`put`; one already there is the same bytes: content-addressed),
+   * then writes the row; on any failure the files placed here are removed again.
+   */
+  async function placeAndInsert(rec: DatasetRecord, files: readonly { hash: string; file: string }[], put: (file: string, dest: string, hash: string) => Promise<void>): Promise<void> {
+    const placed: string[] = [];
+    try {
+      for (const s of files) {
+        const dest = shardFile(s.hash);
+        if (await access(dest).then(() => true, () => false)) continue;
+        await mkdir(join(dirs.shards, s.hash.slice(0, 2)), { recursive: true });
+        await put(s.file, dest, s.hash);
+        placed.push(dest);
+      }
+      o.rows.insert(rec);
+    } catch (e) {
+      await Promise.all(placed.map((f) => unlink(f).catch(() => {})));
+      throw e;
+    }
+  }
+
   async function commit(rec: DatasetRecord, staged: { hash: string; file: string }[]): Promise<UploadResult | null> {
     return serial(async () => {
       const existing = o.rows.get(rec.id);
@@ -208,21 +229,7 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
       if (o.rows.storedBytes() + fresh > quotaBytes) {
         throw new TabswarmError('QUOTA_EXCEEDED', `dataset's ${fresh} bytes of shards would bring the dataset store to ${o.rows.storedBytes() + fresh} bytes, over its quota of ${quotaBytes}; delete datasets first`);
       }
-      const placed: string[] = [];
-      try {
-        for (const s of staged) {
-          const dest = shardFile(s.hash);
-          const there = await access(dest).then(() => true, () => false);
-          if (there) continue; // content-addressed: the same bytes already
-          await mkdir(join(dirs.shards, s.hash.slice(0, 2)), { recursive: true });
-          await rename(s.file, dest);
-          placed.push(dest);
-        }
-        o.rows.insert(rec);
-      } catch (e) {
-        await Promise.all(placed.map((f) => unlink(f).catch(() => {})));
-        throw e;
-      }
+      await placeAndInsert(rec, staged, (file, dest) => rename(file, dest));
       return null;
     });
   }
@@ -279,23 +286,12 @@ export function createDatasetStore(o: DatasetStoreOptions): DatasetStore {
     adopt(rec, files) {
       return serial(async () => {
         if (o.rows.get(rec.id)) return false;
-        const placed: string[] = [];
-        try {
-          for (const s of files) {
-            const dest = shardFile(s.hash);
-            if (await access(dest).then(() => true, () => false)) continue;
-            await mkdir(join(dirs.shards, s.hash.slice(0, 2)), { recursive: true });
-            // via a temp name, so a crash never leaves a partial file under a shard's name
-            const tmp = join(dirs.tmp, `adopt-${s.hash}`);
-            await link(s.file, tmp).catch(() => copyFile(s.file, tmp));
-            await rename(tmp, dest);
-            placed.push(dest);
-          }
-          o.rows.insert(rec);
-        } catch (e) {
-          await Promise.all(placed.map((f) => unlink(f).catch(() => {})));
-          throw e;
-        }
+        await placeAndInsert(rec, files, async (file, dest, hash) => {
+          // via a temp name, so a crash never leaves a partial file under a shard's name
+          const tmp = join(dirs.tmp, `adopt-${hash}`);
+          await link(file, tmp).catch(() => copyFile(file, tmp));
+          await rename(tmp, dest);
+        });
         return true;
       });
     },
