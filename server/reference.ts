@@ -4,6 +4,8 @@
  * the same counter-based masks as the replicas and batch norm uses the same ghost batches
  * (shared/exactness.ts), so the reference is the swarm's semantic, whatever its slicing.
  */
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { planSlices } from '../shared/batchPlan.ts';
 import { loadDataset, type DatasetSource } from '../shared/datasets.ts';
@@ -22,6 +24,15 @@ export interface ReferenceOptions {
    * one slice. A different slicing may only change the result by float rounding.
    */
   sliceWeights?: number[];
+  /**
+   * The tfjs backend the gradients are computed on: 'cpu' (default) or 'wasm' (the same
+   * XNNPACK kernels a tab on `?backend=wasm` runs). Replicas on any backends stay bit-identical
+   * to each other (the update runs in TypeScript), but the reference equals them only up to the
+   * kernels' rounding, and over many Adam steps that is not always small: MNIST MLP, batch 512,
+   * 150 steps, wasm vs cpu ends 1.9e-2 apart (a discrete jump at step 66, the loss 4e-6 off
+   * where it had been within 1e-7). A test that compares wasm tabs with the reference computes it on wasm.
+   */
+  backend?: 'cpu' | 'wasm';
 }
 
 export interface ReferenceResult {
@@ -40,8 +51,32 @@ export interface ReferenceResult {
   losses: number[];
 }
 
+/** Node's wasm backend, registered on first use (registering it makes it tfjs's preferred backend, so only when asked). */
+let wasmReady: Promise<void> | null = null;
+async function useBackend(name: 'cpu' | 'wasm') {
+  if (name === 'wasm') {
+    wasmReady ??= (async () => {
+      const prev = tf.getBackend();
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      wasm.setWasmPaths(`${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`);
+      if (prev) await tf.setBackend(prev);
+    })();
+    await wasmReady;
+  }
+  if (!(await tf.setBackend(name))) throw new Error(`tfjs backend ${name} failed to initialise in Node`);
+}
+
 export async function trainReference(spec: JobSpec, source: DatasetSource, steps = spec.steps, o: ReferenceOptions = {}): Promise<ReferenceResult> {
-  await tf.setBackend('cpu');
+  await useBackend(o.backend ?? 'cpu');
+  try {
+    return await train(spec, source, steps, o);
+  } finally {
+    // the rest of the process (vetting, evaluation) runs on cpu
+    if (o.backend === 'wasm') await tf.setBackend('cpu');
+  }
+}
+
+async function train(spec: JobSpec, source: DatasetSource, steps: number, o: ReferenceOptions): Promise<ReferenceResult> {
   const load = { standardize: spec.standardize ?? false };
   const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize, load);
   const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize, load);

@@ -96,7 +96,7 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosResult> {
     const { metrics, events } = (await (await fetch(`${server.url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { step: number; at: number }[]; events: { kind: string }[] };
     const faultLog = faults.map((f) => ({ ...f, recoveryMs: (metrics.find((m) => m.step === f.step)?.at ?? NaN) - f.at }));
     const swarm = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth)).arrayBuffer());
-    const ref = await trainReference(done.spec, createDatasetFiles().source, steps);
+    const ref = await trainReference(done.spec, createDatasetFiles().source, steps, { backend: 'wasm' }); // the tabs' kernels
     const rec = faultLog.map((f) => f.recoveryMs);
     const result: ChaosResult = {
       workers: o.workers,

@@ -147,7 +147,7 @@ describe.runIf(loopbackOnly && ready)('ring order by measured link quality (4 Ch
     expect((await events()).filter((e) => e.kind === 'drop' || e.kind === 'abort')).toEqual([]);
     expect(new Set(done.members.map((m) => m.final!.paramHash)).size).toBe(1);
     const swarm = new Float32Array(await (await api('/weights')).arrayBuffer());
-    const ref = await trainReference(done.spec, createDatasetFiles().source, STEPS);
+    const ref = await trainReference(done.spec, createDatasetFiles().source, STEPS, { backend: 'wasm' }); // the tabs' kernels
     expect(swarm.length).toBe(ref.weights.length);
     expect(maxAbsDiff(swarm, ref.weights)).toBeLessThanOrEqual(1e-4);
   }, 240_000);

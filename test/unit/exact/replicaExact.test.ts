@@ -218,6 +218,19 @@ describe('the reference', () => {
     expect(maxAbsDiff(one.weights, four.weights)).toBeLessThanOrEqual(1e-4);
     expect(one.losses.at(-1)!).toBeLessThan(one.losses[0]!);
   });
+
+  it('computes on the wasm kernels when asked (what wasm tabs run), then leaves the process on cpu', async () => {
+    const s = spec(bnDropoutMlp);
+    const src = createDatasetFiles().source;
+    const cpu = await trainReference(s, src, 20);
+    const wasm = await trainReference(s, src, 20, { backend: 'wasm' });
+    const wasmSliced = await trainReference(s, src, 20, { backend: 'wasm', sliceWeights: [1, 2.2, 0.8] });
+    expect(tf.getBackend()).toBe('cpu');
+    // other kernels: not the same bits, but the same training
+    expect(maxAbsDiff(cpu.weights, wasm.weights)).toBeGreaterThan(0);
+    expect(maxAbsDiff(cpu.weights, wasm.weights)).toBeLessThanOrEqual(1e-3);
+    expect(maxAbsDiff(wasm.weights, wasmSliced.weights)).toBeLessThanOrEqual(1e-4);
+  });
 });
 
 describe('the vetter on layers tabswarm cannot make exact', () => {
