@@ -48,6 +48,12 @@ export interface DemoResult {
   /** the fastest step's all-reduce (max over workers) */
   allreduceMsMin: number;
   computeMsMean: number;
+  /**
+   * What a step takes beyond its slowest tab's compute (step − compute, mean over steps): the
+   * ring's tail after the last gradient is in, plus the server's open/commit round trip. The
+   * all-reduce figure above also counts a fast tab's wait for the slowest one's gradient.
+   */
+  beyondComputeMsMean: number;
   /** trainable parameters (with --verify: the length of the downloaded weights) */
   paramCount: number | null;
   wallS: number;
@@ -106,6 +112,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       allreduceMsMean: mean((m) => m.allreduceMs),
       allreduceMsMin: Math.min(...metrics.map((m) => m.allreduceMs)),
       computeMsMean: mean((m) => m.computeMs),
+      beyondComputeMsMean: mean((m) => Math.max(0, m.stepMs - m.computeMs)),
       paramCount: null,
       wallS: (Date.now() - t0) / 1000,
       maxAbsDiff: null,
@@ -133,7 +140,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       ? `test MAE ${result.test?.mae?.toFixed(4) ?? '—'}   test RMSE ${result.test?.rmse?.toFixed(4) ?? '—'}`
       : `test accuracy ${result.testAccuracy === null ? '—' : (result.testAccuracy * 100).toFixed(2) + ' %'}`;
     o.print(`loss ${result.initialLoss.toFixed(4)} → ${result.finalLoss.toFixed(4)}   ${testLine}`);
-    o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps)`);
+    o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps; a tab's wait for slower tabs' gradients included)`);
+    o.print(`          beyond the slowest tab's compute ${result.beyondComputeMsMean.toFixed(1)} ms (the ring's tail after the last gradient, and the server's round trip)`);
     o.print(`replica hashes: ${result.replicaHashes.join(' ')}  ${new Set(result.replicaHashes).size === 1 ? '(all equal)' : '(DIFFER)'}`);
     if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);
     const p = result.predict;

@@ -2,7 +2,7 @@
  * `tabswarm bench data`: the distributed input pipeline on MNIST with 4 tabs, one epoch each:
  *   - today's path: the shipped dataset, every tab downloads the training set whole;
  *   - the new path: MNIST stored as ~4 MiB shards, each tab fetches only the shards its slices
- *     read (with prefetch of the next 2 steps; without; and with a cache a quarter the size of
+ *     read (with prefetch of the next 2 steps, of the next 6; without; and with a cache a quarter the size of
  *     the dataset), the three interleaved, twice.
  * Per tab: training-set shards fetched, as a fraction of the training set (target ≤ 1.5/N),
  * apart from what the final evaluation fetched; the most JS heap and decoded samples held;
@@ -47,8 +47,9 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
 
     const n = ctx.quick ? limit : meta.trainSize;
     const steps = Math.floor(n / B);
-    const variants: { name: string; prefetch: boolean; cacheMb?: number }[] = [
+    const variants: { name: string; prefetch: boolean; prefetchSteps?: number; cacheMb?: number }[] = [
       { name: 'shards, prefetch 2 steps', prefetch: true },
+      { name: 'shards, prefetch 6 steps', prefetch: true, prefetchSteps: 6 },
       { name: 'shards, no prefetch', prefetch: false },
       { name: 'shards, cache = ¼ of the dataset', prefetch: true, cacheMb: storedTrainBytes / 4 / MB },
     ];
@@ -59,7 +60,7 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
       runs.push({ name: 'whole download (shipped)', path: 'whole', trainBytes: 16 + wholeN * 784 + 8 + wholeN, r: await dataRun({ ...common, dataset: 'mnist', whole: true, trainSize: wholeN, steps: wholeSteps, prefetch: true }) });
       for (const v of variants) {
         ctx.print(`${v.name} (round ${round + 1}): ${N} tabs, ${steps} steps (one epoch of ${n})   load ${loadavg()[0]!.toFixed(2)}`);
-        runs.push({ name: v.name, path: 'shards', trainBytes: storedTrainBytes, r: await dataRun({ ...common, dataset: meta.id, trainSize: limit, steps, prefetch: v.prefetch, ...(v.cacheMb !== undefined ? { cacheMb: v.cacheMb } : {}) }) });
+        runs.push({ name: v.name, path: 'shards', trainBytes: storedTrainBytes, r: await dataRun({ ...common, dataset: meta.id, trainSize: limit, steps, prefetch: v.prefetch, ...(v.prefetchSteps !== undefined ? { prefetchSteps: v.prefetchSteps } : {}), ...(v.cacheMb !== undefined ? { cacheMb: v.cacheMb } : {}) }) });
       }
     }
     const stats = (await (await fetch(`${server.url}/api/datasets/${meta.id}/stats`)).json()) as { peers: Record<string, { bytes: number; shards: number }> };
@@ -80,8 +81,8 @@ export const dataBench: Bench = async (ctx: BenchContext) => {
     };
     const rateTable: Table = {
       title: 'Step rate: whole download vs shards, with and without prefetch, full and quarter cache',
-      columns: ['path', 'steps/s', 'median step ms', 'samples/s, pages opened → done', 'steps', 'final loss', 'shards from cache / tab', 'cache evictions / tab', 'load avg (1 min)'],
-      rows: runs.map(({ name, r }) => [name, r.stepsPerSec, r.medianStepMs, (r.steps * B) / r.wallS, r.steps, r.finalLoss, mean(r.tabs.map((t) => t.cacheHits)), mean(r.tabs.map((t) => t.evictions)), `${r.loadavg[0]} → ${r.loadavg[1]}`]),
+      columns: ['path', 'steps/s', 'median step ms', 'p90 step ms', 'slowest tab compute ms (data wait included), mean', 'samples/s, pages opened → done', 'steps', 'final loss', 'shards from cache / tab', 'cache evictions / tab', 'load avg (1 min)'],
+      rows: runs.map(({ name, r }) => [name, r.stepsPerSec, r.medianStepMs, r.p90StepMs, r.meanComputeMs, (r.steps * B) / r.wallS, r.steps, r.finalLoss, mean(r.tabs.map((t) => t.cacheHits)), mean(r.tabs.map((t) => t.evictions)), `${r.loadavg[0]} → ${r.loadavg[1]}`]),
       note: 'Steady state (after the first 3 steps), the coordinator\'s open → commit times. All 4 tabs share this machine\'s cores; the whole-download run pays its download before step 0 (not in the step rate; in samples/s from the pages\' opening to the job\'s end, with calibration and joining for every path alike), the shard runs pay fetches inside steps unless prefetched. Shard variants ran interleaved (round 1, then round 2) so that drifting load hits each alike.',
     };
     return {

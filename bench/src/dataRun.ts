@@ -15,7 +15,7 @@ import { launchChromium, workerContext } from '../../server/browser.ts';
 import type { TabswarmServer } from '../../server/app.ts';
 import type { StoredDatasetMeta } from '../../shared/datasetShards.ts';
 import { waitFor } from './pageHooks.ts';
-import { median } from './stats.ts';
+import { median, percentile } from './stats.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -82,6 +82,8 @@ export interface DataRunOptions {
   trainSize: number;
   testSize: number;
   prefetch: boolean;
+  /** steps of lookahead when prefetching (default: the worker's) */
+  prefetchSteps?: number;
   /** read the dataset whole (the page's `?feed=whole`): the path every job took before shards */
   whole?: boolean;
   cacheMb?: number;
@@ -111,6 +113,9 @@ export interface DataRunResult {
   tabs: TabFigures[];
   stepsPerSec: number;
   medianStepMs: number;
+  /** steady steps: the 90th percentile step, and the mean of the slowest tab's compute (its data wait included: a tab's compute time starts before it reads its slice) */
+  p90StepMs: number;
+  meanComputeMs: number;
   /** pages opened → job done, seconds: what a whole download pays before step 0 included */
   wallS: number;
   steps: number;
@@ -152,7 +157,7 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
           if (test) f.evalWireBytes += s.responseBodySize;
         }).catch(() => {});
       });
-      const q = `&backend=cpu${o.whole ? '&feed=whole' : ''}${o.prefetch ? '' : '&prefetch=0'}${o.cacheMb !== undefined ? `&cacheMb=${o.cacheMb}` : ''}`;
+      const q = `&backend=cpu${o.whole ? '&feed=whole' : ''}${o.prefetch ? (o.prefetchSteps !== undefined ? `&prefetch=${o.prefetchSteps}` : '') : '&prefetch=0'}${o.cacheMb !== undefined ? `&cacheMb=${o.cacheMb}` : ''}`;
       await page.goto(`${job.joinUrl}${q}`);
       pages.push(page);
       timer.push(setInterval(() => {
@@ -180,11 +185,11 @@ export async function dataRun(o: DataRunOptions): Promise<DataRunResult> {
       figures[i]!.cacheHits = h?.feed?.cacheHits ?? 0;
       figures[i]!.evictions = h?.feed?.evictions ?? 0;
     }
-    const { metrics } = (await (await fetch(`${url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { at: number; stepMs: number; loss: number }[] };
+    const { metrics } = (await (await fetch(`${url}/api/jobs/${job.id}/metrics`, auth)).json()) as { metrics: { at: number; stepMs: number; computeMs: number; loss: number }[] };
     const steady = metrics.slice(3);
     const spanMs = steady.length > 1 ? steady.at(-1)!.at - steady[0]!.at : NaN;
     const load = [load0, loadavg()[0]!].map((x) => Number(x.toFixed(2))) as [number, number];
-    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), wallS: (done - opened) / 1000, steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null, loadavg: load };
+    return { tabs: figures, stepsPerSec: ((steady.length - 1) / spanMs) * 1000, medianStepMs: median(steady.map((m) => m.stepMs)), p90StepMs: percentile(steady.map((m) => m.stepMs), 90), meanComputeMs: steady.reduce((a, m) => a + m.computeMs, 0) / Math.max(1, steady.length), wallS: (done - opened) / 1000, steps: metrics.length, finalLoss: metrics.at(-1)?.loss ?? null, loadavg: load };
   } finally {
     timer.forEach(clearInterval);
     await browser.close();

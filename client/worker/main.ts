@@ -1,5 +1,5 @@
 /**
- * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=0][&feed=whole][&latency=arc-tree]).
+ * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=K][&feed=whole][&latency=ring]).
  * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
  * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
  * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
@@ -18,7 +18,6 @@ import { ShardCache } from '../../shared/shardCache.ts';
 import type { FeedOptions } from './openFeed.ts';
 import { browserShardStore } from './shardStoreBrowser.ts';
 import { WorkerSession, type HookPoint, type SessionView, type SocketLike, type WorkerState } from './session.ts';
-import { ARC_TREE_MAX_BYTES } from '../../shared/allreduce/scheduleChoice.ts';
 
 const params = new URLSearchParams(location.search);
 const jobId = params.get('job');
@@ -78,7 +77,8 @@ const feed: FeedOptions = {
     if (!r.ok) throw new TabswarmError('DATASET_UNKNOWN', `shard ${hash}: HTTP ${r.status}`);
     return new Uint8Array(await r.arrayBuffer());
   },
-  ...(params.get('prefetch') === '0' ? { prefetchSteps: 0 } : {}),
+  // ?prefetch=K: steps of lookahead (0: none)
+  ...(params.has('prefetch') && Number.isInteger(Number(params.get('prefetch'))) ? { prefetchSteps: Math.min(64, Math.max(0, Number(params.get('prefetch')))) } : {}),
   ...(params.get('feed') === 'whole' ? { whole: true } : {}),
 };
 
@@ -146,7 +146,8 @@ function start(id: string) {
       // a test's phase hook (installed before the page's scripts run) turns the overlap of compute and ring off; see SessionDeps.onPhase
       ...(w.__tabswarmPhase ? { onPhase: (phase: HookPoint, step: number, vec: Float32Array) => w.__tabswarmPhase?.(phase, step, vec) } : {}),
       overlap: params.get('overlap') !== '0',
-      ...(params.get('latency') === 'arc-tree' ? { latencyMaxBytes: ARC_TREE_MAX_BYTES } : {}),
+      // benchmarks: the ring for every vector (every tab of the job must carry it: the schedule is each member's own choice from the same rule)
+      ...(params.get('latency') === 'ring' ? { latencyMaxBytes: 0 } : {}),
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
       ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),
       // an idle training member is asked to serve a prediction job: join it like its link would

@@ -31,7 +31,7 @@ export interface RingLinksOptions {
   uplinkMbit?: number;
   /** no stated rate: estimate the uplink from the ring's own traffic and pace under it */
   autoPace?: boolean;
-  /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES: none) */
+  /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES) */
   latencyMaxBytes?: number;
   /** residuals of a lossy gradient encoding, kept across ring epochs */
   feedback: ErrorFeedback;

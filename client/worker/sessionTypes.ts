@@ -80,7 +80,7 @@ export interface SessionDeps {
   uplinkMbit?: number;
   /** without `uplinkMbit`: pace automatically, once the next rank reports a standing queue (page `?uplink=auto`) */
   autoPace?: boolean;
-  /** `?latency=arc-tree`: small vectors run arc-tree instead of the ring */
+  /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES; `?latency=ring`: 0, the ring always) */
   latencyMaxBytes?: number;
   /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;

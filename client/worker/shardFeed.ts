@@ -24,7 +24,7 @@ export interface ShardFeedDeps {
   cache: ShardCache;
   /** decoded samples held in memory (default 64 MiB; the shards of a step are held whatever it says) */
   memoryBytes?: number;
-  /** how many steps ahead to prefetch (default 2; 0: none) */
+  /** how many steps ahead to prefetch (default PREFETCH_STEPS; 0: none) */
   prefetchSteps?: number;
 }
 
@@ -35,6 +35,9 @@ interface Decoded {
   test: Uint32Array;
   bytes: number;
 }
+
+/** Steps of lookahead for prefetch by default (see `bench data` for what others measured). */
+export const PREFETCH_STEPS = 2;
 
 const prefix = (xs: number[]) => {
   let at = 0;
@@ -52,6 +55,8 @@ export class ShardFeed implements DataFeed {
   private readonly loading = new Map<number, Promise<Decoded>>();
   private memoryUsed = 0;
   private prefetching = 0;
+  /** the latest background cache write (tests await it through `settled`) */
+  private persisting: Promise<unknown> = Promise.resolve();
   private readonly s = { fetched: 0, fetchedBytes: 0, cacheHits: 0, hashMismatches: 0, peakMemoryBytes: 0, evalFetched: 0, evalFetchedBytes: 0, evictions: 0 };
 
   constructor(private readonly d: ShardFeedDeps) {
@@ -123,7 +128,7 @@ export class ShardFeed implements DataFeed {
 
   prefetch(step: number, start: number, count: number): void {
     const steps = this.d.spec.steps;
-    const k = Math.min(this.d.prefetchSteps ?? 2, steps !== undefined ? steps - 1 - step : Infinity);
+    const k = Math.min(this.d.prefetchSteps ?? PREFETCH_STEPS, steps !== undefined ? steps - 1 - step : Infinity);
     if (!(this.plan instanceof ShardPlan) || k <= 0 || count <= 0) return;
     // the shards of the lanes the slice keeps (shared/shardPlan.ts upcomingShards)
     const want = upcomingShards(this.plan, step, start, count, k);
@@ -132,6 +137,11 @@ export class ShardFeed implements DataFeed {
       this.prefetching++;
       void this.load(s).catch(() => {}).finally(() => this.prefetching--);
     }
+  }
+
+  /** Resolves once the cache writes started so far are done. */
+  settled(): Promise<void> {
+    return this.persisting.then(() => {});
   }
 
   held(): number[] {
@@ -180,7 +190,9 @@ export class ShardFeed implements DataFeed {
       }
       got = await this.d.sha256Hex(bytes);
       if (got === hash) {
-        await this.d.cache.put(hash, bytes).catch(() => false);
+        // kept for later steps and sessions in the background: the step that waits for this
+        // shard need not also wait for the cache's serialized writes (measured: `bench data`)
+        this.persisting = this.d.cache.put(hash, bytes).catch(() => false);
         return bytes;
       }
       this.s.hashMismatches++;

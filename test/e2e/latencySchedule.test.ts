@@ -45,7 +45,7 @@ describe('latency schedule in the browser', () => {
           };
         }, ATTACK_STEP);
       }
-      await page.goto(`${job.joinUrl}&backend=cpu&latency=arc-tree`);
+      await page.goto(`${job.joinUrl}&backend=cpu`);
       pages.push(page);
     }
     const schedules = new Set<string>();

@@ -67,7 +67,8 @@ describe('hostile and dying members', () => {
     expect(lies).toBe(3);
     const accusers = events.filter((e) => e.kind === 'drop' && /^accused /.test(e.detail)).map((e) => e.peerId);
     const accused = events.filter((e) => e.kind === 'drop' && /rejected its frames \(FRAME_OUT_OF_BOUNDS: made up\)/.test(e.detail)).map((e) => e.peerId);
-    expect(accusers).toEqual(liarIds); // every lie cost the liar its place
+    const log = events.filter((e) => e.kind !== 'checkpoint').map((e) => `${e.kind} ${e.peerId ?? ''}: ${e.detail}`).join('\n');
+    expect(accusers, log).toEqual(liarIds); // every lie cost the liar its place
     expect(accused.length).toBeLessThanOrEqual(accusers.length); // at most one honest member per lie
     expect(accused.every((id) => !liarIds.includes(id!))).toBe(true);
     expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: STEPS }, (_, i) => i));

@@ -87,6 +87,7 @@ describe('ShardFeed', () => {
     let n = 0;
     const f = new ShardFeed({ meta, spec: spec(20), cache, sha256Hex, fetchShard: async (h) => (n++, Uint8Array.from(files.get(h)!)) });
     await f.take('train', [0]);
+    await f.settled(); // the cache write runs beside the step
     store.map.get(meta.shards[0]!.hash)![20] ^= 0xff;
     const g = new ShardFeed({ meta, spec: spec(20), cache, sha256Hex, fetchShard: async (h) => (n++, Uint8Array.from(files.get(h)!)) });
     const { ds } = await g.take('train', [1]);
