@@ -16,7 +16,7 @@ import type { Link } from '../../shared/allreduce/link.ts';
 import { LatencyAllReduce } from '../../shared/allreduce/latencyAllReduce.ts';
 import { paceForUplink } from '../../shared/allreduce/pacedLink.ts';
 import { RingAllReduce, type RingStats } from '../../shared/allreduce/ring.ts';
-import { partnersAt, workerSchedule, type WorkerSchedule } from '../../shared/allreduce/scheduleChoice.ts';
+import { workerSchedule, type WorkerSchedule } from '../../shared/allreduce/scheduleChoice.ts';
 import type { Mesh } from './sessionTypes.ts';
 
 /** later-epoch frames kept for the next all-reduce at most */
@@ -70,7 +70,11 @@ export class RingLinks {
     const sched = workerSchedule(this.o.vectorLength * 4, n, spec.encoding, this.o.latencyMaxBytes);
     const prevId = ring[(rank - 1 + n) % n]!;
     const nextId = ring[(rank + 1) % n]!;
-    const partners = n > 1 ? (sched.kind === 'ring' ? [prevId, nextId] : partnersAt(sched, rank).map((p) => ring[p]!)) : [];
+    // Both ring neighbours, whatever the schedule: arc-tree leaves one hop of the ring unused
+    // (positions ⌈(N−1)/2⌉ and the next), but the heartbeat measures every member's link to its
+    // next neighbour (ring order, the dashboard's direct/relayed column), and a link kept up
+    // does not have to be made when the next epoch's schedule needs it.
+    const partners = n > 1 ? [prevId, nextId] : [];
     mesh.retain(partners);
     this.nextPeer = n > 1 ? nextId : null;
     const connect = (id: string) =>
