@@ -51,16 +51,11 @@ export interface ReferenceResult {
   losses: number[];
 }
 
-/** Node's wasm backend, registered on first use (registering it makes it tfjs's preferred backend, so only when asked). */
+/** Node's wasm backend, registered on first use: only a reference asked for wasm loads it. */
 let wasmReady: Promise<void> | null = null;
 async function useBackend(name: 'cpu' | 'wasm') {
   if (name === 'wasm') {
-    wasmReady ??= (async () => {
-      const prev = tf.getBackend();
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      wasm.setWasmPaths(`${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`);
-      if (prev) await tf.setBackend(prev);
-    })();
+    wasmReady ??= import('@tensorflow/tfjs-backend-wasm').then((wasm) => wasm.setWasmPaths(`${dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'))}/`));
     await wasmReady;
   }
   if (!(await tf.setBackend(name))) throw new Error(`tfjs backend ${name} failed to initialise in Node`);
@@ -69,14 +64,14 @@ async function useBackend(name: 'cpu' | 'wasm') {
 export async function trainReference(spec: JobSpec, source: DatasetSource, steps = spec.steps, o: ReferenceOptions = {}): Promise<ReferenceResult> {
   await useBackend(o.backend ?? 'cpu');
   try {
-    return await train(spec, source, steps, o);
+    return await runReference(spec, source, steps, o);
   } finally {
     // the rest of the process (vetting, evaluation) runs on cpu
     if (o.backend === 'wasm') await tf.setBackend('cpu');
   }
 }
 
-async function train(spec: JobSpec, source: DatasetSource, steps: number, o: ReferenceOptions): Promise<ReferenceResult> {
+async function runReference(spec: JobSpec, source: DatasetSource, steps: number, o: ReferenceOptions): Promise<ReferenceResult> {
   const load = { standardize: spec.standardize ?? false };
   const train = await loadDataset(source, spec.dataset.id, 'train', spec.dataset.trainSize, load);
   const test = await loadDataset(source, spec.dataset.id, 'test', spec.dataset.testSize, load);

@@ -55,7 +55,7 @@ export class ShardFeed implements DataFeed {
   private readonly loading = new Map<number, Promise<Decoded>>();
   private memoryUsed = 0;
   private prefetching = 0;
-  /** the latest background cache write (tests await it through `settled`) */
+  /** the latest background cache write: the cache runs its writes in order, so this one settles last (`settled`) */
   private persisting: Promise<unknown> = Promise.resolve();
   private readonly s = { fetched: 0, fetchedBytes: 0, cacheHits: 0, hashMismatches: 0, peakMemoryBytes: 0, evalFetched: 0, evalFetchedBytes: 0, evictions: 0 };
 

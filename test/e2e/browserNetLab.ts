@@ -17,12 +17,31 @@
  * host reaches it. Namespaces are anonymous (held by `unshare -n cat`).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { it } from 'vitest';
 import { chromium, type Browser } from 'playwright';
 import { findChromium } from '../../server/browser.ts';
 import { holder, inNs, sh } from '../../bench/src/topology.ts';
+
+/**
+ * The two guards of a lab test file: a skipped test saying what is missing (root on Linux and
+ * `tools`), and a failing one if WebRTC would run outside a loopback-only network namespace.
+ * True when the lab tests may run.
+ */
+export function labGuards(file: string, tools: string[], missing: string): boolean {
+  const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
+  const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+  const ready = process.platform === 'linux' && process.getuid?.() === 0 && tools.every(has);
+  it.skipIf(ready)(`needs root on Linux, ${tools.join(', ')}`, () => {
+    console.warn(`SKIPPED ${file}: it needs root, ${tools.join(', ')} (${missing})`);
+  });
+  it.skipIf(loopbackOnly)('refuses to run WebRTC outside a loopback-only network namespace', () => {
+    throw new Error(`run under: bash test/run.sh test/e2e/${file}`);
+  });
+  return loopbackOnly && ready;
+}
 
 export interface BrowserNetLab {
   /** where host i reaches the server (listening on 0.0.0.0) */

@@ -10,23 +10,13 @@
  * Must run as root in a loopback-only network namespace:
  *   npx vite build && bash test/run.sh test/e2e/linkHeal.test.ts
  */
-import { spawnSync } from 'node:child_process';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright';
 import { createJob, startServer, waitFor } from './helpers.ts';
-import { browserNetLab, type BrowserNetLab } from './browserNetLab.ts';
+import { browserNetLab, labGuards, type BrowserNetLab } from './browserNetLab.ts';
 import type { PrivateJobView as JobView } from '../../server/jobViews.ts';
 
-const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
-const rootOnLinux = process.platform === 'linux' && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v nsenter && command -v ip']).status === 0;
-
-it.skipIf(rootOnLinux)('needs root on Linux (network namespaces, veth)', () => {
-  console.warn('SKIPPED the link-heal tests: they need root, nsenter and ip');
-});
-it.skipIf(loopbackOnly)('refuses to run WebRTC outside a loopback-only network namespace', () => {
-  throw new Error('run under: bash test/run.sh test/e2e/linkHeal.test.ts');
-});
+const runnable = labGuards('linkHeal.test.ts', ['nsenter', 'ip'], 'network namespaces, veth');
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -59,7 +49,7 @@ async function jobAcross(lab: BrowserNetLab, browsers: Browser[], steps: number,
   return { server, view, events, pages, heals, close: async () => { await Promise.all(pages.map((p) => p.context().close().catch(() => {}))); await server.close(); } };
 }
 
-describe.runIf(loopbackOnly && rootOnLinux)('a data link pulled mid-job', () => {
+describe.runIf(runnable)('a data link pulled mid-job', () => {
   let lab: BrowserNetLab;
   let browsers: Browser[];
 

@@ -19,28 +19,17 @@
  * Must run as root in a loopback-only network namespace, with coturn and nftables:
  *   npx vite build && bash test/run.sh test/e2e/ringOrder.test.ts
  */
-import { spawnSync } from 'node:child_process';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright';
 import { createJob, startServer, waitFor } from './helpers.ts';
-import { browserNetLab, type BrowserNetLab } from './browserNetLab.ts';
+import { browserNetLab, labGuards, type BrowserNetLab } from './browserNetLab.ts';
 import { startCoturn, type Coturn } from '../../bench/src/coturn.ts';
 import { createDatasetFiles } from '../../server/datasetFiles.ts';
 import type { PrivateJobView as JobView } from '../../server/jobViews.ts';
 import { maxAbsDiff, trainReference } from '../../server/reference.ts';
 import { REORDER_STEPS } from '../../server/ringOrder.ts';
 
-const loopbackOnly = Object.keys(networkInterfaces()).every((name) => name === 'lo');
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const ready = process.platform === 'linux' && process.getuid?.() === 0 && ['nsenter', 'ip', 'nft', 'turnserver'].every(has);
-
-it.skipIf(ready)('needs root on Linux, nsenter, ip, nftables and coturn', () => {
-  console.warn('SKIPPED the ring order test: it needs root, nsenter, ip, nft and turnserver (apt-get install coturn nftables)');
-});
-it.skipIf(loopbackOnly)('refuses to run WebRTC outside a loopback-only network namespace', () => {
-  throw new Error('run under: bash test/run.sh test/e2e/ringOrder.test.ts');
-});
+const runnable = labGuards('ringOrder.test.ts', ['nsenter', 'ip', 'nft', 'turnserver'], 'apt-get install coturn nftables');
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -57,7 +46,7 @@ const adjacent = (ring: readonly string[], a: string, b: string) => {
   return ring[(i + 1) % ring.length] === b || ring[(i + ring.length - 1) % ring.length] === b;
 };
 
-describe.runIf(loopbackOnly && ready)('ring order by measured link quality (4 Chromium hosts, one pair relayed)', () => {
+describe.runIf(runnable)('ring order by measured link quality (4 Chromium hosts, one pair relayed)', () => {
   let lab: BrowserNetLab;
   let turn: Coturn;
   let browsers: Browser[];
