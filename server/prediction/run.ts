@@ -13,6 +13,7 @@
  * that goes away gives its units back (units.ts); an outvoted member is flagged and dropped.
  */
 import type { Member } from '../coordinator/types.ts';
+import { isGone } from '../memberState.ts';
 import type { JobEvent, JobStatus } from '../coordinator/types.ts';
 import type { JobSpec } from '../../shared/jobSpec.ts';
 import type { ServerMessage } from '../../shared/protocol.ts';
@@ -107,7 +108,9 @@ export class PredictionRun {
   /** The coordinator's step boundary: admit who is ready, hand out units, finish when all are settled. */
   advance() {
     const h = this.host;
-    if (h.status === 'done' || h.status === 'stopped' || h.status === 'failed' || h.status === 'paused') return;
+    // a member that joined before the end and got ready after it is told too (it would wait forever)
+    if (h.status === 'done') return this.tellDone();
+    if (h.status === 'stopped' || h.status === 'failed' || h.status === 'paused') return;
     for (const m of h.members.values()) {
       if (m.state !== 'syncing') continue;
       h.activate(m, 'prediction: no state to sync');
@@ -268,13 +271,24 @@ export class PredictionRun {
     this.advance();
   }
 
+  private readonly toldDone = new Set<string>();
+
   private finish() {
     const h = this.host;
     if (h.status === 'done') return;
     this.finishedAt = h.now();
     h.status = 'done';
     h.event('done', `predicted ${this.setup.size} samples in ${this.book.units.length} units`);
-    for (const m of h.active()) h.send(m.id, { type: 'units-done' });
+    this.tellDone();
+  }
+
+  /** 'units-done' once to every member still here, active or not yet (joining, loading the model). */
+  private tellDone() {
+    for (const m of this.host.members.values()) {
+      if (isGone(m.state) || this.toldDone.has(m.id)) continue;
+      this.toldDone.add(m.id);
+      this.host.send(m.id, { type: 'units-done' });
+    }
   }
 
   /** The server closes: the output file goes with it. Idempotent. */

@@ -79,6 +79,19 @@ async function download(id: string, token: string, format: string) {
 const view = async (id: string) => (await call(s.url, 'GET', `/api/jobs/${id}`)).body as { status: string; prediction: Record<string, number | null> };
 
 describe('prediction jobs', () => {
+  it('a member that joined before the end and got ready after it is told units-done, not left waiting', async () => {
+    const job = await predictJob();
+    const late = await ProtocolClient.connect(s.url);
+    await late.join(job.id); // joined, not ready yet (a tab still loading)
+    const a = await member(job.id);
+    await serve(a);
+    await waitFor('prediction done', async () => (await view(job.id)).status === 'done', 20_000, 50);
+    late.ready();
+    await late.until('units-done', () => late.inbox.find((m) => m.type === 'units-done'), 20_000);
+    a.close();
+    late.close();
+  });
+
   it('two members: outputs in input order (short last unit), each unit once, as npy, CSV and JSON Lines', async () => {
     const job = await predictJob();
     const run = s.jobs.get(job.id).coordinator.prediction!;
