@@ -189,7 +189,7 @@ export function decodeInto(c: CodecName, src: Uint8Array, out: Float32Array, mod
       for (let i = 0; i < n; i++) if (vals[i]! - vals[i]! !== 0) finite = false;
     } else {
       for (let i = 0; i < n; i++) {
-        const s = out[i]! + vals[i]!;
+        const s = Math.fround(out[i]! + vals[i]!); // as stored: a sum past float32's range is caught
         out[i] = s;
         if (s - s !== 0) finite = false;
       }
@@ -200,7 +200,7 @@ export function decodeInto(c: CodecName, src: Uint8Array, out: Float32Array, mod
     const h = view(Uint16Array, src, 0, n, 2);
     const table = f16Table();
     for (let i = 0; i < n; i++) {
-      const v = mode === 'set' ? table[h[i]!]! : out[i]! + table[h[i]!]!;
+      const v = mode === 'set' ? table[h[i]!]! : Math.fround(out[i]! + table[h[i]!]!);
       out[i] = v;
       if (v - v !== 0) finite = false;
     }
@@ -215,7 +215,7 @@ export function decodeInto(c: CodecName, src: Uint8Array, out: Float32Array, mod
     const hi = Math.min(n, (b + 1) * INT8_BLOCK);
     if (mode === 'set') for (let i = b * INT8_BLOCK; i < hi; i++) out[i] = q[i]! * scale;
     else for (let i = b * INT8_BLOCK; i < hi; i++) {
-      const s = out[i]! + Math.fround(q[i]! * scale);
+      const s = Math.fround(out[i]! + Math.fround(q[i]! * scale));
       out[i] = s;
       if (s - s !== 0) finite = false;
     }

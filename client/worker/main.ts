@@ -33,6 +33,13 @@ let gpu: AdapterReport | null = null;
 let backendWhy: string | null = null;
 let lastView: SessionView | null = null;
 
+/** "12.3 MB (41 % less than dense)": what this tab sent its ring neighbours so far */
+function wireText(w: { sentBytes: number; denseBytes: number }): string {
+  const mb = `${(w.sentBytes / 1e6).toFixed(1)} MB`;
+  const saved = w.denseBytes > 0 ? 1 - w.sentBytes / w.denseBytes : 0;
+  return saved >= 0.005 ? `${mb} (${(saved * 100).toFixed(0)} % less: zeros left out)` : mb;
+}
+
 function render(v: SessionView) {
   lastView = v;
   if (v.jobName && $('job').textContent === '—') $('job').textContent = v.jobName;
@@ -45,6 +52,7 @@ function render(v: SessionView) {
   $('sps').textContent = v.samplesPerSec ? v.samplesPerSec.toFixed(0) : '—';
   $('share').textContent = v.share ? `${(v.share * 100).toFixed(0)} %` : '—';
   $('done').textContent = String(v.samplesDone);
+  $('wire').textContent = v.wire ? wireText(v.wire) : '—';
   $('acc').textContent = v.testAccuracy === null ? '—' : `${(v.testAccuracy * 100).toFixed(2)} %`;
   $('detail').textContent = v.detail;
   const running = !['done', 'left', 'dropped', 'error'].includes(v.state);

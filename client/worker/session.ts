@@ -39,7 +39,7 @@ export class WorkerSession {
   constructor(private readonly d: SessionDeps, jobId: string) {
     this.view = {
       state: 'connecting', detail: 'connecting to the server', jobId, jobName: '', peerId: '', backend: '',
-      step: 0, steps: 0, loss: null, samplesPerSec: 0, share: 0, samplesDone: 0, paramHash: '', testAccuracy: null, feed: null,
+      step: 0, steps: 0, loss: null, samplesPerSec: 0, share: 0, samplesDone: 0, paramHash: '', testAccuracy: null, feed: null, wire: null,
     };
     this.io = { d, view: this.view, set: (patch) => this.set(patch), send: (m) => this.send(m) };
     d.socket.on('msg', (raw) => this.onMessage(raw));

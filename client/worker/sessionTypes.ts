@@ -50,6 +50,8 @@ export interface SessionView {
   testAccuracy: number | null;
   /** what reading the dataset cost so far (bytes fetched, cache hits, memory) */
   feed: FeedStats | null;
+  /** what this tab's all-reduces sent so far, and what dense frames would have been (exact chunks' +0.0 values are left out) */
+  wire: { sentBytes: number; denseBytes: number } | null;
   /** the schedule of the last step's all-reduce ('ring', 'halving-doubling'; scheduleChoice.ts) */
   allReduce?: string;
 }

@@ -3,8 +3,24 @@
  * into a pooled frame buffer, or add this rank's values into a received frame's payload
  * and re-encode it there for forwarding.
  */
-import { decodeInto, encodeInto, encodedBytes, type CodecName } from '../codec.ts';
+import { CODEC_ID, decodeInto, encodeInto, encodedBytes, type CodecName } from '../codec.ts';
 import { HEADER_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+import { encodeMasked, MASKED_ENCODING, maskedBytes, maskedIsSmaller, nonZeroCount } from './zeroMask.ts';
+
+/**
+ * An exact (fp32) chunk as a frame at the start of `pool`, or in a fresh buffer without one:
+ * masked when that is smaller (zeroMask.ts), dense otherwise; `header.encoding` is set to match.
+ */
+export function encodeExactChunk(pool: Uint8Array | null, header: Omit<FrameHeader, 'encoding'>, src: Float32Array): Uint8Array {
+  const nonZero = nonZeroCount(src);
+  const masked = maskedIsSmaller(src.length, nonZero);
+  const bytes = HEADER_BYTES + (masked ? maskedBytes(src.length, nonZero) : 4 * src.length);
+  const frame = pool ? pool.subarray(0, bytes) : new Uint8Array(bytes);
+  writeHeader(frame, { ...header, encoding: masked ? MASKED_ENCODING : CODEC_ID.fp32, count: src.length });
+  if (masked) encodeMasked(src, frame.subarray(HEADER_BYTES));
+  else new Uint32Array(frame.buffer, frame.byteOffset + HEADER_BYTES, src.length).set(new Uint32Array(src.buffer, src.byteOffset, src.length));
+  return frame;
+}
 
 /** Writes header + encoded `src` (plus `residual`, updated) at the start of `pool`; returns the frame. */
 export function encodeChunk(pool: Uint8Array, header: FrameHeader, codec: CodecName, src: Float32Array, residual: Float32Array | null): Uint8Array {
@@ -26,7 +42,7 @@ export function reduceChunk(codec: CodecName, payload: Uint8Array, mine: Float32
     const vals = new Float32Array(payload.buffer, payload.byteOffset, len);
     let finite = true;
     for (let i = 0; i < len; i++) {
-      const s = vals[i]! + mine[i]!;
+      const s = Math.fround(vals[i]! + mine[i]!); // rounded as stored: a sum past float32's range is caught
       vals[i] = s;
       if (s - s !== 0) finite = false;
     }

@@ -3,10 +3,11 @@
  * of their own, 3, which the ring's decodeHeader rejects (FRAME_BAD_PHASE): a ring never
  * mistakes these frames for its own. Fields: round = lane · (rounds per lane) + the plan's
  * round, segment = the sender's rank, chunk = the chunk of that round's transfer (frames of at
- * most MAX_FRAME_BYTES), encoding fp32.
+ * most MAX_FRAME_BYTES), encoding fp32, dense or masked (zeroMask.ts: +0.0 values left out).
  */
 import { CODEC_ID } from '../codec.ts';
 import { FrameError } from '../errors.ts';
+import { MASKED_ENCODING, maskedPayloadBytes } from './zeroMask.ts';
 import { FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_FRAME_BYTES, headerAddress, type FrameHeader } from './frame.ts';
 
 /** The phase byte of latency-schedule frames (the ring uses 1 and 2). */
@@ -21,8 +22,9 @@ export function decodeExchangeHeader(bytes: Uint8Array): FrameHeader {
   if (dv.getUint8(2) !== FRAME_VERSION) throw new FrameError('FRAME_BAD_VERSION', `frame version ${dv.getUint8(2)}`);
   if (dv.getUint8(3) !== EXCHANGE_PHASE) throw new FrameError('FRAME_BAD_PHASE', `phase ${dv.getUint8(3)}`);
   const encoding = dv.getUint8(24);
-  if (encoding !== CODEC_ID.fp32) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are fp32 only`);
+  if (encoding !== CODEC_ID.fp32 && encoding !== MASKED_ENCODING) throw new FrameError('FRAME_BAD_ENCODING', `encoding ${encoding}; latency schedules are exact fp32 only (dense or masked)`);
   const count = dv.getUint32(28, true);
-  if (bytes.byteLength !== HEADER_BYTES + 4 * count) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${HEADER_BYTES + 4 * count}`);
+  const want = HEADER_BYTES + (encoding === MASKED_ENCODING ? maskedPayloadBytes(bytes.subarray(HEADER_BYTES), count) : 4 * count);
+  if (bytes.byteLength !== want) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${want}`);
   return { phase: EXCHANGE_PHASE as never, ...headerAddress(dv), encoding, count };
 }

@@ -6,10 +6,13 @@
  * 16 u16 round       18 u16 segment 20 u32 chunk 24 u8 encoding  25 u8 flags   26 u16 send stamp
  * 28 u32 element count
  * flags bit 0: the send stamp is set (automatic pacing's one-way delay, see delayReport.ts).
+ * encoding: codec.ts's CODEC_ID (fp32 0, fp16 1, int8 2), or 3: an exact fp32 chunk with its
+ * +0.0 values left out (zeroMask.ts), whose payload size its mask gives.
  */
 import { CODEC_ID, codecOf, encodedBytes, type CodecName } from '../codec.ts';
 import { FrameError } from '../errors.ts';
 import { clearStamp } from './delayReport.ts';
+import { MASKED_ENCODING, maskedPayloadBytes } from './zeroMask.ts';
 
 export const FRAME_MAGIC = 0x5754;
 export const FRAME_VERSION = 1;
@@ -55,6 +58,12 @@ export function writeHeader(bytes: Uint8Array, h: FrameHeader): void {
   dv.setUint32(28, h.count, true);
 }
 
+/** The size `frame` (header checked by its sender) would have had dense: masked frames count 4 bytes a value. */
+export function denseFrameBytes(frame: Uint8Array): number {
+  if (frame[24] !== MASKED_ENCODING) return frame.byteLength;
+  return HEADER_BYTES + 4 * new DataView(frame.buffer, frame.byteOffset + 28, 4).getUint32(0, true);
+}
+
 /** Re-addresses a received frame for forwarding: only its phase and round change (and its sender's send stamp goes). */
 export function retarget(bytes: Uint8Array, phase: Phase, round: number): void {
   clearStamp(bytes);
@@ -83,7 +92,8 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   if (phase !== Phase.ReduceScatter && phase !== Phase.AllGather) throw new FrameError('FRAME_BAD_PHASE', `phase ${phase}`);
   const encoding = dv.getUint8(24);
   const count = dv.getUint32(28, true);
-  const want = HEADER_BYTES + payloadBytes(encoding, count);
+  // a masked exact frame's size is in its mask (zeroMask.ts): read only once the mask's own size fits the frame
+  const want = HEADER_BYTES + (encoding === MASKED_ENCODING ? maskedPayloadBytes(bytes.subarray(HEADER_BYTES), count) : payloadBytes(encoding, count));
   if (bytes.byteLength !== want) throw new FrameError('FRAME_BAD_LENGTH', `frame has ${bytes.byteLength} bytes, header says ${want}`);
   return { phase: phase as Phase, ...headerAddress(dv), encoding, count };
 }

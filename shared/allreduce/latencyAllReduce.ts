@@ -4,10 +4,11 @@
  * (`peersNeeded`). Exact fp32 only; every rank ends with the same bits, summed in the order
  * schedule.ts documents. Frames: exchangeFrame.ts.
  */
-import { CODEC_ID } from '../codec.ts';
 import { FrameError, TabswarmError } from '../errors.ts';
 import { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
-import { FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, writeHeader, type FrameHeader } from './frame.ts';
+import { FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, type FrameHeader } from './frame.ts';
+import { encodeExactChunk } from './chunkCodec.ts';
+import { decodeMasked, MASKED_ENCODING } from './zeroMask.ts';
 import { EarlyFrames } from './frameInbox.ts';
 import type { Link } from './link.ts';
 import type { LatencyAllReduceOptions } from './latencyOptions.ts';
@@ -119,7 +120,7 @@ export class LatencyAllReduce {
     if (opts.input && opts.input.length !== vec.length) throw new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`);
     const t0 = performance.now();
     const lanes = this.lanes(vec.length);
-    const run: Run = { step, vec, lanes, incoming: new Map(), held: new Array<Float32Array | null>(this.o.size).fill(null), waiters: new Set(), failed: null, stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
+    const run: Run = { step, vec, lanes, incoming: new Map(), held: new Array<Float32Array | null>(this.o.size).fill(null), waiters: new Set(), failed: null, stats: { ms: 0, bytesSent: 0, bytesDense: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 } };
     for (const lane of lanes) {
       lane.rounds.forEach((round, t) => {
         for (const tr of round.recvs) {
@@ -198,11 +199,11 @@ export class LatencyAllReduce {
         run.stats.stallMs += performance.now() - t;
       }
       const count = Math.min(this.chunkElems, off + len - at);
-      const frame = this.pool.subarray(0, HEADER_BYTES + 4 * count);
-      writeHeader(frame, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, encoding: CODEC_ID.fp32, count });
-      new Float32Array(this.pool.buffer, HEADER_BYTES, count).set(src.subarray(at, at + count));
+      // dense, or masked when its +0.0 values make it smaller (zeroMask.ts)
+      const frame = encodeExactChunk(this.pool, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, count }, src.subarray(at, at + count));
       link.send(frame); // the link copies
       run.stats.bytesSent += frame.byteLength;
+      run.stats.bytesDense += HEADER_BYTES + 4 * count;
       run.stats.framesSent++;
     }
   }
@@ -296,8 +297,13 @@ export class LatencyAllReduce {
     if (h.count !== want) return this.reject(new FrameError('FRAME_BAD_LENGTH', `chunk of ${h.count} values, expected ${want}`), from);
     if (inc.got[h.chunk]) return this.reject(new FrameError('FRAME_DUPLICATE', `duplicate chunk ${h.chunk} of round ${h.round} from rank ${from}`), from);
     inc.got[h.chunk] = 1;
-    const payload = (bytes.byteOffset & 3) === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, h.count) : new Float32Array(bytes.slice(HEADER_BYTES).buffer);
-    inc.buf.set(payload, at);
+    if (h.encoding === MASKED_ENCODING) {
+      // finiteness is checked where the values are used (apply)
+      decodeMasked((bytes.byteOffset & 3) === 0 ? bytes.subarray(HEADER_BYTES) : bytes.slice(HEADER_BYTES), inc.buf.subarray(at, at + h.count), 'set');
+    } else {
+      const payload = (bytes.byteOffset & 3) === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset + HEADER_BYTES, h.count) : new Float32Array(bytes.slice(HEADER_BYTES).buffer);
+      inc.buf.set(payload, at);
+    }
     run.stats.bytesReceived += bytes.byteLength;
     if (--inc.left === 0) {
       run.lanes[inc.lane]!.roundLeft[inc.round]!--;

@@ -14,16 +14,18 @@
  * `lowWaterBytes` (the data channel's bufferedAmountLowThreshold).
  *
  * Encodings (frames, never sums): fp32 is exact; fp16 and int8 are lossy, with error
- * feedback per worker. All-gathered segments travel as the owner's encoded bytes, and the
+ * feedback per worker. An exact chunk whose +0.0 values make it smaller travels masked
+ * (zeroMask.ts: lossless; a masked frame is summed into a fresh one, not in place). All-gathered segments travel as the owner's encoded bytes, and the
  * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
  *
  * What arrives from the previous rank passes a FrameInbox first (frameInbox.ts): only the
  * running step's frames reach the schedule here; later steps' wait there.
  */
 import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts';
-import { encodeChunk, reduceChunk } from './chunkCodec.ts';
+import { encodeChunk, encodeExactChunk, reduceChunk } from './chunkCodec.ts';
+import { decodeMasked, MASKED_ENCODING, maskedIsSmaller, nonZeroCount } from './zeroMask.ts';
 import { FrameError, TabswarmError, type ErrorCode } from '../errors.ts';
-import { HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
+import { denseFrameBytes, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
 import { FrameInbox } from './frameInbox.ts';
 import type { InputGate } from './inputGate.ts';
 import { RingLayout } from './layout.ts';
@@ -132,7 +134,7 @@ export class RingAllReduce {
     if (opts.input && opts.input.length !== vec.length) return Promise.reject(new TabswarmError('BAD_REQUEST', `input gate covers ${opts.input.length} values, the vector has ${vec.length}`));
     if (this.o.size === 1) {
       this.inbox.passed(step);
-      const stats = { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 };
+      const stats = { ms: 0, bytesSent: 0, bytesDense: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 };
       // a ring of one: the sum is the input, once it is all there
       return !opts.input || opts.input.complete ? Promise.resolve(stats) : opts.input.whenComplete(opts.signal).then(() => ({ ...stats, ms: performance.now() - t0 }));
     }
@@ -157,7 +159,7 @@ export class RingAllReduce {
         step, vec, layout, t0, maxChunks,
         residual: this.codec === 'fp32' ? null : this.feedback.residual(vec.length),
         seen: new Uint8Array(2 * (n - 1) * maxChunks),
-        stats: { ms: 0, bytesSent: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 },
+        stats: { ms: 0, bytesSent: 0, bytesDense: 0, framesSent: 0, bytesReceived: 0, stallMs: 0 },
         rsLeft: layout.expectedFrames(this.o.rank, 'rs'),
         agLeft: layout.expectedFrames(this.o.rank, 'ag'),
         gate,
@@ -215,7 +217,8 @@ export class RingAllReduce {
     const codec = this.codecOf(run, seg, chunk);
     this.sendBuf ??= new Uint8Array(MAX_FRAME_BYTES);
     const header = { phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len };
-    return encodeChunk(this.sendBuf, header, codec, run.vec.subarray(off, off + len), codec === 'fp32' ? null : run.residual!.subarray(off, off + len));
+    if (codec === 'fp32') return encodeExactChunk(this.sendBuf, header, run.vec.subarray(off, off + len));
+    return encodeChunk(this.sendBuf, header, codec, run.vec.subarray(off, off + len), run.residual!.subarray(off, off + len));
   }
 
   private async pump() {
@@ -238,6 +241,7 @@ export class RingAllReduce {
         const f = item.frame ?? this.encodeFirst(run, item.seg, item.chunk);
         next.send(f);
         run.stats.bytesSent += f.byteLength;
+        run.stats.bytesDense += denseFrameBytes(f);
         run.stats.framesSent++;
       }
     } catch (e) {
@@ -293,7 +297,8 @@ export class RingAllReduce {
     const [off, len] = layout.chunk(h.segment, h.chunk);
     if (h.count !== len) return this.reject('FRAME_BAD_LENGTH', `chunk of ${h.count} values, expected ${len}`, true);
     const codec = this.codecOf(run, h.segment, h.chunk);
-    if (h.encoding !== CODEC_ID[codec]) return this.reject('FRAME_BAD_ENCODING', `chunk ${h.chunk} of segment ${h.segment} has encoding ${h.encoding}, expected ${codec}`, true);
+    const masked = h.encoding === MASKED_ENCODING && codec === 'fp32';
+    if (h.encoding !== CODEC_ID[codec] && !masked) return this.reject('FRAME_BAD_ENCODING', `chunk ${h.chunk} of segment ${h.segment} has encoding ${h.encoding}, expected ${codec}`, true);
     if (rs && run.gate && !run.gate.isReady(off, len)) {
       run.parked.push({ h, bytes }); // summed when this rank's own values for the range are in
       return;
@@ -306,6 +311,7 @@ export class RingAllReduce {
     const buf = (bytes.byteOffset & 3) === 0 ? bytes : bytes.slice();
     const payload = buf.subarray(HEADER_BYTES);
     const mine = run.vec.subarray(off, off + len);
+    if (rs && masked) return this.reduceMasked(run, h, payload, mine, n);
     if (rs) {
       const last = h.round === n - 2;
       if (!reduceChunk(codec, payload, mine, last, this.sumBuf!, codec === 'fp32' ? null : run.residual!.subarray(off, off + len))) {
@@ -315,16 +321,37 @@ export class RingAllReduce {
       const outOfBounds = this.o.checkPartialSum?.(h.round, off, sum);
       if (outOfBounds) return this.reject('FRAME_OUT_OF_BOUNDS', `segment ${h.segment} chunk ${h.chunk}: ${outOfBounds}`, true);
       run.rsLeft--;
-      retarget(buf, last ? Phase.AllGather : Phase.ReduceScatter, last ? 0 : h.round + 1);
-      this.forward(buf);
+      const phase = last ? Phase.AllGather : Phase.ReduceScatter;
+      const round = last ? 0 : h.round + 1;
+      if (codec === 'fp32' && maskedIsSmaller(len, nonZeroCount(sum))) {
+        // the sum is sparse enough to travel masked: a fresh frame (the received one stays dense)
+        this.forward(encodeExactChunk(null, { ...h, phase, round }, sum));
+      } else {
+        retarget(buf, phase, round);
+        this.forward(buf);
+      }
     } else {
-      if (!decodeInto(codec, payload, mine, 'set')) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
+      if (!(masked ? decodeMasked(payload, mine, 'set') : decodeInto(codec, payload, mine, 'set'))) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
       run.agLeft--;
       if (h.round < n - 2) {
         retarget(buf, Phase.AllGather, h.round + 1);
         this.forward(buf);
       }
     }
+    this.maybeFinish();
+  }
+
+  /** A masked reduce-scatter frame: mine + its values (unsent ones as +0.0, as dense), checked, then sent on in the smaller form. */
+  private reduceMasked(run: Run, h: FrameHeader, payload: Uint8Array, mine: Float32Array, n: number) {
+    const sum = this.sumBuf!.subarray(0, mine.length);
+    sum.set(mine);
+    if (!decodeMasked(payload, sum, 'add')) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
+    const outOfBounds = this.o.checkPartialSum?.(h.round, run.layout.chunk(h.segment, h.chunk)[0], sum);
+    if (outOfBounds) return this.reject('FRAME_OUT_OF_BOUNDS', `segment ${h.segment} chunk ${h.chunk}: ${outOfBounds}`, true);
+    run.rsLeft--;
+    const last = h.round === n - 2;
+    if (last) mine.set(sum);
+    this.forward(encodeExactChunk(null, { ...h, phase: last ? Phase.AllGather : Phase.ReduceScatter, round: last ? 0 : h.round + 1 }, sum));
     this.maybeFinish();
   }
 

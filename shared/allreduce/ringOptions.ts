@@ -58,6 +58,8 @@ export interface RingOptions {
 export interface RingStats {
   ms: number;
   bytesSent: number;
+  /** what the frames sent would have been had every exact chunk travelled dense (bytesSent ≤ this; zeroMask.ts) */
+  bytesDense: number;
   framesSent: number;
   bytesReceived: number;
   /** time the sender waited for the next link to drain */

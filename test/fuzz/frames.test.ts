@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FRAME_MAGIC, HEADER_BYTES, Phase } from '../../shared/allreduce/frame.ts';
+import { encodeExactChunk } from '../../shared/allreduce/chunkCodec.ts';
 import type { Link } from '../../shared/allreduce/link.ts';
 import { memoryLinkPair } from '../../shared/allreduce/memoryLink.ts';
 import { RingAllReduce } from '../../shared/allreduce/ring.ts';
@@ -63,12 +64,22 @@ const flush = () => new Promise((r) => setImmediate(r));
 const badFrame = fc.oneof(
   fc.uint8Array({ minLength: 0, maxLength: 64 }).filter((b) => b.length < 2 || (b[0]! | (b[1]! << 8)) !== 0x5954),
   fc.record({
-    field: fc.constantFrom('magic', 'version', 'phase', 'encoding', 'length', 'job', 'epoch', 'stale-step', 'future-step', 'round', 'segment', 'count'),
+    field: fc.constantFrom('magic', 'version', 'phase', 'encoding', 'length', 'job', 'epoch', 'stale-step', 'future-step', 'round', 'segment', 'count', 'mask'),
     value: fc.integer({ min: 0, max: 0xffff }),
     extra: fc.integer({ min: 1, max: 40 }),
   }).map(({ field, value, extra }) => {
     const f = encodeFrame({ phase: Phase.ReduceScatter, jobTag: JOB, epoch: EPOCH, step: 9, round: 0, segment: 0, chunk: 0 }, new Float32Array(8).fill(1));
     const dv = new DataView(f.buffer);
+    if (field === 'mask') {
+      // a masked exact frame (zeroMask.ts) whose mask disagrees with its size or its count
+      const m = encodeExactChunk(null, { phase: Phase.ReduceScatter, jobTag: JOB, epoch: EPOCH, step: 9, round: 0, segment: 0, chunk: 0, count: 8 }, Float32Array.of(0, 1, 0, 0, 2, 0, 0, 3));
+      const mv = new DataView(m.buffer);
+      const mask = mv.getUint32(HEADER_BYTES, true);
+      if (value % 3 === 0) mv.setUint32(HEADER_BYTES, mask ^ (1 << (value % 8)), true); // one value more or less than carried
+      else if (value % 3 === 1) mv.setUint32(HEADER_BYTES, mask | (1 << (8 + (value % 24))), true); // a value past the count
+      else return Uint8Array.from([...m, 0, 0, 0, 0]); // a word more than the mask says
+      return m;
+    }
     switch (field) {
       case 'magic': dv.setUint16(0, value === FRAME_MAGIC ? value + 1 : value, true); break;
       case 'version': dv.setUint8(2, (value % 255) + 2); break;
@@ -102,6 +113,7 @@ describe('malformed frames', () => {
     expect(r.rejected.length).toBe(samples.length - early);
     expect(r.rejected.every((c) => c.startsWith('FRAME_'))).toBe(true);
     expect(new Set(r.rejected).size).toBeGreaterThanOrEqual(8);
+    expect(r.rejected).toContain('FRAME_BAD_ENCODING');
     // the buffered bad frames for step 5 fail it with a coded error; step 6 is clean
     await expect(r.step(5)).rejects.toMatchObject({ code: expect.stringMatching(/^FRAME_/) });
     const vs = await r.step(6);

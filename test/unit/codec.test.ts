@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CODECS, codecOf, decodeInto, encodedBytes, encodeInto, errorBound, ErrorFeedback, f16ToF32, f32BitsToF16, FP16_MAX, INT8_BLOCK, type CodecName } from '../../shared/codec.ts';
 import { FrameError } from '../../shared/errors.ts';
+import { reduceChunk } from '../../shared/allreduce/chunkCodec.ts';
 import { mulberry32 } from '../../shared/random.ts';
 
 const bitsOf = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0]!;
@@ -162,5 +163,18 @@ describe('every codec', () => {
     const host = new Uint8Array(9);
     expect(() => decodeInto('fp16', host.subarray(1, 9), new Float32Array(4), 'set')).toThrow(/aligned/);
     expect(() => codecOf(7)).toThrow(/FRAME_BAD_ENCODING/);
+  });
+
+  it("'add' reports a sum past float32's range as not finite (each sum checked as stored, not as a double)", () => {
+    // (fp16's largest value, 65504, cannot carry a float32 past its range)
+    for (const c of ['fp32', 'int8'] as const) {
+      const big = Float32Array.of(3e38, 1);
+      const bytes = new Uint8Array(encodedBytes(c, 2));
+      encodeInto(c, big, bytes, null);
+      const out = Float32Array.of(3.4e38, 1);
+      expect(decodeInto(c, bytes, out, 'add'), c).toBe(false);
+    }
+    const payload = new Uint8Array(Float32Array.of(3e38).buffer);
+    expect(reduceChunk('fp32', payload, Float32Array.of(3e38), false, new Float32Array(1), null)).toBe(false);
   });
 });
