@@ -6,6 +6,7 @@
  */
 import { createDatasetFiles } from './datasetFiles.ts';
 import { followJob, startLocalSwarm, type StepMetric } from './localSwarm.ts';
+import { wireTotals } from './workers.ts';
 import { createLogger } from './log.ts';
 import { maxAbsDiff, trainReference } from './reference.ts';
 import { predictWithSameTabs, type DemoPrediction } from './demoPredict.ts';
@@ -54,6 +55,11 @@ export interface DemoResult {
    * all-reduce figure above also counts a fast tab's wait for the slowest one's gradient.
    */
   beyondComputeMsMean: number;
+  /**
+   * What the tabs' all-reduces sent, summed over tabs, and what dense frames would have been
+   * (exact chunks travel masked when their +0.0 values make them smaller); null when no tab said.
+   */
+  wire: { sentBytes: number; denseBytes: number } | null;
   /** trainable parameters (with --verify: the length of the downloaded weights) */
   paramCount: number | null;
   wallS: number;
@@ -92,6 +98,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       },
     });
     const metrics = await run.metrics();
+    // read before prediction: the tabs' views then hold the training's whole traffic
+    const wire = await wireTotals(run.swarm);
     const finals = view.members.filter((m) => m.final);
     const trainMs = metrics.length > 1 ? metrics.at(-1)!.at - metrics[0]!.at + metrics[0]!.stepMs : 1;
     const mean = (f: (m: StepMetric) => number) => metrics.reduce((a, m) => a + f(m), 0) / Math.max(1, metrics.length);
@@ -113,6 +121,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       allreduceMsMin: Math.min(...metrics.map((m) => m.allreduceMs)),
       computeMsMean: mean((m) => m.computeMs),
       beyondComputeMsMean: mean((m) => Math.max(0, m.stepMs - m.computeMs)),
+      wire,
       paramCount: null,
       wallS: (Date.now() - t0) / 1000,
       maxAbsDiff: null,
@@ -142,6 +151,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.print(`loss ${result.initialLoss.toFixed(4)} → ${result.finalLoss.toFixed(4)}   ${testLine}`);
     o.print(`per step: compute ${result.computeMsMean.toFixed(1)} ms, all-reduce ${result.allreduceMsMean.toFixed(1)} ms (max over workers, mean over steps; a tab's wait for slower tabs' gradients included)`);
     o.print(`          beyond the slowest tab's compute ${result.beyondComputeMsMean.toFixed(1)} ms (the ring's tail after the last gradient, and the server's round trip)`);
+    if (wire && result.steps > 0) {
+      const kb = (b: number) => `${(b / result.workers / result.steps / 1000).toFixed(0)} KB`;
+      o.print(`          sent per tab per step ${kb(wire.sentBytes)} (dense ${kb(wire.denseBytes)}: ${((1 - wire.sentBytes / Math.max(1, wire.denseBytes)) * 100).toFixed(0)} % less, the gradients' +0.0 values left out)`);
+    }
     o.print(`replica hashes: ${result.replicaHashes.join(' ')}  ${new Set(result.replicaHashes).size === 1 ? '(all equal)' : '(DIFFER)'}`);
     if (result.maxAbsDiff !== null) o.print(`max |swarm − single process| = ${result.maxAbsDiff.toExponential(3)}   reference test accuracy ${(result.referenceTestAccuracy! * 100).toFixed(2)} %`);
     const p = result.predict;

@@ -15,6 +15,14 @@ export interface WorkerView {
   loss: number | null;
   paramHash: string;
   testAccuracy: number | null;
+  /** what the tab's all-reduces sent so far, and what dense frames would have been */
+  wire?: { sentBytes: number; denseBytes: number } | null;
+}
+
+/** What the tabs' all-reduces sent so far, summed over the tabs still open; null when none said. */
+export async function wireTotals(swarm: Pick<HeadlessSwarm, 'views'>): Promise<{ sentBytes: number; denseBytes: number } | null> {
+  const wires = (await swarm.views()).flatMap((w) => (w?.wire ? [w.wire] : []));
+  return wires.length > 0 ? wires.reduce((a, w) => ({ sentBytes: a.sentBytes + w.sentBytes, denseBytes: a.denseBytes + w.denseBytes })) : null;
 }
 
 export interface HeadlessSwarm {
@@ -25,7 +33,7 @@ export interface HeadlessSwarm {
   close(): Promise<void>;
 }
 
-export async function startWorkers(o: { url: string; count: number; backend?: string; uplinkMbit?: number; overlap?: boolean; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void }): Promise<HeadlessSwarm> {
+export async function startWorkers(o: { url: string; count: number; backend?: string; uplinkMbit?: number; overlap?: boolean; loopbackOnly?: boolean; headless?: boolean; onConsole?: (i: number, line: string) => void; /** more page options (client/worker/main.ts), e.g. { zeros: 'dense' } */ query?: Record<string, string> }): Promise<HeadlessSwarm> {
   const browser = await launchChromium({ loopbackOnly: o.loopbackOnly, headless: o.headless });
   const pages: Page[] = [];
   let closing = false;
@@ -34,6 +42,7 @@ export async function startWorkers(o: { url: string; count: number; backend?: st
   if (o.backend) target.searchParams.set('backend', o.backend);
   if (o.uplinkMbit) target.searchParams.set('uplink', String(o.uplinkMbit));
   if (o.overlap === false) target.searchParams.set('overlap', '0');
+  for (const [k, v] of Object.entries(o.query ?? {})) target.searchParams.set(k, v);
   const addWorker = async () => {
     const ctx = await workerContext(browser);
     const page = await ctx.newPage();

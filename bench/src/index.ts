@@ -17,6 +17,7 @@ export const BENCHES: Record<string, { about: string; load: () => Promise<Bench>
   relay: { about: 'ring all-reduce over direct vs TURN-relayed links (local coturn), N=2..4, 4 MB', load: async () => (await import('./relay.ts')).relayBench },
   smallvec: { about: 'small vectors (4 KB..1 MB): ring vs halving-doubling vs arc-tree vs arc-gather, N=3..9 Node peers on loopback', load: async () => (await import('./smallvec.ts')).smallvecBench },
   data: { about: 'input pipeline: MNIST dataset bytes and memory per tab per epoch, whole download vs shards; step rate with and without prefetch', load: async () => (await import('./data.ts')).dataBench },
+  zeros: { about: 'exact frames masked (+0.0 values left out) vs dense: the demo job on 3 Chromium tabs, bytes sent, steps/s, all-reduce vs compute', load: async () => (await import('./zeros.ts')).zerosBench },
   predict: { about: 'prediction jobs: MNIST test set on 1, 2, 4 tabs and one Node process, bytes per sample, replicas 2 overhead', load: async () => (await import('./predict.ts')).predictBench },
   backends: { about: 'MNIST CNN step time on webgpu, webgl, wasm and cpu in one Chromium', load: async () => (await import('./backends.ts')).backendsBench },
 };

@@ -6,6 +6,7 @@
  */
 import { followJob, startLocalSwarm } from '../../server/localSwarm.ts';
 import { createLogger } from '../../server/log.ts';
+import { wireTotals } from '../../server/workers.ts';
 import { mean, median } from './stats.ts';
 
 export interface SwarmRunOptions {
@@ -16,6 +17,8 @@ export interface SwarmRunOptions {
   stopAtAccuracy?: number;
   /** false: tabs compute the whole gradient before the ring starts (page ?overlap=0) */
   overlap?: boolean;
+  /** more page options, e.g. { zeros: 'dense' } */
+  query?: Record<string, string>;
   timeoutS: number;
   print(line: string): void;
 }
@@ -38,12 +41,16 @@ export interface SwarmRunResult {
   finalLoss: number | null;
   replicaHashes: string[];
   backends: string[];
+  /** what the tabs' all-reduces sent, summed over tabs, and what dense frames would have been */
+  wire: { sentBytes: number; denseBytes: number } | null;
+  /** median over steady steps of step − compute (the ring's tail after the slowest gradient, and the server's round trip) */
+  beyondComputeMs: number;
   wallS: number;
 }
 
 export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
   const t0 = Date.now();
-  const run = await startLocalSwarm({ job: { preset: o.preset, minWorkers: o.workers, ...o.overrides }, workers: o.workers, server: { port: 0, log: createLogger('warn') }, pages: { overlap: o.overlap } });
+  const run = await startLocalSwarm({ job: { preset: o.preset, minWorkers: o.workers, ...o.overrides }, workers: o.workers, server: { port: 0, log: createLogger('warn') }, pages: { overlap: o.overlap, query: o.query } });
   try {
     let stopped = false;
     let lastPrint = 0;
@@ -62,6 +69,7 @@ export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
       },
     });
     const metrics = await run.metrics();
+    const wire = await wireTotals(run.swarm);
     const steady = metrics.slice(Math.min(3, Math.max(0, metrics.length - 2)));
     const spanMs = steady.length > 1 ? steady.at(-1)!.at - steady[0]!.at : NaN;
     const start = metrics[0] ? metrics[0].at - metrics[0].stepMs : t0;
@@ -84,6 +92,8 @@ export async function swarmRun(o: SwarmRunOptions): Promise<SwarmRunResult> {
       finalLoss: metrics.at(-1)?.loss ?? null,
       replicaHashes: finals.map((m) => m.final!.paramHash),
       backends: view.members.filter((m) => m.backend).map((m) => m.backend!),
+      wire,
+      beyondComputeMs: median(steady.map((m) => Math.max(0, m.stepMs - m.computeMs))),
       wallS: (Date.now() - t0) / 1000,
     };
   } finally {

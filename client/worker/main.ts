@@ -1,5 +1,5 @@
 /**
- * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=K][&feed=whole][&latency=ring]).
+ * The volunteer page (index.html?job=ID[&backend=webgl|wasm|cpu|webgpu][&server=URL][&overlap=0][&uplink=MBIT][&cacheMb=N][&prefetch=K][&feed=whole][&latency=ring][&zeros=dense]).
  * Wires the real parts together — socket.io, simple-peer data channels, tfjs — shows what
  * the tab is doing and for whom, and owns the tab's lifecycle: a hidden tab leaves cleanly
  * and rejoins when shown again, a lost WebGPU device re-initialises on another backend, a
@@ -156,6 +156,8 @@ function start(id: string) {
       overlap: params.get('overlap') !== '0',
       // benchmarks: the ring for every vector (every tab of the job must carry it: the schedule is each member's own choice from the same rule)
       ...(params.get('latency') === 'ring' ? { latencyMaxBytes: 0 } : {}),
+      // benchmarks: frames dense even where +0.0 values would make them smaller (tabs may differ: receivers take both)
+      ...(params.get('zeros') === 'dense' ? { maskZeros: false } : {}),
       // a volunteer or operator who knows the uplink's rate: the ring paces under it (PacedLink)
       ...(Number(params.get('uplink')) > 0 ? { uplinkMbit: Number(params.get('uplink')) } : params.get('uplink') === 'auto' ? { autoPace: true } : {}),
       // an idle training member is asked to serve a prediction job: join it like its link would

@@ -33,6 +33,8 @@ export interface RingLinksOptions {
   autoPace?: boolean;
   /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES) */
   latencyMaxBytes?: number;
+  /** false: frames always dense (page `?zeros=dense`) */
+  maskZeros?: boolean;
   /** residuals of a lossy gradient encoding, kept across ring epochs */
   feedback: ErrorFeedback;
   /** checks a neighbour's partial sum in the running step (see RingOptions.checkPartialSum) */
@@ -93,7 +95,7 @@ export class RingLinks {
     if (sched.kind === 'ring') {
       const r = new RingAllReduce({
         jobTag, epoch, rank, size: n, prev: links.get(prevId) ?? null, next: links.get(nextId) ?? null, chunkElems: spec.chunkBytes / 4,
-        encoding: spec.encoding, exactTail: EXTRA_SLOTS, errorFeedback: this.o.feedback,
+        encoding: spec.encoding, exactTail: EXTRA_SLOTS, errorFeedback: this.o.feedback, maskZeros: this.o.maskZeros,
         ...(this.o.uplinkMbit ? { paceBytesPerSec: paceForUplink(this.o.uplinkMbit) } : this.o.autoPace ? { autoPace: true } : {}),
         firstStep: step,
         // a ring hears only its predecessor
@@ -112,6 +114,7 @@ export class RingLinks {
         // lanes of one frame: a chain schedule pipelines, and each lane starts once its part of the gradient is in
         chunkElems: spec.chunkBytes / 4,
         pipelineElems: spec.chunkBytes / 4,
+        maskZeros: this.o.maskZeros,
         firstStep: step,
         carriedFrames: carried.filter((c) => rankOf.has(c.from)).map((c) => ({ from: rankOf.get(c.from)!, bytes: c.bytes })),
         checkSum: (ranks, offset, values) => this.o.checkSum(ranks.map((r) => posOf.get(r)!), offset, values),

@@ -84,6 +84,8 @@ export interface SessionDeps {
   autoPace?: boolean;
   /** vectors up to this many bytes run arc-tree (default LATENCY_SCHEDULE_MAX_BYTES; `?latency=ring`: 0, the ring always) */
   latencyMaxBytes?: number;
+  /** false: this tab sends every exact frame dense (`?zeros=dense`, benchmarks; tabs may differ) */
+  maskZeros?: boolean;
   /** the session ended; `state` says whether trying again makes sense (done: no) */
   onEnd?(state: WorkerState, reason: string): void;
   /** the server asks this idle (finished) training session to serve prediction job `jobId`: the page joins it as a fresh session */

@@ -39,7 +39,7 @@ export class StepRunner {
   ) {
     this.guard = new ContributionGuard(undefined, undefined, maxSampleLoss(job.replica.loss));
     this.links = new RingLinks({
-      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, vectorLength: job.replica.vectorLength, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace, latencyMaxBytes: io.d.latencyMaxBytes,
+      mesh: job.mesh, jobId: io.view.jobId, spec: job.spec, vectorLength: job.replica.vectorLength, uplinkMbit: io.d.uplinkMbit, autoPace: io.d.autoPace, latencyMaxBytes: io.d.latencyMaxBytes, maskZeros: io.d.maskZeros,
       feedback: new ErrorFeedback(),
       checkPartialSum: (round, offset, values) => this.stepCheck?.(round, offset, values) ?? null,
       checkSum: (positions, offset, values) => this.sumCheck?.(positions, offset, values) ?? null,

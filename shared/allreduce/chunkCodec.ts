@@ -11,9 +11,9 @@ import { encodeMasked, MASKED_ENCODING, maskedBytes, maskedIsSmaller, nonZeroCou
  * An exact (fp32) chunk as a frame at the start of `pool`, or in a fresh buffer without one:
  * masked when that is smaller (zeroMask.ts), dense otherwise; `header.encoding` is set to match.
  */
-export function encodeExactChunk(pool: Uint8Array | null, header: Omit<FrameHeader, 'encoding'>, src: Float32Array): Uint8Array {
-  const nonZero = nonZeroCount(src);
-  const masked = maskedIsSmaller(src.length, nonZero);
+export function encodeExactChunk(pool: Uint8Array | null, header: Omit<FrameHeader, 'encoding'>, src: Float32Array, mayMask = true): Uint8Array {
+  const nonZero = mayMask ? nonZeroCount(src) : src.length;
+  const masked = mayMask && maskedIsSmaller(src.length, nonZero);
   const bytes = HEADER_BYTES + (masked ? maskedBytes(src.length, nonZero) : 4 * src.length);
   const frame = pool ? pool.subarray(0, bytes) : new Uint8Array(bytes);
   writeHeader(frame, { ...header, encoding: masked ? MASKED_ENCODING : CODEC_ID.fp32, count: src.length });

@@ -200,7 +200,7 @@ export class LatencyAllReduce {
       }
       const count = Math.min(this.chunkElems, off + len - at);
       // dense, or masked when its +0.0 values make it smaller (zeroMask.ts)
-      const frame = encodeExactChunk(this.pool, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, count }, src.subarray(at, at + count));
+      const frame = encodeExactChunk(this.pool, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, count }, src.subarray(at, at + count), this.o.maskZeros !== false);
       link.send(frame); // the link copies
       run.stats.bytesSent += frame.byteLength;
       run.stats.bytesDense += HEADER_BYTES + 4 * count;

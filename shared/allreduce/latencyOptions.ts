@@ -12,6 +12,8 @@ export interface LatencyAllReduceOptions {
   links: readonly (Link | null)[];
   /** values per frame (default and cap: what fits MAX_FRAME_BYTES) */
   chunkElems?: number;
+  /** false: frames always travel dense (benchmarks; receivers take both forms) */
+  maskZeros?: boolean;
   /**
    * Cut the vector into lanes of at most this many values, each all-reduced by its own copy
    * of the plan, side by side (default: one lane). A chain ('arc-tree') then pipelines: a rank

@@ -217,7 +217,7 @@ export class RingAllReduce {
     const codec = this.codecOf(run, seg, chunk);
     this.sendBuf ??= new Uint8Array(MAX_FRAME_BYTES);
     const header = { phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len };
-    if (codec === 'fp32') return encodeExactChunk(this.sendBuf, header, run.vec.subarray(off, off + len));
+    if (codec === 'fp32') return encodeExactChunk(this.sendBuf, header, run.vec.subarray(off, off + len), this.o.maskZeros !== false);
     return encodeChunk(this.sendBuf, header, codec, run.vec.subarray(off, off + len), run.residual!.subarray(off, off + len));
   }
 
@@ -323,7 +323,7 @@ export class RingAllReduce {
       run.rsLeft--;
       const phase = last ? Phase.AllGather : Phase.ReduceScatter;
       const round = last ? 0 : h.round + 1;
-      if (codec === 'fp32' && maskedIsSmaller(len, nonZeroCount(sum))) {
+      if (codec === 'fp32' && this.o.maskZeros !== false && maskedIsSmaller(len, nonZeroCount(sum))) {
         // the sum is sparse enough to travel masked: a fresh frame (the received one stays dense)
         this.forward(encodeExactChunk(null, { ...h, phase, round }, sum));
       } else {
@@ -351,7 +351,7 @@ export class RingAllReduce {
     run.rsLeft--;
     const last = h.round === n - 2;
     if (last) mine.set(sum);
-    this.forward(encodeExactChunk(null, { ...h, phase: last ? Phase.AllGather : Phase.ReduceScatter, round: last ? 0 : h.round + 1 }, sum));
+    this.forward(encodeExactChunk(null, { ...h, phase: last ? Phase.AllGather : Phase.ReduceScatter, round: last ? 0 : h.round + 1 }, sum, this.o.maskZeros !== false));
     this.maybeFinish();
   }
 

@@ -13,6 +13,8 @@ export interface RingOptions {
   next: Link | null;
   /** values per frame; capped so that a fp32 frame fits MAX_FRAME_BYTES */
   chunkElems: number;
+  /** false: the frames this rank encodes are dense (benchmarks; receivers take both forms, so ranks may differ; a forwarded all-gather frame keeps its form) */
+  maskZeros?: boolean;
   /** pause sending while the next link buffers more than this many bytes */
   highWaterBytes?: number;
   /** resume once it has drained to this many (default: half of highWaterBytes) */

@@ -196,4 +196,19 @@ describe('sparse exact vectors: masked frames change bytes, never bits', () => {
       expect(codes[3]).toBe(`${rejected[0]} from ${links[3]!.prev!.remoteId}`);
     });
   }
+
+  it('maskZeros: false on every rank sends every frame dense (bytesSent = bytesDense); ranks that differ in it end with the same bits too', async () => {
+    const n = 5;
+    for (const dense of [(_r: number) => true, (r: number) => r % 2 === 1]) {
+      const vs = sparseVectors(n, 9000, 4242);
+      const want = ringReference(vs, 1024);
+      const rings = memoryRing(n).map((l, rank) => new RingAllReduce({ jobTag: 9, epoch: 1, rank, size: n, prev: l.prev, next: l.next, chunkElems: 1024, ...(dense(rank) ? { maskZeros: false } : {}) }));
+      const stats = await Promise.all(rings.map((r, i) => r.allReduce(0, vs[i]!)));
+      rings.forEach((r) => r.destroy());
+      for (const v of vs) expect(sameBits(v, want)).toBe(true);
+      // mixed: a dense rank forwards the all-gather's frames as they came, masked or not
+      stats.forEach((s, rank) => (dense(0) ? expect(s.bytesSent).toBe(s.bytesDense) : !dense(rank) && expect(s.bytesSent).toBeLessThan(s.bytesDense)));
+    }
+  });
 });
+
