@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { jobSpecSchema } from './jobSpec.ts';
 import { parseWith } from './parse.ts';
 
-export const PROTOCOL_VERSION = 5; // 4: shards, unit-failed, predict-model, unit, units-done, serve; regression sums in reduced/eval; 5: evalPart ranges
+export const PROTOCOL_VERSION = 6; // 4: shards, unit-failed, predict-model, unit, units-done, serve; regression sums in reduced/eval; 5: evalPart ranges; 6: masked exact frames between tabs (frame encoding 3; an older tab would refuse them)
 export const MAX_PARAM_BYTES = 64 * 1024 * 1024;
 export const MAX_STATE_BYTES = 3 * MAX_PARAM_BYTES + 4096;
 /**
