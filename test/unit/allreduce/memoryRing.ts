@@ -17,3 +17,16 @@ export function memoryRing(n: number): { prev: Link | null; next: Link | null }[
   }
   return out;
 }
+
+/** links[i][j] = rank i's link to rank j (a full mesh of in-memory links). */
+export function memoryMesh(n: number): (Link | null)[][] {
+  const out = Array.from({ length: n }, () => Array.from({ length: n }, () => null as Link | null));
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const [atI, atJ] = memoryLinkPair(`r${j}`, `r${i}`);
+      out[i]![j] = atI;
+      out[j]![i] = atJ;
+    }
+  }
+  return out;
+}

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
+import { memoryMesh } from './memoryRing.ts';
 import { decodeExchangeHeader, EXCHANGE_PHASE, LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
 import { arcTreeOrder } from '../../../shared/allreduce/arcSchedules.ts';
 import { chooseSchedule, crossoverBytes, DEFAULT_NET_MODEL, halvingDoublingOrder, peersNeeded, planRounds, roundCount, scheduleCostMs, type LatencyAlgorithm, type SumTree } from '../../../shared/allreduce/schedule.ts';
@@ -8,18 +7,6 @@ import { decodeHeader, encodeFrame, Phase } from '../../../shared/allreduce/fram
 import { mulberry32 } from '../../../shared/random.ts';
 import { InputGate } from '../../../shared/allreduce/inputGate.ts';
 
-/** links[i][j] = rank i's link to rank j (a full mesh of in-memory links). */
-function memoryMesh(n: number): (Link | null)[][] {
-  const out = Array.from({ length: n }, () => Array.from({ length: n }, () => null as Link | null));
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const [atI, atJ] = memoryLinkPair(`r${j}`, `r${i}`);
-      out[i]![j] = atI;
-      out[j]![i] = atJ;
-    }
-  }
-  return out;
-}
 
 /** The value of `tree` at element i, each addition rounded to float32. */
 function evalTree(tree: SumTree, vs: Float32Array[], i: number): number {

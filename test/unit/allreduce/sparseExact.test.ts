@@ -4,12 +4,10 @@
  * and those are the bits of the schedule's documented summation order over dense values.
  */
 import { describe, expect, it } from 'vitest';
-import { memoryRing } from './memoryRing.ts';
+import { memoryMesh, memoryRing } from './memoryRing.ts';
 import { RingAllReduce } from '../../../shared/allreduce/ring.ts';
 import { RingLayout } from '../../../shared/allreduce/layout.ts';
 import { LatencyAllReduce } from '../../../shared/allreduce/latencyAllReduce.ts';
-import { memoryLinkPair } from '../../../shared/allreduce/memoryLink.ts';
-import type { Link } from '../../../shared/allreduce/link.ts';
 import { arcTreeOrder } from '../../../shared/allreduce/arcSchedules.ts';
 import { halvingDoublingOrder, type LatencyAlgorithm, type SumTree } from '../../../shared/allreduce/schedule.ts';
 import type { RingStats } from '../../../shared/allreduce/ringOptions.ts';
@@ -85,18 +83,6 @@ function latencyReference(alg: LatencyAlgorithm, vs: Float32Array[]): Float32Arr
   return out;
 }
 
-function meshOf(n: number): (Link | null)[][] {
-  const out = Array.from({ length: n }, () => Array.from({ length: n }, () => null as Link | null));
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const [atI, atJ] = memoryLinkPair(`r${j}`, `r${i}`);
-      out[i]![j] = atI;
-      out[j]![i] = atJ;
-    }
-  }
-  return out;
-}
-
 const total = (ss: RingStats[]) => ss.reduce((a, s) => ({ sent: a.sent + s.bytesSent, dense: a.dense + s.bytesDense }), { sent: 0, dense: 0 });
 
 describe('sparse exact vectors: masked frames change bytes, never bits', () => {
@@ -153,7 +139,7 @@ describe('sparse exact vectors: masked frames change bytes, never bits', () => {
         const len = 20_011;
         const vs = sparseVectors(n, len, n * 31 + alg.length);
         const want = latencyReference(alg, vs);
-        const mesh = meshOf(n);
+        const mesh = memoryMesh(n);
         const ars = mesh.map((links, rank) => new LatencyAllReduce({ jobTag: 5, epoch: 2, rank, size: n, algorithm: alg, links, chunkElems: 4096 }));
         try {
           const stats = await Promise.all(ars.map((a, r) => a.allReduce(0, vs[r]!, { timeoutMs: 20_000 })));
