@@ -22,6 +22,8 @@ export interface DemoOptions {
   backend?: string;
   /** the workers' uplink, Mbit/s: their rings pace under it (page ?uplink=) */
   uplinkMbit?: number;
+  /** more page options (client/worker/main.ts), e.g. { zeros: 'dense' } */
+  query?: Record<string, string>;
   verify: boolean;
   /** after training, predict the test set with the same tabs (default true) */
   predict?: boolean;
@@ -78,7 +80,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     job: body,
     workers: o.workers,
     server: { port: o.port, log: createLogger(process.env.TABSWARM_LOG === 'debug' ? 'debug' : 'warn') },
-    pages: { backend: o.backend, uplinkMbit: o.uplinkMbit, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) },
+    pages: { backend: o.backend, uplinkMbit: o.uplinkMbit, query: o.query, onConsole: (i, l) => process.env.TABSWARM_LOG === 'debug' && o.print(`  [worker ${i}] ${l}`) },
     onJob: (job, url) => {
       o.print(`server ${url}  job ${job.id}  (${o.preset}, ${o.workers} workers)`);
       o.print(`join link: ${job.joinUrl}`);

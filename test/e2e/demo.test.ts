@@ -39,6 +39,8 @@ describe('demo swarm', () => {
     const uplinkMbit = 4; // paced at 425 kB/s: a 2-rank MNIST MLP all-reduce (~0.4 MB each way) takes ≥ ~0.65 s
     const r = await runDemo({
       workers: 2, preset: 'mnist-mlp', steps: 4, trainSize: 1024, testSize: 200, uplinkMbit,
+      // dense frames: the floor below counts the whole vector's bytes (masked frames would send ~40 % fewer)
+      query: { zeros: 'dense' },
       verify: true, json: false, port: 0, timeoutS: 300, print: quiet,
     });
     expect(r.steps).toBe(4);
@@ -48,6 +50,7 @@ describe('demo swarm', () => {
     const bytes = ringVectorBytes(r.paramCount!);
     const floorMs = ((bytes - 2 * (64 * 1024 + 32)) / paceForUplink(uplinkMbit)) * 1000;
     expect(r.allreduceMsMin).toBeGreaterThanOrEqual(floorMs);
+    expect(r.wire!.sentBytes).toBe(r.wire!.denseBytes);
   }, 360_000);
 
   it('trains on the WebGPU backend when the page forces it', async () => {
