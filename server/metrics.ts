@@ -53,7 +53,7 @@ export function createServerMetrics(d: { jobs: JobRegistry }): ServerMetrics {
   const committed = new Counter({ name: 'tabswarm_steps_committed_total', help: 'Committed training steps, all jobs. Steps per second: rate() of this.', registers });
   const samples = new Counter({ name: 'tabswarm_samples_committed_total', help: 'Training samples in committed steps, all jobs.', registers });
   const allreduce = new Histogram({ name: 'tabswarm_allreduce_ms', help: 'All-reduce time of each committed step, milliseconds.', buckets: ALLREDUCE_BUCKETS, registers });
-  const wireBytes = new Counter({ name: 'tabswarm_allreduce_wire_bytes_estimated_total', help: 'Estimated bytes the members sent each other in ring all-reduces: 2(N-1) gradient vectors per step at the job encoding.', registers });
+  const wireBytes = new Counter({ name: 'tabswarm_allreduce_wire_bytes_estimated_total', help: 'Estimated bytes the members sent each other in ring all-reduces: 2(N-1) gradient vectors per step at the job encoding, as dense frames (exact frames with +0.0 values travel masked and send fewer).', registers });
   const units = new Counter({ name: 'tabswarm_prediction_units_total', help: 'Prediction units settled (quorum reached, output stored), all jobs. Units per second: rate() of this.', registers });
   const unitSamples = new Counter({ name: 'tabswarm_prediction_samples_total', help: 'Samples in settled prediction units, all jobs.', registers });
   const errors = new Counter({ name: 'tabswarm_errors_total', help: 'Errors answered to clients (HTTP error bodies, socket error messages) by code.', labelNames: ['code'] as const, registers });

@@ -213,7 +213,12 @@ export function decodeInto(c: CodecName, src: Uint8Array, out: Float32Array, mod
     const scale = scales[b]!;
     if (!(scale >= 0 && scale < Infinity)) finite = false;
     const hi = Math.min(n, (b + 1) * INT8_BLOCK);
-    if (mode === 'set') for (let i = b * INT8_BLOCK; i < hi; i++) out[i] = q[i]! * scale;
+    if (mode === 'set') for (let i = b * INT8_BLOCK; i < hi; i++) {
+      // as stored: a finite scale times 127 can still pass float32's range
+      const v = Math.fround(q[i]! * scale);
+      out[i] = v;
+      if (v - v !== 0) finite = false;
+    }
     else for (let i = b * INT8_BLOCK; i < hi; i++) {
       const s = Math.fround(out[i]! + Math.fround(q[i]! * scale));
       out[i] = s;

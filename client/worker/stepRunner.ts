@@ -125,10 +125,10 @@ export class StepRunner {
       this.io.set({ detail: `step ${step}: all-reduce (${schedule}) over ${ring.length} peers`, allReduce: schedule });
       await d.onPhase?.('allreduce', step, vec);
       const stats = await started.reducing;
-      const wire = view.wire ?? { sentBytes: 0, denseBytes: 0 };
-      this.io.set({ wire: { sentBytes: wire.sentBytes + stats.bytesSent, denseBytes: wire.denseBytes + stats.bytesDense } });
       // what the ring adds to the step: from when both the ring and the own gradient were ready
       const allreduceMs = d.now() - t1;
+      const wire = view.wire ?? { sentBytes: 0, denseBytes: 0 };
+      this.io.set({ wire: { sentBytes: wire.sentBytes + stats.bytesSent, denseBytes: wire.denseBytes + stats.bytesDense } });
       await d.onPhase?.('reduced', step, vec);
       this.pending = { step, epoch, vec };
       this.io.send({

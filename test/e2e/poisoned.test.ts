@@ -63,7 +63,11 @@ describe('poisoned peers', () => {
         await arm(page, attacks[i]!);
         attackers.push(page);
       }
-      await page.goto(`${job.joinUrl}&backend=wasm`);
+      // cpu kernels: this job's trajectory on wasm (XNNPACK) is knife-edged — in Node, summing
+      // three slices' gradients in the reverse order moves its weights by 1.9e-2 after 150
+      // steps, on cpu by 2.4e-7 — and the ring's summation order follows the ring, which
+      // varies run to run; on cpu any slicing and order stays within 1e-6 of the reference
+      await page.goto(`${job.joinUrl}&backend=cpu`);
     }
     const armed = new Set<number>();
     const done = await waitFor('job done', async () => {
@@ -99,7 +103,7 @@ describe('poisoned peers', () => {
     expect(finals.length).toBeGreaterThanOrEqual(2);
     expect(new Set(finals).size).toBe(1);
     const swarm = new Float32Array(await (await fetch(`${server.url}/api/jobs/${job.id}/weights`, auth)).arrayBuffer());
-    const ref = await trainReference(done.spec, createDatasetFiles().source, STEPS, { backend: 'wasm' }); // the tabs' kernels
+    const ref = await trainReference(done.spec, createDatasetFiles().source, STEPS); // on cpu, the tabs' kernels
     const firstOff = metrics.find((m) => Math.abs(m.loss - ref.losses[m.step]!) > 1e-5);
     const where = firstOff ? `first loss off the reference at step ${firstOff.step}: ${firstOff.loss} vs ${ref.losses[firstOff.step]} (${firstOff.members} members)` : 'every step\'s loss equals the reference';
     expect(maxAbsDiff(swarm, ref.params), where).toBeLessThanOrEqual(1e-4);

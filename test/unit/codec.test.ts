@@ -174,6 +174,11 @@ describe('every codec', () => {
       const out = Float32Array.of(3.4e38, 1);
       expect(decodeInto(c, bytes, out, 'add'), c).toBe(false);
     }
+    // int8 'set': a finite scale (3.3e38 / 127 per step) times 127 rounds past float32's range as stored
+    const int8 = new Uint8Array(encodedBytes('int8', 1));
+    new DataView(int8.buffer).setFloat32(0, 3.4028232e38 / 127 * 1.0000001, true);
+    int8[4] = 127;
+    expect(decodeInto('int8', int8, new Float32Array(1), 'set')).toBe(false);
     const payload = new Uint8Array(Float32Array.of(3e38).buffer);
     expect(reduceChunk('fp32', payload, Float32Array.of(3e38), false, new Float32Array(1), null)).toBe(false);
   });
