@@ -5,14 +5,16 @@
  */
 import { CODEC_ID, decodeInto, encodeInto, encodedBytes, type CodecName } from '../codec.ts';
 import { HEADER_BYTES, writeHeader, type FrameHeader } from './frame.ts';
-import { encodeMasked, MASKED_ENCODING, maskedBytes, maskedIsSmaller, nonZeroCount } from './zeroMask.ts';
+import { decodeMasked, encodeMasked, MASKED_ENCODING, maskedBytes, maskedIsSmaller, nonZeroCount } from './zeroMask.ts';
 
 /**
  * An exact (fp32) chunk as a frame at the start of `pool`, or in a fresh buffer without one:
- * masked when that is smaller (zeroMask.ts), dense otherwise; `header.encoding` is set to match.
+ * masked when that is smaller (zeroMask.ts) and `mask` is not false, dense otherwise;
+ * `header.encoding` is set to match. `nonZero`: nonZeroCount(src), when the caller has it.
  */
-export function encodeExactChunk(pool: Uint8Array | null, header: Omit<FrameHeader, 'encoding'>, src: Float32Array, mayMask = true): Uint8Array {
-  const nonZero = mayMask ? nonZeroCount(src) : src.length;
+export function encodeExactChunk(pool: Uint8Array | null, header: Omit<FrameHeader, 'encoding'>, src: Float32Array, o: { mask?: boolean; nonZero?: number } = {}): Uint8Array {
+  const mayMask = o.mask !== false;
+  const nonZero = mayMask ? (o.nonZero ?? nonZeroCount(src)) : src.length;
   const masked = mayMask && maskedIsSmaller(src.length, nonZero);
   const bytes = HEADER_BYTES + (masked ? maskedBytes(src.length, nonZero) : 4 * src.length);
   const frame = pool ? pool.subarray(0, bytes) : new Uint8Array(bytes);
@@ -53,5 +55,18 @@ export function reduceChunk(codec: CodecName, payload: Uint8Array, mine: Float32
   sum.set(mine);
   if (!decodeInto(codec, payload, sum, 'add')) return false;
   encodeInto(codec, sum, payload, residual, last ? mine : null);
+  return true;
+}
+
+/**
+ * scratch ← mine + decode(masked payload) (the values left out added as +0.0, as a dense frame's
+ * would be); on the last reduce-scatter round `mine` receives the sum too. Returns false when a
+ * sum is not finite. The sum is then sent on from `scratch` in a fresh frame.
+ */
+export function reduceMaskedChunk(payload: Uint8Array, mine: Float32Array, last: boolean, scratch: Float32Array): boolean {
+  const sum = scratch.subarray(0, mine.length);
+  sum.set(mine);
+  if (!decodeMasked(payload, sum, 'add')) return false;
+  if (last) mine.set(sum);
   return true;
 }

@@ -6,7 +6,7 @@
  */
 import { FrameError, TabswarmError } from '../errors.ts';
 import { decodeExchangeHeader, EXCHANGE_PHASE } from './exchangeFrame.ts';
-import { FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, type FrameHeader } from './frame.ts';
+import { denseFrameBytes, FRAME_MAGIC, HEADER_BYTES, MAX_FRAME_BYTES, type FrameHeader } from './frame.ts';
 import { encodeExactChunk } from './chunkCodec.ts';
 import { decodeMasked, MASKED_ENCODING } from './zeroMask.ts';
 import { EarlyFrames } from './frameInbox.ts';
@@ -200,10 +200,10 @@ export class LatencyAllReduce {
       }
       const count = Math.min(this.chunkElems, off + len - at);
       // dense, or masked when its +0.0 values make it smaller (zeroMask.ts)
-      const frame = encodeExactChunk(this.pool, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, count }, src.subarray(at, at + count), this.o.maskZeros !== false);
+      const frame = encodeExactChunk(this.pool, { phase: EXCHANGE_PHASE as never, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round, segment: this.o.rank, chunk: c, count }, src.subarray(at, at + count), { mask: this.o.maskZeros });
       link.send(frame); // the link copies
       run.stats.bytesSent += frame.byteLength;
-      run.stats.bytesDense += HEADER_BYTES + 4 * count;
+      run.stats.bytesDense += denseFrameBytes(frame);
       run.stats.framesSent++;
     }
   }

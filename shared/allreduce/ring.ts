@@ -15,14 +15,15 @@
  *
  * Encodings (frames, never sums): fp32 is exact; fp16 and int8 are lossy, with error
  * feedback per worker. An exact chunk whose +0.0 values make it smaller travels masked
- * (zeroMask.ts: lossless; a masked frame is summed into a fresh one, not in place). All-gathered segments travel as the owner's encoded bytes, and the
+ * (zeroMask.ts: lossless; a masked frame is summed into a fresh one, not in place).
+ * All-gathered segments travel as the owner's encoded bytes, and the
  * owner keeps the decoded values too, so replicas stay bit-identical with any encoding.
  *
  * What arrives from the previous rank passes a FrameInbox first (frameInbox.ts): only the
  * running step's frames reach the schedule here; later steps' wait there.
  */
 import { CODEC_ID, decodeInto, ErrorFeedback, type CodecName } from '../codec.ts';
-import { encodeChunk, encodeExactChunk, reduceChunk } from './chunkCodec.ts';
+import { encodeChunk, encodeExactChunk, reduceChunk, reduceMaskedChunk } from './chunkCodec.ts';
 import { decodeMasked, MASKED_ENCODING, maskedIsSmaller, nonZeroCount } from './zeroMask.ts';
 import { FrameError, TabswarmError, type ErrorCode } from '../errors.ts';
 import { denseFrameBytes, HEADER_BYTES, MAX_FRAME_BYTES, Phase, retarget, type FrameHeader } from './frame.ts';
@@ -74,6 +75,8 @@ export class RingAllReduce {
   private destroyed: Error | null = null;
   private unsubs: (() => void)[] = [];
   private readonly codec: CodecName;
+  /** exact chunks may travel masked (RingOptions.maskZeros) */
+  private readonly maskZeros: boolean;
   private readonly chunkElems: number;
   private readonly feedback: ErrorFeedback;
   private sendBuf: Uint8Array | null = null;
@@ -88,6 +91,7 @@ export class RingAllReduce {
   constructor(private readonly o: RingOptions) {
     if (o.size > 1 && (!o.prev || !o.next)) throw new TabswarmError('BAD_REQUEST', 'a ring of more than one rank needs prev and next links');
     this.codec = o.encoding ?? 'fp32';
+    this.maskZeros = o.maskZeros !== false;
     if (CODEC_ID[this.codec] === undefined) throw new TabswarmError('BAD_REQUEST', `unknown encoding ${String(o.encoding)}`);
     this.chunkElems = Math.min(Math.max(1, Math.floor(o.chunkElems)), MAX_CHUNK_ELEMS);
     this.feedback = o.errorFeedback ?? new ErrorFeedback();
@@ -217,7 +221,7 @@ export class RingAllReduce {
     const codec = this.codecOf(run, seg, chunk);
     this.sendBuf ??= new Uint8Array(MAX_FRAME_BYTES);
     const header = { phase: Phase.ReduceScatter, jobTag: this.o.jobTag, epoch: this.o.epoch, step: run.step, round: 0, segment: seg, chunk, encoding: CODEC_ID[codec], count: len };
-    if (codec === 'fp32') return encodeExactChunk(this.sendBuf, header, run.vec.subarray(off, off + len), this.o.maskZeros !== false);
+    if (codec === 'fp32') return encodeExactChunk(this.sendBuf, header, run.vec.subarray(off, off + len), { mask: this.maskZeros });
     return encodeChunk(this.sendBuf, header, codec, run.vec.subarray(off, off + len), run.residual!.subarray(off, off + len));
   }
 
@@ -311,21 +315,23 @@ export class RingAllReduce {
     const buf = (bytes.byteOffset & 3) === 0 ? bytes : bytes.slice();
     const payload = buf.subarray(HEADER_BYTES);
     const mine = run.vec.subarray(off, off + len);
-    if (rs && masked) return this.reduceMasked(run, h, payload, mine, n);
     if (rs) {
       const last = h.round === n - 2;
-      if (!reduceChunk(codec, payload, mine, last, this.sumBuf!, codec === 'fp32' ? null : run.residual!.subarray(off, off + len))) {
-        return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
-      }
-      const sum = codec === 'fp32' ? new Float32Array(payload.buffer, payload.byteOffset, len) : this.sumBuf!.subarray(0, len);
+      const finite = masked
+        ? reduceMaskedChunk(payload, mine, last, this.sumBuf!)
+        : reduceChunk(codec, payload, mine, last, this.sumBuf!, codec === 'fp32' ? null : run.residual!.subarray(off, off + len));
+      if (!finite) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
+      // a dense exact frame is summed in place; a masked one and the lossy codecs into the scratch buffer
+      const sum = codec === 'fp32' && !masked ? new Float32Array(payload.buffer, payload.byteOffset, len) : this.sumBuf!.subarray(0, len);
       const outOfBounds = this.o.checkPartialSum?.(h.round, off, sum);
       if (outOfBounds) return this.reject('FRAME_OUT_OF_BOUNDS', `segment ${h.segment} chunk ${h.chunk}: ${outOfBounds}`, true);
       run.rsLeft--;
       const phase = last ? Phase.AllGather : Phase.ReduceScatter;
       const round = last ? 0 : h.round + 1;
-      if (codec === 'fp32' && this.o.maskZeros !== false && maskedIsSmaller(len, nonZeroCount(sum))) {
-        // the sum is sparse enough to travel masked: a fresh frame (the received one stays dense)
-        this.forward(encodeExactChunk(null, { ...h, phase, round }, sum));
+      const nonZero = codec === 'fp32' && this.maskZeros ? nonZeroCount(sum) : len;
+      if (masked || maskedIsSmaller(len, nonZero)) {
+        // a fresh frame in the smaller form: the sum is not in a masked frame's bytes, and a dense one stays dense
+        this.forward(encodeExactChunk(null, { ...h, phase, round }, sum, { mask: this.maskZeros, nonZero }));
       } else {
         retarget(buf, phase, round);
         this.forward(buf);
@@ -338,20 +344,6 @@ export class RingAllReduce {
         this.forward(buf);
       }
     }
-    this.maybeFinish();
-  }
-
-  /** A masked reduce-scatter frame: mine + its values (unsent ones as +0.0, as dense), checked, then sent on in the smaller form. */
-  private reduceMasked(run: Run, h: FrameHeader, payload: Uint8Array, mine: Float32Array, n: number) {
-    const sum = this.sumBuf!.subarray(0, mine.length);
-    sum.set(mine);
-    if (!decodeMasked(payload, sum, 'add')) return this.reject('FRAME_NON_FINITE', `non-finite values in segment ${h.segment} chunk ${h.chunk}`, true);
-    const outOfBounds = this.o.checkPartialSum?.(h.round, run.layout.chunk(h.segment, h.chunk)[0], sum);
-    if (outOfBounds) return this.reject('FRAME_OUT_OF_BOUNDS', `segment ${h.segment} chunk ${h.chunk}: ${outOfBounds}`, true);
-    run.rsLeft--;
-    const last = h.round === n - 2;
-    if (last) mine.set(sum);
-    this.forward(encodeExactChunk(null, { ...h, phase: last ? Phase.AllGather : Phase.ReduceScatter, round: last ? 0 : h.round + 1 }, sum, this.o.maskZeros !== false));
     this.maybeFinish();
   }
 
